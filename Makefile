@@ -1,0 +1,153 @@
+# sessionarchiver: one non-recursive Makefile (see README.md, STYLE.md).
+#
+#   make            build/sessionarchiver and build/sessionarchiverfs
+#   make test       unit + integration tests, C built with ASan and UBSan
+#   make demo       archive a demo session between two fake Moodle sites
+#   make bench      benchmarks (not part of CI)
+#   make deps       install the Debian packages needed to build, test, demo
+#   make install / uninstall   PREFIX, DESTDIR honoured
+#   V=1             echo the commands
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+DOCDIR     ?= $(DATADIR)/doc/sessionarchiver
+DESTDIR    ?=
+
+# SAN=1 builds the ASan+UBSan variant into its own tree.
+ifeq ($(SAN),1)
+BUILD      ?= build/asan
+SANFLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer
+else
+BUILD      ?= build
+SANFLAGS   :=
+endif
+
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+PYTHON     ?= /usr/bin/python3
+
+# Libraries of the whole program, and what each binary adds.
+PKGS_CORE  := libarchive sqlite3 inih expat libcrypto jansson
+PKGS_TOOLS := libcurl mysqlclient
+PKGS_FS    := fuse3
+PKGS_ALL   := $(PKGS_CORE) $(PKGS_TOOLS) $(PKGS_FS)
+
+CFLAGS     ?= -O2 -g
+SA_CFLAGS  := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+              -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=35 \
+              -DSA_VERSION='"$(VERSION)"' \
+              -DSA_DATADIR='"$(DATADIR)/sessionarchiver"' \
+              -Icommon -Iindexer -Itools -Ifs \
+              $(shell $(PKG_CONFIG) --cflags $(PKGS_ALL)) \
+              $(SANFLAGS) -MMD -MP
+SA_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
+LIBS_CLI   := $(shell $(PKG_CONFIG) --libs $(PKGS_ALL)) -lpthread
+LIBS_FS    := $(shell $(PKG_CONFIG) --libs $(PKGS_CORE) $(PKGS_TOOLS) $(PKGS_FS)) -lpthread
+LIBS_TEST  := $(LIBS_FS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+COMMON_SRC  := $(wildcard common/*.c)
+INDEXER_SRC := $(wildcard indexer/*.c)
+TOOLS_SRC   := $(filter-out tools/main.c,$(wildcard tools/*.c))
+FS_SRC      := $(filter-out fs/main.c,$(wildcard fs/*.c))
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+HELPER_SRC  := $(wildcard tests/helpers/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+LIB_COMMON  := $(BUILD)/libcommon.a
+LIB_INDEXER := $(BUILD)/libindexer.a
+LIB_TOOLS   := $(BUILD)/libtools.a
+LIB_FS      := $(BUILD)/libfs.a
+CLI         := $(BUILD)/sessionarchiver
+FSBIN       := $(BUILD)/sessionarchiverfs
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+HELPER_BINS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRC))
+
+.PHONY: all test unit-tests test-unit test-integration demo bench deps \
+        install uninstall clean format
+all: $(CLI) $(FSBIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(SA_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB_COMMON): $(call obj,$(COMMON_SRC))
+$(LIB_INDEXER): $(call obj,$(INDEXER_SRC))
+$(LIB_TOOLS): $(call obj,$(TOOLS_SRC))
+$(LIB_FS): $(call obj,$(FS_SRC))
+$(BUILD)/%.a:
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# Link order: a library before those it uses.
+$(CLI): $(BUILD)/tools/main.o $(LIB_TOOLS) $(LIB_INDEXER) $(LIB_COMMON)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(SA_LDFLAGS) -o $@ $^ $(LIBS_CLI)
+
+$(FSBIN): $(BUILD)/fs/main.o $(LIB_FS) $(LIB_TOOLS) $(LIB_INDEXER) $(LIB_COMMON)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(SA_LDFLAGS) -o $@ $^ $(LIBS_FS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_FS) $(LIB_TOOLS) $(LIB_INDEXER) $(LIB_COMMON)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(SA_LDFLAGS) -o $@ $^ $(LIBS_TEST)
+
+$(BUILD)/tests/%: $(BUILD)/tests/helpers/%.o $(LIB_FS) $(LIB_TOOLS) $(LIB_INDEXER) $(LIB_COMMON)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(SA_LDFLAGS) -o $@ $^ $(LIBS_TEST)
+
+unit-tests: $(UNIT_BINS) $(HELPER_BINS)
+
+# cmocka prints its own "[  PASSED  ] N test(s)." summary per program.
+test-unit: unit-tests
+	$(Q)fail=0; for t in $(UNIT_BINS); do \
+		echo "== $$t"; SA_SHARED=$(CURDIR)/../shared $$t || fail=1; \
+	done; exit $$fail
+
+test-integration: all unit-tests
+	$(Q)SA_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -rs tests/integration
+
+# The whole suite, C code under AddressSanitizer and UBSan.
+test:
+	$(Q)$(MAKE) --no-print-directory SAN=1 test-unit test-integration
+
+demo: all
+	$(Q)tests/demo/run-demo.sh $(CURDIR)/$(BUILD)
+
+bench: all
+	$(Q)tests/bench/run-bench.sh $(CURDIR)/$(BUILD)
+
+deps:
+	$(Q)tests/install-deps.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/sessionarchiver
+	install -m 755 $(FSBIN) $(DESTDIR)$(BINDIR)/sessionarchiverfs
+	install -d $(DESTDIR)$(DOCDIR)/examples
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 644 examples/* $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sessionarchiver \
+	      $(DESTDIR)$(BINDIR)/sessionarchiverfs
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c tests/helpers/*.c)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,106 @@
+/*
+ * Option handling shared by all subcommands. A global option may come
+ * before or after the subcommand, so each subcommand's getopt_long table is
+ * the union of its own options and the global ones; this file builds that
+ * union once per call.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exitcode.h"
+#include "log.h"
+#include "store.h"
+#include "xalloc.h"
+
+enum {
+	OPT_STORE = 0x100,
+	OPT_INDEX,
+	OPT_SYSLOG,
+	OPT_JSON,
+};
+
+static const struct option global_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "store", required_argument, NULL, OPT_STORE },
+	{ "index", required_argument, NULL, OPT_INDEX },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "syslog", no_argument, NULL, OPT_SYSLOG },
+	{ "help", no_argument, NULL, 'h' },
+};
+#define N_GLOBAL (sizeof(global_options) / sizeof(global_options[0]))
+static const struct option json_option = { "json", no_argument, NULL,
+					   OPT_JSON };
+
+int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts, bool json_ok)
+{
+	struct option all[64];
+	char shorts[64];
+	size_t n = 0;
+	int c;
+
+	for (const struct option *o = longopts; o && o->name; o++)
+		all[n++] = *o;
+	for (size_t i = 0; i < N_GLOBAL; i++)
+		all[n++] = global_options[i];
+	if (json_ok)
+		all[n++] = json_option;
+	memset(&all[n], 0, sizeof(all[n]));
+	snprintf(shorts, sizeof(shorts), "+%sc:qvh", shortopts ? shortopts : "");
+
+	for (;;) {
+		c = getopt_long(argc, argv, shorts, all, NULL);
+		switch (c) {
+		case 'c': cli->config_path = optarg; continue;
+		case OPT_STORE: cli->store_path = optarg; continue;
+		case OPT_INDEX: cli->index_path = optarg; continue;
+		case 'q': cli->verbosity = -1; continue;
+		case 'v': cli->verbosity++; continue;
+		case OPT_SYSLOG: cli->use_syslog = true; continue;
+		case OPT_JSON: cli->json = true; continue;
+		default: break;
+		}
+		break;
+	}
+	switch (cli->verbosity) {
+	case -1: log_set_level(LOG_WARNING); break;
+	case 0: log_set_level(LOG_NOTICE); break;
+	case 1: log_set_level(LOG_INFO); break;
+	default: log_set_level(LOG_DEBUG); break;
+	}
+	log_use_syslog(cli->use_syslog);
+	return c;
+}
+
+int cli_usage(const struct cli *cli, const char *synopsis)
+{
+	fprintf(stderr,
+		"usage: sessionarchiver %s %s\n"
+		"Try 'sessionarchiver %s --help' for more information.\n",
+		cli->command, synopsis, cli->command);
+	return SA_EXIT_USAGE;
+}
+
+struct store *cli_open_store(const struct cli *cli, int *exit_code)
+{
+	char err[512];
+	struct store *st;
+	int code;
+
+	if (!cli->store_path) {
+		log_err("no store given: use --store DIR");
+		*exit_code = SA_EXIT_USAGE;
+		return NULL;
+	}
+	st = store_open(cli->store_path, &code, err, sizeof(err));
+	if (!st) {
+		log_err("%s", err);
+		*exit_code = code == STORE_ERR_IO ? SA_EXIT_FAILURE
+						  : SA_EXIT_NOSTORE;
+	}
+	return st;
+}

@@ -1,0 +1,48 @@
+/*
+ * cli: what every sessionarchiver subcommand shares: the global options
+ * (accepted before or after the subcommand), opening the store, and the
+ * table of subcommands. One process runs one command; nothing here is
+ * shared between threads.
+ */
+#ifndef SA_CLI_H
+#define SA_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+
+struct store;
+
+struct cli {
+	const char *config_path; /* -c/--config, NULL: the default file */
+	const char *store_path;  /* --store */
+	const char *index_path;  /* --index */
+	bool json;               /* --json where the command supports it */
+	int verbosity;           /* -q: -1, default 0, -v: 1, -vv: 2 */
+	bool use_syslog;         /* --syslog */
+	const char *command;     /* the subcommand's name */
+};
+
+/*
+ * getopt_long over a subcommand's arguments that also understands the
+ * global options (-c, --store, --index, -q, -v, --syslog, -h) and, when
+ * json_ok, --json. Returns like getopt_long for the subcommand's own
+ * options; global ones are consumed and stored in cli. '?' means a usage
+ * error that was already reported; 'h' means --help was asked.
+ */
+int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts, bool json_ok);
+
+/* Prints "usage: sessionarchiver CMD ARGS" to stderr; returns SA_EXIT_USAGE. */
+int cli_usage(const struct cli *cli, const char *synopsis);
+
+/*
+ * Opens the store named by --store (or the config). Reports the error and
+ * returns NULL with the exit code to use in *exit_code.
+ */
+struct store *cli_open_store(const struct cli *cli, int *exit_code);
+
+/* The subcommands; each returns an enum sa_exit value. */
+int cmd_init(struct cli *cli, int argc, char **argv);
+int cmd_inspect(struct cli *cli, int argc, char **argv);
+
+#endif

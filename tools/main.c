@@ -1,0 +1,118 @@
+/*
+ * sessionarchiver: the command line. main() sets up the libraries that
+ * must be initialised before any thread, reads the global options that come
+ * before the subcommand, and hands over to the subcommand's cmd_ function.
+ */
+#include <archive.h>
+#include <curl/curl.h>
+#include <fuse.h>
+#include <mysql.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "exitcode.h"
+#include "log.h"
+
+struct command {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "init", cmd_init, "create a store in a directory" },
+	{ "inspect", cmd_inspect, "show what Moodle backups (.mbz) hold" },
+};
+
+static void print_version(void)
+{
+	printf("sessionarchiver %s\n", SA_VERSION);
+	printf("libfuse %s, libarchive %s, SQLite %s, %s, MySQL client %s\n",
+	       fuse_pkgversion(), archive_version_details(), sqlite3_libversion(),
+	       curl_version(), mysql_get_client_info());
+}
+
+static void print_help(void)
+{
+	printf("usage: sessionarchiver [OPTIONS] COMMAND [ARGS]\n\n"
+	       "Move an academic session of Moodle courses to an archive "
+	       "Moodle through a\nshared store, prove it complete, then "
+	       "purge.\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	printf("\nGlobal options (before or after the command):\n"
+	       "  -c, --config FILE  configuration file\n"
+	       "      --store DIR    the store\n"
+	       "      --index FILE   the local SQLite index\n"
+	       "  -q, --quiet        only warnings and errors\n"
+	       "  -v, --verbose      more detail (twice: debug)\n"
+	       "      --syslog       log to syslog instead of stderr\n"
+	       "  -h, --help         this help; COMMAND --help for a "
+	       "command's\n"
+	       "      --version      versions of the tool and its libraries\n"
+	       "\nExit codes: 0 success, 1 failure, 2 usage, 3 outside the "
+	       "window,\n4 refused by a safety rule, 5 platform unreachable, "
+	       "6 some courses failed,\n7 not a store or unknown store format, "
+	       "8 another run is active.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option version_opt[] = {
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli cli = { .command = "" };
+	int c, rc = SA_EXIT_USAGE;
+
+	log_set_ident("sessionarchiver");
+	while ((c = cli_getopt(&cli, argc, argv, "", version_opt, false)) !=
+	       -1) {
+		if (c == 'V') {
+			print_version();
+			return SA_EXIT_OK;
+		}
+		if (c == 'h') {
+			print_help();
+			return SA_EXIT_OK;
+		}
+		fprintf(stderr, "usage: sessionarchiver [OPTIONS] COMMAND "
+				"[ARGS]\nTry 'sessionarchiver --help'.\n");
+		return SA_EXIT_USAGE;
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "sessionarchiver: no command given\n"
+				"Try 'sessionarchiver --help'.\n");
+		return SA_EXIT_USAGE;
+	}
+	cli.command = argv[optind];
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(cli.command, commands[i].name) != 0)
+			continue;
+		/* libcurl and the MySQL client must start before any thread */
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+			log_err("cannot initialise libcurl");
+			return SA_EXIT_FAILURE;
+		}
+		if (mysql_library_init(0, NULL, NULL) != 0) {
+			log_err("cannot initialise the MySQL client");
+			curl_global_cleanup();
+			return SA_EXIT_FAILURE;
+		}
+		/* the subcommand parses argv from its own name on */
+		argc -= optind;
+		argv += optind;
+		optind = 1;
+		rc = commands[i].run(&cli, argc, argv);
+		mysql_library_end();
+		curl_global_cleanup();
+		return rc;
+	}
+	fprintf(stderr,
+		"sessionarchiver: unknown command '%s'\n"
+		"Try 'sessionarchiver --help'.\n",
+		cli.command);
+	return SA_EXIT_USAGE;
+}
