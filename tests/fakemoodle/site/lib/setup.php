@@ -1,0 +1,37 @@
+<?php
+// fakemoodle: stand-in for Moodle's lib/setup.php (sessionarchiver test bench).
+// Like Moodle: with ABORT_AFTER_CONFIG defined, stop right after config.php's settings.
+
+if (defined('ABORT_AFTER_CONFIG')) {
+    return;
+}
+
+global $CFG, $DB;
+
+if (!isset($CFG) || !is_object($CFG)) {
+    fwrite(STDERR, "config.php was not loaded\n");
+    exit(1);
+}
+$CFG->dirroot = dirname(__DIR__);
+$CFG->libdir = $CFG->dirroot . '/lib';
+if (empty($CFG->tempdir)) {
+    $CFG->tempdir = $CFG->dataroot . '/temp';
+}
+if (empty($CFG->trashdir)) {
+    $CFG->trashdir = $CFG->dataroot . '/trashdir';
+}
+if (empty($CFG->filedir)) {
+    $CFG->filedir = $CFG->dataroot . '/filedir';
+}
+if (!defined('CLI_SCRIPT')) {
+    define('CLI_SCRIPT', false);
+}
+umask(0);
+
+require_once($CFG->libdir . '/clilib.php');
+require_once($CFG->libdir . '/dml.php');
+require_once($CFG->libdir . '/fakemoodle.php');
+
+set_exception_handler('fm_default_exception_handler');
+
+$DB = new fm_database($CFG);
