@@ -6,11 +6,14 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "exitcode.h"
+#include "idx.h"
 #include "log.h"
 #include "store.h"
 #include "xalloc.h"
@@ -103,4 +106,44 @@ struct store *cli_open_store(const struct cli *cli, int *exit_code)
 						  : SA_EXIT_NOSTORE;
 	}
 	return st;
+}
+
+/* mkdir -p for the directory part of path; errors surface at open */
+static void make_parents(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			*p = '/';
+			return;
+		}
+		*p = '/';
+	}
+}
+
+struct idx *cli_open_index(const struct cli *cli, struct store *st)
+{
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char err[512], *path;
+	struct idx *idx;
+
+	if (cli->index_path)
+		path = xstrdup(cli->index_path);
+	else if (state && *state == '/')
+		path = xasprintf("%s/sessionarchiver/%s.db", state,
+				 store_id(st));
+	else if (home && *home == '/')
+		path = xasprintf("%s/.local/state/sessionarchiver/%s.db", home,
+				 store_id(st));
+	else
+		path = xasprintf("/var/lib/sessionarchiver/%s.db",
+				 store_id(st));
+	make_parents(path);
+	idx = idx_open(path, 0, err, sizeof(err));
+	if (!idx)
+		log_err("%s", err);
+	free(path);
+	return idx;
 }

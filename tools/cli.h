@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 
+struct idx;
 struct store;
 
 struct cli {
@@ -41,8 +42,20 @@ int cli_usage(const struct cli *cli, const char *synopsis);
  */
 struct store *cli_open_store(const struct cli *cli, int *exit_code);
 
+/*
+ * Opens the index for the store: --index, else [store] index of the
+ * config, else a per-user state file named after the store's id
+ * ($XDG_STATE_HOME or ~/.local/state, /sessionarchiver/<id>.db). Reports
+ * the error and returns NULL.
+ */
+struct idx *cli_open_index(const struct cli *cli, struct store *st);
+
 /* The subcommands; each returns an enum sa_exit value. */
 int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_inspect(struct cli *cli, int argc, char **argv);
+int cmd_index(struct cli *cli, int argc, char **argv);
+int cmd_list(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_check(struct cli *cli, int argc, char **argv);
 
 #endif

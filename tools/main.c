@@ -23,6 +23,10 @@ struct command {
 
 static const struct command commands[] = {
 	{ "init", cmd_init, "create a store in a directory" },
+	{ "index", cmd_index, "bring the local index up to date with the store" },
+	{ "list", cmd_list, "list the courses of a session" },
+	{ "status", cmd_status, "is an operation running, what remains to do" },
+	{ "check", cmd_check, "re-read every backup and compare checksums" },
 	{ "inspect", cmd_inspect, "show what Moodle backups (.mbz) hold" },
 };
 

@@ -1,0 +1,81 @@
+/*
+ * idx: the local SQLite index of a store.
+ *
+ * A cache of the store, never the truth: `index --rebuild` recreates it from
+ * the store alone. It lives on local disk (SQLite locking over NFS is
+ * unsafe), in WAL mode so that readers (the mount's threads, `status`) never
+ * wait for the writer. The schema is an array of steps; step N moves
+ * PRAGMA user_version from N-1 to N in one transaction; a database newer
+ * than the code is refused untouched.
+ *
+ * One handle = one SQLite connection: a thread uses its own handle.
+ * Statements are prepared once per handle and kept (idx_stmt).
+ */
+#ifndef SA_IDX_H
+#define SA_IDX_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The schema version this code writes. */
+#define IDX_SCHEMA_VERSION 1
+
+struct idx;
+
+enum idx_open_flags {
+	IDX_READONLY = 1, /* no migration, no writes; the file must exist */
+};
+
+/*
+ * Opens (creating when needed, unless IDX_READONLY) the index at path and
+ * brings its schema up to date. Returns NULL with a reason in err when the
+ * file cannot be opened, is not an index, or has a newer schema.
+ * Caller frees with idx_free().
+ */
+struct idx *idx_open(const char *path, int flags, char *err, size_t errlen);
+void idx_free(struct idx *idx);
+
+/* The connection, for indexer modules that run their own statements. */
+sqlite3 *idx_db(struct idx *idx);
+const char *idx_path(const struct idx *idx);
+/* PRAGMA user_version as found on disk before any migration. */
+int idx_schema_found(const struct idx *idx);
+
+/*
+ * The statement for sql, prepared on first use and cached for the life of
+ * the handle (sql must be a string literal: it is the cache key). Returned
+ * reset and with bindings cleared. NULL (error logged) on a bad statement,
+ * which is a bug.
+ */
+sqlite3_stmt *idx_stmt(struct idx *idx, const char *sql);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or -1 (error logged). */
+int idx_begin(struct idx *idx);
+int idx_commit(struct idx *idx);
+void idx_rollback(struct idx *idx);
+
+/* Runs sql (no results expected); 0 or -1 with the error logged. */
+int idx_exec(struct idx *idx, const char *sql);
+/* Logs "index 'PATH': what: sqlite message" and returns -1. */
+int idx_fail(struct idx *idx, const char *what);
+
+/* Course states, in the order an archive goes through them. */
+#define IDX_STATES "pending", "archived", "restored", "verified", "purged", \
+		   "failed"
+
+/* Session id for name, created when missing. -1 on error. */
+int64_t idx_session_ensure(struct idx *idx, const char *name);
+/* Session id for name, 0 when unknown, -1 on error. */
+int64_t idx_session_find(struct idx *idx, const char *name);
+
+/*
+ * Category id for path (relative to the session folder, "A/B"), created
+ * with its parents when missing. NULL / "" path is the session root: 0.
+ * -1 on error.
+ */
+int64_t idx_category_ensure(struct idx *idx, int64_t session_id,
+			    const char *path);
+
+#endif

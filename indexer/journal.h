@@ -1,0 +1,55 @@
+/*
+ * journal: the session's line files in STORE/<session>/.session/.
+ *
+ * manifest.jsonl is written by the source platform, one JSON object per
+ * archived course:
+ *   {"v":1,"time":T,"source_course_id":N,"file":"Sciences/Maths/M101.mbz",
+ *    "sha256":"..","size":N,"shortname":"..","fullname":"..",
+ *    "category_path":"Sciences/Maths","site_hash":"..","tool_version":".."}
+ * journal-<site>.jsonl is written by one platform only (site = the md5 of
+ * its siteidentifier), one event per line:
+ *   {"v":1,"time":T,"event":"restore","site":"..","source_course_id":N,
+ *    "archive_course_id":M, ...}
+ * Events: backup, backup_failed, restore, restore_failed, verify, purge.
+ *
+ * Files only grow by whole lines (store_append_line), so a reader keeps a
+ * byte offset and reads what was added since; a trailing line without its
+ * newline is still being written and is left for next time.
+ */
+#ifndef SA_JOURNAL_H
+#define SA_JOURNAL_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SESSION_META_DIR ".session"
+#define MANIFEST_FILE "manifest.jsonl"
+#define JOURNAL_PREFIX "journal-"
+#define JOURNAL_SUFFIX ".jsonl"
+
+/* Called for each well-formed line; obj is borrowed. Non-zero stops. */
+typedef int (*journal_line_fn)(void *ctx, long line_no, json_t *obj);
+
+/*
+ * Reads the lines of dirfd/name added after *offset (line *lines was the
+ * last one read) and calls fn on each JSON object. A line that is not a
+ * JSON object, or longer than STORE_LINE_MAX, is skipped with a warning
+ * naming display_name and the line number. On return *offset and *lines
+ * are past the last complete line. A missing file is not an error: nothing
+ * happens. Returns 0, -1 on an I/O error (logged), or fn's non-zero value.
+ */
+int journal_read(int dirfd, const char *name, const char *display_name,
+		 off_t *offset, long *lines, journal_line_fn fn, void *ctx);
+
+/*
+ * Appends obj as one compact line to dirfd/name, adding "v" and "time"
+ * when absent. 0 or -1 with errno.
+ */
+int journal_append(int dirfd, const char *name, json_t *obj);
+
+/* Typed access to a line's fields; absent or wrong type gives def/NULL. */
+const char *journal_str(json_t *obj, const char *key);
+int64_t journal_int(json_t *obj, const char *key, int64_t def);
+
+#endif

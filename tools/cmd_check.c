@@ -1,0 +1,245 @@
+/*
+ * sessionarchiver check [SESSION] [--json]: re-reads every backup of the
+ * store (not trusting size or mtime: bit rot changes neither) and compares
+ * it with the manifest. Lists missing, corrupted, truncated and unknown
+ * files; exits 0 only when all is well.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "exitcode.h"
+#include "idx.h"
+#include "log.h"
+#include "progress.h"
+#include "readpool.h"
+#include "scan.h"
+#include "store.h"
+#include "xalloc.h"
+
+struct check {
+	const char *session;
+	char **files;            /* relative to the session folder */
+	char **manifest_sha;     /* NULL when not in the manifest */
+	bool has_manifest;       /* does the session have one at all */
+	json_t *problems;
+	long checked, ok;
+	struct progress *bar;
+};
+
+static void problem(struct check *c, const char *file, const char *kind,
+		    const char *detail)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "session", json_string(c->session));
+	json_object_set_new(o, "file", json_string(file));
+	json_object_set_new(o, "problem", json_string(kind));
+	json_object_set_new(o, "detail", json_string(detail));
+	json_array_append_new(c->problems, o);
+}
+
+static int on_read(void *ctx, size_t i, int rc, const struct mbz_info *info,
+		   const char *err)
+{
+	struct check *c = ctx;
+
+	c->checked++;
+	progress_update(c->bar, c->checked, 0, c->files[i]);
+	if (rc != 0) {
+		problem(c, c->files[i],
+			strstr(err, "truncated") || strstr(err, "unexpected end")
+				? "truncated"
+				: "corrupted",
+			err);
+	} else if (c->manifest_sha[i] &&
+		   strcmp(c->manifest_sha[i], info->sha256) != 0) {
+		char *detail = xasprintf("SHA-256 %s, manifest says %s",
+					 info->sha256, c->manifest_sha[i]);
+
+		problem(c, c->files[i], "corrupted", detail);
+		free(detail);
+	} else if (!c->manifest_sha[i] && c->has_manifest) {
+		problem(c, c->files[i], "unknown",
+			"readable backup that the manifest does not list");
+	} else {
+		c->ok++;
+	}
+	return 0;
+}
+
+static int check_session(struct idx *idx, struct store *st, const char *name,
+			 int64_t session_id, bool quiet, struct check *c)
+{
+	static const char sql[] =
+		"SELECT file, in_manifest, manifest_sha256, on_disk,"
+		" EXISTS(SELECT 1 FROM courses m WHERE m.session_id = ?1"
+		"  AND m.in_manifest)"
+		" FROM courses WHERE session_id = ?1 ORDER BY file";
+	sqlite3_stmt *q = idx_stmt(idx, sql);
+	char **paths = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (!q)
+		return -1;
+	c->session = name;
+	sqlite3_bind_int64(q, 1, session_id);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *file = (const char *)sqlite3_column_text(q, 0);
+
+		c->has_manifest = sqlite3_column_int(q, 4);
+		if (!sqlite3_column_int(q, 3)) {
+			if (sqlite3_column_int(q, 1))
+				problem(c, file, "missing",
+					"listed in the manifest, not in the "
+					"store");
+			continue;
+		}
+		c->files = xrealloc(c->files, (n + 1) * sizeof(*c->files));
+		c->manifest_sha = xrealloc(c->manifest_sha,
+					   (n + 1) * sizeof(*c->manifest_sha));
+		paths = xrealloc(paths, (n + 1) * sizeof(*paths));
+		c->files[n] = xstrdup(file);
+		c->manifest_sha[n] =
+			sqlite3_column_type(q, 2) == SQLITE_TEXT
+				? xstrdup((const char *)sqlite3_column_text(q,
+									    2))
+				: NULL;
+		paths[n] = xasprintf("%s/%s/%s", store_path(st), name, file);
+		n++;
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		rc = idx_fail(idx, "cannot list courses");
+	} else {
+		c->bar = progress_new(name, (int64_t)n, 0, quiet);
+		rc = readpool_run(paths, n, MBZ_FULL, 0, on_read, c);
+		progress_end(c->bar);
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(paths[i]);
+		free(c->files[i]);
+		free(c->manifest_sha[i]);
+	}
+	free(paths);
+	free(c->files);
+	free(c->manifest_sha);
+	c->files = c->manifest_sha = NULL;
+	return rc;
+}
+
+static void print_report(const struct check *c, long sessions, bool json)
+{
+	json_t *o;
+	size_t i;
+
+	if (json) {
+		json_t *out = json_object();
+		char *text;
+
+		json_object_set_new(out, "ok", json_boolean(
+			json_array_size(c->problems) == 0));
+		json_object_set_new(out, "sessions", json_integer(sessions));
+		json_object_set_new(out, "checked", json_integer(c->checked));
+		json_object_set_new(out, "good", json_integer(c->ok));
+		json_object_set_new(out, "problems", json_incref(c->problems));
+		text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(text);
+		free(text);
+		json_decref(out);
+		return;
+	}
+	json_array_foreach(c->problems, i, o)
+		printf("%s\t%s/%s\t%s\n",
+		       json_string_value(json_object_get(o, "problem")),
+		       json_string_value(json_object_get(o, "session")),
+		       json_string_value(json_object_get(o, "file")),
+		       json_string_value(json_object_get(o, "detail")));
+	printf("%s: %ld session(s), %ld backups read, %ld good, %zu "
+	       "problem(s)\n",
+	       json_array_size(c->problems) ? "FAIL" : "OK", sessions,
+	       c->checked, c->ok, json_array_size(c->problems));
+}
+
+int cmd_check(struct cli *cli, int argc, char **argv)
+{
+	static const char synopsis[] = "[--json] [SESSION]";
+	static const char sessions_sql[] =
+		"SELECT id, name FROM sessions WHERE ?1 IS NULL OR name = ?1"
+		" ORDER BY name";
+	struct scan_options so = { .quiet = true };
+	struct check c = { 0 };
+	struct scan_stats stats;
+	struct store *st;
+	struct idx *idx;
+	sqlite3_stmt *q;
+	int64_t *ids = NULL;
+	char **names = NULL;
+	size_t n = 0;
+	int opt, rc;
+
+	while ((opt = cli_getopt(cli, argc, argv, "", NULL, true)) != -1) {
+		if (opt == 'h') {
+			printf("usage: sessionarchiver check %s\n\n"
+			       "Re-read every backup and compare its SHA-256 "
+			       "with the manifest; list\nmissing, corrupted, "
+			       "truncated and unknown files. Exit 0 only when "
+			       "all\nis well.\n",
+			       synopsis);
+			return SA_EXIT_OK;
+		}
+		return cli_usage(cli, synopsis);
+	}
+	if (argc - optind > 1)
+		return cli_usage(cli, synopsis);
+	so.only = optind < argc ? argv[optind] : NULL;
+	if (!(st = cli_open_store(cli, &rc)))
+		return rc;
+	if (!(idx = cli_open_index(cli, st))) {
+		store_free(st);
+		return SA_EXIT_FAILURE;
+	}
+	/* the index must know every file before we can call one unknown */
+	if (scan_store(idx, st, &so, &stats) < 0 ||
+	    !(q = idx_stmt(idx, sessions_sql))) {
+		rc = SA_EXIT_FAILURE;
+		goto out_free;
+	}
+	if (so.only)
+		sqlite3_bind_text(q, 1, so.only, -1, SQLITE_STATIC);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		names = xrealloc(names, (n + 1) * sizeof(*names));
+		ids[n] = sqlite3_column_int64(q, 0);
+		names[n++] = xstrdup((const char *)sqlite3_column_text(q, 1));
+	}
+	sqlite3_reset(q);
+	if (so.only && n == 0) {
+		log_err("no session '%s' in the store", so.only);
+		rc = SA_EXIT_FAILURE;
+		goto out_free;
+	}
+	c.problems = json_array();
+	rc = SA_EXIT_OK;
+	for (size_t i = 0; i < n; i++)
+		if (check_session(idx, st, names[i], ids[i],
+				  cli->verbosity < 0, &c) < 0)
+			rc = SA_EXIT_FAILURE;
+	if (rc == SA_EXIT_OK) {
+		print_report(&c, (long)n, cli->json);
+		if (json_array_size(c.problems) > 0)
+			rc = SA_EXIT_FAILURE;
+	}
+	json_decref(c.problems);
+out_free:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(ids);
+	idx_free(idx);
+	store_free(st);
+	return rc;
+}
