@@ -103,6 +103,7 @@ char *sb_detach(struct strbuf *sb, size_t *len)
 
 	if (len)
 		*len = sb->len;
-	sb_init(sb, sb->cap);
+	sb->buf = NULL;
+	sb->len = sb->alloc = 0;
 	return out;
 }

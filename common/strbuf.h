@@ -32,7 +32,10 @@ int sb_addch(struct strbuf *sb, char c);
 int sb_printf(struct strbuf *sb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int sb_vprintf(struct strbuf *sb, const char *fmt, va_list ap);
-/* Hands the buffer over; caller frees with free(). sb is left empty. */
+/*
+ * Hands the buffer over; caller frees with free(). sb is left released:
+ * sb_init() it again before any further use.
+ */
 char *sb_detach(struct strbuf *sb, size_t *len);
 
 #endif

@@ -96,7 +96,19 @@ void names_sanitize(const char *name, size_t max_bytes, const char *fallback,
 
 void names_category(const char *name, char out[NAMES_BUF])
 {
+	static const char *const reserved[] = { NAMES_RESERVED };
+	size_t len;
+
 	names_sanitize(name, NAMES_MAX, "category", out);
+	len = strlen(out);
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+		if (strcmp(out, reserved[i]) == 0) {
+			/* the mount shows its own file under this name */
+			out[len] = '_';
+			out[len + 1] = '\0';
+			return;
+		}
+	}
 }
 
 void names_course_file(const char *shortname, int64_t course_id,

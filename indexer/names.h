@@ -27,7 +27,14 @@
 void names_sanitize(const char *name, size_t max_bytes, const char *fallback,
 		    char out[NAMES_BUF]);
 
-/* A category folder name: names_sanitize() with fallback "category". */
+/* Names the mount shows in a session folder for its own files. */
+#define NAMES_RESERVED "status", "status.json", "control", "plan", \
+		       "report", "log"
+
+/*
+ * A category folder name: names_sanitize() with fallback "category", and
+ * "_" added to a name the mount reserves (NAMES_RESERVED).
+ */
 void names_category(const char *name, char out[NAMES_BUF]);
 
 /*

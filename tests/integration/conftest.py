@@ -8,4 +8,5 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-pytest_plugins = ["harness.build", "harness.fusemount", "harness.mariadb"]
+pytest_plugins = ["harness.build", "harness.fusemount", "harness.mariadb",
+                  "harness.smtp"]

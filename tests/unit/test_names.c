@@ -90,6 +90,21 @@ static void test_empty_and_hidden_suffixes(void **state)
 	assert_string_equal(out, "upload.part_");
 }
 
+static void test_reserved_names(void **state)
+{
+	char out[NAMES_BUF];
+
+	(void)state;
+	names_category("status", out);
+	assert_string_equal(out, "status_");
+	names_category("log", out);
+	assert_string_equal(out, "log_");
+	names_category("control", out);
+	assert_string_equal(out, "control_");
+	names_category("Logs", out);
+	assert_string_equal(out, "Logs");
+}
+
 static void test_length_cut_on_character(void **state)
 {
 	char long_name[600], out[NAMES_BUF];
@@ -131,6 +146,7 @@ int main(void)
 		cmocka_unit_test(test_unsafe_bytes_replaced),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_empty_and_hidden_suffixes),
+		cmocka_unit_test(test_reserved_names),
 		cmocka_unit_test(test_length_cut_on_character),
 		cmocka_unit_test(test_disambiguation_is_stable),
 	};
