@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "config.h"
 #include "exitcode.h"
 #include "idx.h"
 #include "log.h"
@@ -23,6 +25,7 @@ enum {
 	OPT_INDEX,
 	OPT_SYSLOG,
 	OPT_JSON,
+	OPT_SET,
 };
 
 static const struct option global_options[] = {
@@ -32,6 +35,7 @@ static const struct option global_options[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "syslog", no_argument, NULL, OPT_SYSLOG },
+	{ "set", required_argument, NULL, OPT_SET },
 	{ "help", no_argument, NULL, 'h' },
 };
 #define N_GLOBAL (sizeof(global_options) / sizeof(global_options[0]))
@@ -53,7 +57,9 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 	if (json_ok)
 		all[n++] = json_option;
 	memset(&all[n], 0, sizeof(all[n]));
-	snprintf(shorts, sizeof(shorts), "+%sc:qvh", shortopts ? shortopts : "");
+	/* main() stops at the subcommand ("+"); subcommands take options
+	 * anywhere among their arguments, as GNU tools do */
+	snprintf(shorts, sizeof(shorts), "%sc:qvh", shortopts ? shortopts : "");
 
 	for (;;) {
 		c = getopt_long(argc, argv, shorts, all, NULL);
@@ -65,6 +71,14 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 		case 'v': cli->verbosity++; continue;
 		case OPT_SYSLOG: cli->use_syslog = true; continue;
 		case OPT_JSON: cli->json = true; continue;
+		case OPT_SET:
+			if (cli->n_sets == (int)(sizeof(cli->sets) /
+						 sizeof(cli->sets[0]))) {
+				log_err("too many --set options");
+				return '?';
+			}
+			cli->sets[cli->n_sets++] = optarg;
+			continue;
 		default: break;
 		}
 		break;
@@ -88,18 +102,77 @@ int cli_usage(const struct cli *cli, const char *synopsis)
 	return SA_EXIT_USAGE;
 }
 
-struct store *cli_open_store(const struct cli *cli, int *exit_code)
+struct config *cli_config(struct cli *cli)
 {
+	const char *path = cli->config_path;
+	char err[512];
+
+	if (cli->cfg)
+		return cli->cfg;
+	cli->cfg = config_new();
+	if (!path && access(CONFIG_DEFAULT_PATH, F_OK) == 0)
+		path = CONFIG_DEFAULT_PATH;
+	if (path) {
+		if (config_load_file(cli->cfg, path, err, sizeof(err)) < 0)
+			goto out_fail;
+		cli->cfg_from_file = true;
+	}
+	for (int i = 0; i < cli->n_sets; i++) {
+		char *key = xstrdup(cli->sets[i]), *eq = strchr(key, '=');
+		int rc;
+
+		if (!eq) {
+			snprintf(err, sizeof(err),
+				 "--set '%s': expected section.key=value",
+				 cli->sets[i]);
+			free(key);
+			goto out_fail;
+		}
+		*eq = '\0';
+		rc = config_set(cli->cfg, key, eq + 1, err, sizeof(err));
+		free(key);
+		if (rc < 0)
+			goto out_fail;
+	}
+	if (config_check(cli->cfg, err, sizeof(err)) < 0)
+		goto out_fail;
+	return cli->cfg;
+
+out_fail:
+	log_err("%s", err);
+	config_free(cli->cfg);
+	cli->cfg = NULL;
+	return NULL;
+}
+
+void cli_release(struct cli *cli)
+{
+	config_free(cli->cfg);
+	cli->cfg = NULL;
+}
+
+struct store *cli_open_store(struct cli *cli, int *exit_code)
+{
+	const struct config *cfg;
+	const char *path = cli->store_path;
 	char err[512];
 	struct store *st;
 	int code;
 
-	if (!cli->store_path) {
-		log_err("no store given: use --store DIR");
+	if (!path) {
+		if (!(cfg = cli_config(cli))) {
+			*exit_code = SA_EXIT_USAGE;
+			return NULL;
+		}
+		path = cfg->store.path;
+	}
+	if (!path) {
+		log_err("no store given: use --store DIR or [store] path in "
+			"the configuration");
 		*exit_code = SA_EXIT_USAGE;
 		return NULL;
 	}
-	st = store_open(cli->store_path, &code, err, sizeof(err));
+	st = store_open(path, &code, err, sizeof(err));
 	if (!st) {
 		log_err("%s", err);
 		*exit_code = code == STORE_ERR_IO ? SA_EXIT_FAILURE
@@ -123,14 +196,18 @@ static void make_parents(char *path)
 	}
 }
 
-struct idx *cli_open_index(const struct cli *cli, struct store *st)
+struct idx *cli_open_index(struct cli *cli, struct store *st)
 {
 	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
 	char err[512], *path;
 	struct idx *idx;
 
+	if (!cli->index_path && !cli_config(cli))
+		return NULL;
 	if (cli->index_path)
 		path = xstrdup(cli->index_path);
+	else if (cli->cfg_from_file && cli->cfg->store.index)
+		path = xstrdup(cli->cfg->store.index);
 	else if (state && *state == '/')
 		path = xasprintf("%s/sessionarchiver/%s.db", state,
 				 store_id(st));

@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 
+struct config;
 struct idx;
 struct store;
 
@@ -21,12 +22,26 @@ struct cli {
 	int verbosity;           /* -q: -1, default 0, -v: 1, -vv: 2 */
 	bool use_syslog;         /* --syslog */
 	const char *command;     /* the subcommand's name */
+	const char *sets[32];    /* --set section.key=value, in order */
+	int n_sets;
+	struct config *cfg;      /* loaded by cli_config() */
+	bool cfg_from_file;      /* a configuration file was read */
 };
 
 /*
+ * The configuration: -c FILE, else the default file when it exists, else
+ * the defaults; then every --set. Loaded once and kept in cli->cfg. NULL
+ * (the error reported) on a bad file or value: exit with SA_EXIT_USAGE.
+ */
+struct config *cli_config(struct cli *cli);
+/* Frees what cli holds (the configuration). */
+void cli_release(struct cli *cli);
+
+/*
  * getopt_long over a subcommand's arguments that also understands the
- * global options (-c, --store, --index, -q, -v, --syslog, -h) and, when
- * json_ok, --json. Returns like getopt_long for the subcommand's own
+ * global options (-c, --store, --index, --set, -q, -v, --syslog, -h) and, when
+ * json_ok, --json. A shortopts starting with '+' stops at the first
+ * non-option (main() before the subcommand). Returns like getopt_long for the subcommand's own
  * options; global ones are consumed and stored in cli. '?' means a usage
  * error that was already reported; 'h' means --help was asked.
  */
@@ -40,15 +55,15 @@ int cli_usage(const struct cli *cli, const char *synopsis);
  * Opens the store named by --store (or the config). Reports the error and
  * returns NULL with the exit code to use in *exit_code.
  */
-struct store *cli_open_store(const struct cli *cli, int *exit_code);
+struct store *cli_open_store(struct cli *cli, int *exit_code);
 
 /*
  * Opens the index for the store: --index, else [store] index of the
- * config, else a per-user state file named after the store's id
+ * configuration file when one was read, else a per-user state file named after the store's id
  * ($XDG_STATE_HOME or ~/.local/state, /sessionarchiver/<id>.db). Reports
  * the error and returns NULL.
  */
-struct idx *cli_open_index(const struct cli *cli, struct store *st);
+struct idx *cli_open_index(struct cli *cli, struct store *st);
 
 /* The subcommands; each returns an enum sa_exit value. */
 int cmd_init(struct cli *cli, int argc, char **argv);

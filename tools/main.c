@@ -50,6 +50,7 @@ static void print_help(void)
 	       "  -c, --config FILE  configuration file\n"
 	       "      --store DIR    the store\n"
 	       "      --index FILE   the local SQLite index\n"
+	       "      --set S.K=V    override a configuration key\n"
 	       "  -q, --quiet        only warnings and errors\n"
 	       "  -v, --verbose      more detail (twice: debug)\n"
 	       "      --syslog       log to syslog instead of stderr\n"
@@ -72,7 +73,7 @@ int main(int argc, char **argv)
 	int c, rc = SA_EXIT_USAGE;
 
 	log_set_ident("sessionarchiver");
-	while ((c = cli_getopt(&cli, argc, argv, "", version_opt, false)) !=
+	while ((c = cli_getopt(&cli, argc, argv, "+", version_opt, false)) !=
 	       -1) {
 		if (c == 'V') {
 			print_version();
@@ -105,11 +106,13 @@ int main(int argc, char **argv)
 			curl_global_cleanup();
 			return SA_EXIT_FAILURE;
 		}
-		/* the subcommand parses argv from its own name on */
+		/* the subcommand parses argv from its own name on; optind 0
+		 * makes GNU getopt start afresh (and permute again) */
 		argc -= optind;
 		argv += optind;
-		optind = 1;
+		optind = 0;
 		rc = commands[i].run(&cli, argc, argv);
+		cli_release(&cli);
 		mysql_library_end();
 		curl_global_cleanup();
 		return rc;
