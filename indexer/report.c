@@ -5,17 +5,15 @@
  */
 #include "report.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "idx.h"
 #include "log.h"
+#include "runs.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -31,18 +29,6 @@ static json_t *col_json(sqlite3_stmt *st, int col)
 		return json_string((const char *)sqlite3_column_text(st, col));
 	default: return json_null();
 	}
-}
-
-static bool pid_alive_here(int64_t pid, const char *host)
-{
-	char here[256];
-
-	if (pid <= 0 || gethostname(here, sizeof(here)) < 0)
-		return false;
-	here[sizeof(here) - 1] = '\0';
-	if (host && strcmp(host, here) != 0)
-		return false;
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
 static json_t *iso_time(int64_t t)
@@ -102,20 +88,50 @@ static int64_t count_of(json_t *o, const char *state)
 		json_object_get(json_object_get(o, "courses"), state));
 }
 
-/* The latest run of the session, or the idle view from the counts. */
+static void set_idle(json_t *o)
+{
+	int64_t total = json_integer_value(json_object_get(o, "courses_total"));
+	int64_t failed = count_of(o, "failed");
+	int64_t done = total - failed - count_of(o, "pending");
+
+	json_object_set_new(o, "operation", json_null());
+	json_object_set_new(o, "state", json_string("idle"));
+	json_object_set_new(o, "pid", json_null());
+	json_object_set_new(o, "started", json_null());
+	json_object_set_new(o, "done", json_integer(done));
+	json_object_set_new(o, "failed", json_integer(failed));
+	json_object_set_new(o, "remaining", json_integer(total - done));
+	json_object_set_new(o, "total", json_integer(total));
+	json_object_set_new(o, "bytes",
+			    json_incref(json_object_get(o, "bytes_stored")));
+	json_object_set_new(o, "bytes_total", json_null());
+	json_object_set_new(o, "eta", json_null());
+	json_object_set_new(o, "current", json_null());
+	json_object_set_new(o, "window", json_null());
+	json_object_set_new(o, "last_error", json_null());
+}
+
+/*
+ * The live run of the session, else its latest one, over the idle view
+ * from the course counts. A refused request keeps the counts: it names the
+ * operation, its state and the reason only.
+ */
 static int add_run(struct idx *idx, int64_t session_id, json_t *o,
 		   bool *running)
 {
 	static const char sql[] =
 		"SELECT operation, state, pid, host, started, updated, ended,"
 		" done, failed, total, bytes_done, bytes_total, current, window,"
-		" last_error FROM runs WHERE session_id = ?1"
-		" ORDER BY started DESC, id DESC LIMIT 1";
+		" (SELECT r.last_error FROM runs r WHERE r.session_id = ?1"
+		"  AND r.last_error IS NOT NULL ORDER BY r.updated DESC,"
+		"  r.id DESC LIMIT 1)"
+		" FROM runs WHERE session_id = ?1"
+		" ORDER BY ended IS NULL DESC, started DESC, id DESC LIMIT 1";
 	sqlite3_stmt *st = idx_stmt(idx, sql);
-	int64_t done, failed, total;
 	int rc;
 
 	*running = false;
+	set_idle(o);
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, session_id);
@@ -126,27 +142,40 @@ static int add_run(struct idx *idx, int64_t session_id, json_t *o,
 		int64_t pid = sqlite3_column_int64(st, 2);
 		int64_t started = sqlite3_column_int64(st, 4);
 		int64_t updated = sqlite3_column_int64(st, 5);
+		int64_t done = sqlite3_column_int64(st, 7);
+		int64_t failed = sqlite3_column_int64(st, 8);
+		int64_t total = sqlite3_column_int64(st, 9);
 
-		if (!ended && !pid_alive_here(
-				      pid, (const char *)sqlite3_column_text(
-						   st, 3)))
+		if (!ended && !runs_alive_here((pid_t)pid,
+					       (const char *)sqlite3_column_text(
+						       st, 3)))
 			state = "interrupted";
 		*running = !ended && strcmp(state, "interrupted") != 0;
-		done = sqlite3_column_int64(st, 7);
-		failed = sqlite3_column_int64(st, 8);
-		total = sqlite3_column_int64(st, 9);
 		json_object_set_new(o, "operation", col_json(st, 0));
 		json_object_set_new(o, "state", json_string(state));
-		json_object_set_new(o, "pid", *running ? json_integer(pid)
-						       : json_null());
-		json_object_set_new(o, "started", iso_time(started));
-		json_object_set_new(o, "done", json_integer(done));
-		json_object_set_new(o, "failed", json_integer(failed));
-		json_object_set_new(o, "remaining",
-				    json_integer(total - done - failed));
-		json_object_set_new(o, "total", json_integer(total));
-		json_object_set_new(o, "bytes", col_json(st, 10));
-		json_object_set_new(o, "bytes_total", col_json(st, 11));
+		json_object_set_new(o, "last_error", col_json(st, 14));
+		if (strcmp(state, "refused") != 0) {
+			json_object_set_new(o, "pid", *running
+							      ? json_integer(pid)
+							      : json_null());
+			json_object_set_new(o, "started", iso_time(started));
+			json_object_set_new(o, "window", col_json(st, 13));
+			json_object_set_new(o, "current",
+					    *running ? col_json(st, 12)
+						     : json_null());
+		}
+		/* runs that count courses replace the counts of the index */
+		if (strcmp(state, "refused") != 0 && total > 0) {
+			json_object_set_new(o, "done", json_integer(done));
+			json_object_set_new(o, "failed", json_integer(failed));
+			json_object_set_new(
+				o, "remaining",
+				json_integer(total - done - failed));
+			json_object_set_new(o, "total", json_integer(total));
+			json_object_set_new(o, "bytes", col_json(st, 10));
+			json_object_set_new(o, "bytes_total",
+					    col_json(st, 11));
+		}
 		/* ETA from the pace so far, only while it runs */
 		if (*running && done > 0 && total > done + failed &&
 		    updated > started)
@@ -156,33 +185,6 @@ static int add_run(struct idx *idx, int64_t session_id, json_t *o,
 					 (updated - started) *
 						 (total - done - failed) /
 						 (done + failed)));
-		else
-			json_object_set_new(o, "eta", json_null());
-		json_object_set_new(o, "current", *running ? col_json(st, 12)
-							   : json_null());
-		json_object_set_new(o, "window", col_json(st, 13));
-		json_object_set_new(o, "last_error", col_json(st, 14));
-	} else if (rc == SQLITE_DONE) {
-		total = json_integer_value(json_object_get(o, "courses_total"));
-		failed = count_of(o, "failed");
-		done = total - failed - count_of(o, "pending");
-		json_object_set_new(o, "operation", json_null());
-		json_object_set_new(o, "state", json_string("idle"));
-		json_object_set_new(o, "pid", json_null());
-		json_object_set_new(o, "started", json_null());
-		json_object_set_new(o, "done", json_integer(done));
-		json_object_set_new(o, "failed", json_integer(failed));
-		json_object_set_new(o, "remaining",
-				    json_integer(total - done));
-		json_object_set_new(o, "total", json_integer(total));
-		json_object_set_new(o, "bytes",
-				    json_incref(json_object_get(o,
-								"bytes_stored")));
-		json_object_set_new(o, "bytes_total", json_null());
-		json_object_set_new(o, "eta", json_null());
-		json_object_set_new(o, "current", json_null());
-		json_object_set_new(o, "window", json_null());
-		json_object_set_new(o, "last_error", json_null());
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE

@@ -1,0 +1,208 @@
+/*
+ * The runs table. Liveness is the pid on this host (kill(pid, 0)); a row
+ * whose process is gone is closed as "interrupted" the first time someone
+ * looks, so that a kill -9 never leaves a session locked.
+ */
+#include "runs.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "idx.h"
+
+static void hostname(char *buf, size_t len)
+{
+	if (gethostname(buf, len) < 0)
+		snprintf(buf, len, "localhost");
+	buf[len - 1] = '\0';
+}
+
+bool runs_alive_here(pid_t pid, const char *host)
+{
+	char here[256];
+
+	hostname(here, sizeof(here));
+	if (pid <= 0 || !host || strcmp(host, here) != 0)
+		return false;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* In the caller's transaction: the live run, closing dead ones. */
+static int find_active(struct idx *idx, int64_t session_id,
+		       struct run_info *out)
+{
+	static const char sql[] =
+		"SELECT id, operation, state, pid, host FROM runs"
+		" WHERE session_id = ?1 AND ended IS NULL ORDER BY id";
+	static const char close_sql[] =
+		"UPDATE runs SET state = 'interrupted', ended = ?2,"
+		" last_error = coalesce(last_error, 'the process ended without"
+		" closing its run (killed?)') WHERE id = ?1";
+	int64_t dead[16];
+	int n_dead = 0, found = 0, rc;
+	sqlite3_stmt *st = idx_stmt(idx, sql);
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		pid_t pid = (pid_t)sqlite3_column_int64(st, 3);
+
+		if (runs_alive_here(pid, (const char *)sqlite3_column_text(st, 4))) {
+			if (!found && out) {
+				out->id = sqlite3_column_int64(st, 0);
+				snprintf(out->operation, sizeof(out->operation),
+					 "%s", sqlite3_column_text(st, 1));
+				snprintf(out->state, sizeof(out->state), "%s",
+					 sqlite3_column_text(st, 2));
+				out->pid = pid;
+			}
+			found = 1;
+		} else if (n_dead < 16) {
+			dead[n_dead++] = sqlite3_column_int64(st, 0);
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return idx_fail(idx, "cannot read runs");
+	for (int i = 0; i < n_dead; i++) {
+		if (!(st = idx_stmt(idx, close_sql)))
+			return -1;
+		sqlite3_bind_int64(st, 1, dead[i]);
+		sqlite3_bind_int64(st, 2, time(NULL));
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return idx_fail(idx, "cannot close a dead run");
+	}
+	return found;
+}
+
+int runs_active(struct idx *idx, int64_t session_id, struct run_info *out)
+{
+	int found;
+
+	if (idx_begin(idx) < 0)
+		return -1;
+	found = find_active(idx, session_id, out);
+	if (found < 0 || idx_commit(idx) < 0) {
+		idx_rollback(idx);
+		return -1;
+	}
+	return found;
+}
+
+int64_t runs_begin(struct idx *idx, int64_t session_id, const char *operation,
+		   pid_t pid, const char *window, struct run_info *busy)
+{
+	static const char sql[] =
+		"INSERT INTO runs(session_id, operation, state, pid, host,"
+		" started, updated, window) VALUES (?1, ?2, 'running', ?3, ?4,"
+		" ?5, ?5, ?6) RETURNING id";
+	char host[256];
+	sqlite3_stmt *st;
+	int64_t id = -1;
+	int found;
+
+	if (idx_begin(idx) < 0)
+		return -1;
+	found = find_active(idx, session_id, busy);
+	if (found != 0) {
+		if (found < 0 || idx_commit(idx) < 0) {
+			idx_rollback(idx);
+			return -1;
+		}
+		return 0;
+	}
+	if (!(st = idx_stmt(idx, sql)))
+		goto out_rollback;
+	hostname(host, sizeof(host));
+	sqlite3_bind_int64(st, 1, session_id);
+	sqlite3_bind_text(st, 2, operation, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, pid);
+	sqlite3_bind_text(st, 4, host, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, time(NULL));
+	if (window)
+		sqlite3_bind_text(st, 6, window, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (id < 0) {
+		idx_fail(idx, "cannot record a run");
+		goto out_rollback;
+	}
+	if (idx_commit(idx) < 0)
+		goto out_rollback;
+	return id;
+
+out_rollback:
+	idx_rollback(idx);
+	return -1;
+}
+
+static int exec_run(struct idx *idx, const char *sql, int64_t run_id,
+		    const char *a, const char *b)
+{
+	sqlite3_stmt *st = idx_stmt(idx, sql);
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_int64(st, 2, time(NULL));
+	if (a)
+		sqlite3_bind_text(st, 3, a, -1, SQLITE_STATIC);
+	if (b)
+		sqlite3_bind_text(st, 4, b, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : idx_fail(idx, "cannot update a run");
+}
+
+int runs_end(struct idx *idx, int64_t run_id, const char *state,
+	     const char *last_error)
+{
+	static const char sql[] =
+		"UPDATE runs SET state = ?3, ended = ?2, updated = ?2,"
+		" current = NULL, last_error = coalesce(?4, last_error)"
+		" WHERE id = ?1";
+
+	return exec_run(idx, sql, run_id, state, last_error);
+}
+
+int runs_set_state(struct idx *idx, int64_t run_id, const char *state)
+{
+	static const char sql[] =
+		"UPDATE runs SET state = ?3, updated = ?2 WHERE id = ?1";
+
+	return exec_run(idx, sql, run_id, state, NULL);
+}
+
+int runs_refused(struct idx *idx, int64_t session_id, const char *operation,
+		 const char *reason)
+{
+	static const char sql[] =
+		"INSERT INTO runs(session_id, operation, state, pid, host,"
+		" started, updated, ended, last_error) VALUES (?1, ?2,"
+		" 'refused', ?3, ?4, ?5, ?5, ?5, ?6)";
+	sqlite3_stmt *st = idx_stmt(idx, sql);
+	char host[256];
+	int rc;
+
+	if (!st)
+		return -1;
+	hostname(host, sizeof(host));
+	sqlite3_bind_int64(st, 1, session_id);
+	sqlite3_bind_text(st, 2, operation, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, getpid());
+	sqlite3_bind_text(st, 4, host, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, time(NULL));
+	sqlite3_bind_text(st, 6, reason, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : idx_fail(idx, "cannot record a refusal");
+}

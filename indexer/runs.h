@@ -1,0 +1,60 @@
+/*
+ * runs: which operation runs on which session, in the index.
+ *
+ * A run row names the operation, its process and host, its counters and
+ * its last error. A run is alive while its process is: the lock that keeps
+ * a second run of a session away checks the pid on this host, never a flag
+ * that a killed process would leave behind. Refused requests (a bad
+ * control write) are recorded as runs in state "refused" so that `status`
+ * shows why. Each call is one transaction on the caller's handle.
+ */
+#ifndef SA_RUNS_H
+#define SA_RUNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct idx;
+
+/* Is pid a live process on this host (host as gethostname() says)? */
+bool runs_alive_here(pid_t pid, const char *host);
+
+struct run_info {
+	int64_t id;
+	char operation[32];
+	char state[32];
+	pid_t pid;
+};
+
+/*
+ * The live run of the session, if any: returns 1 and fills *out, 0 when
+ * none is alive, -1 on error. Rows of dead processes are closed on the way
+ * (state "interrupted").
+ */
+int runs_active(struct idx *idx, int64_t session_id, struct run_info *out);
+
+/*
+ * Starts a run unless one is alive on the session (then returns 0 and
+ * fills *busy): the check and the insert are one transaction. Returns the
+ * new run id (> 0), or -1 on error.
+ */
+int64_t runs_begin(struct idx *idx, int64_t session_id, const char *operation,
+		   pid_t pid, const char *window, struct run_info *busy);
+
+/* Ends a run with a final state ("finished", "failed", "cancelled"...). */
+int runs_end(struct idx *idx, int64_t run_id, const char *state,
+	     const char *last_error);
+
+/* Sets the state of a live run ("running", "paused", "waiting-window"). */
+int runs_set_state(struct idx *idx, int64_t run_id, const char *state);
+
+/*
+ * Records a refused request: a closed run in state "refused" holding the
+ * reason, so that status shows it as last_error.
+ */
+int runs_refused(struct idx *idx, int64_t session_id, const char *operation,
+		 const char *reason);
+
+#endif
