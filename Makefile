@@ -41,6 +41,7 @@ SA_CFLAGS  := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
               -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=35 \
               -DSA_VERSION='"$(VERSION)"' \
               -DSA_DATADIR='"$(DATADIR)/sessionarchiver"' \
+              -DSA_BINDIR='"$(BINDIR)"' \
               -Icommon -Iindexer -Itools -Ifs \
               $(shell $(PKG_CONFIG) --cflags $(PKGS_ALL)) \
               $(SANFLAGS) -MMD -MP

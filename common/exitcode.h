@@ -16,6 +16,7 @@ enum sa_exit {
 	SA_EXIT_PARTIAL = 6,     /* the run ended, some courses failed */
 	SA_EXIT_NOSTORE = 7,     /* not a store, or a format we cannot read */
 	SA_EXIT_BUSY = 8,        /* another run holds the session */
+	SA_EXIT_MOUNTPOINT = 9,  /* mountpoint missing, not a folder, busy */
 };
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -252,6 +253,13 @@ struct idx *idx_open(const char *path, int flags, char *err, size_t errlen)
 			 sqlite3_errmsg(idx->db));
 		goto out_free;
 	}
+	if (idx->schema_found < 0) {
+		snprintf(err, errlen,
+			 "index '%s' has schema version %d: not an index of "
+			 "sessionarchiver",
+			 path, idx->schema_found);
+		goto out_free;
+	}
 	if (idx->schema_found > IDX_SCHEMA_VERSION) {
 		snprintf(err, errlen,
 			 "index '%s' has schema version %d, this sessionarchiver "
@@ -453,4 +461,35 @@ int64_t idx_category_ensure(struct idx *idx, int64_t session_id,
 	id = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	return id;
+}
+
+/* mkdir -p for the directory part of path; errors surface at open */
+static void make_parents(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			*p = '/';
+			return;
+		}
+		*p = '/';
+	}
+}
+
+char *idx_default_path(const char *store_id)
+{
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char *path;
+
+	if (state && *state == '/')
+		path = xasprintf("%s/sessionarchiver/%s.db", state, store_id);
+	else if (home && *home == '/')
+		path = xasprintf("%s/.local/state/sessionarchiver/%s.db", home,
+				 store_id);
+	else
+		path = xasprintf("/var/lib/sessionarchiver/%s.db", store_id);
+	make_parents(path);
+	return path;
 }

@@ -37,6 +37,14 @@ enum idx_open_flags {
 struct idx *idx_open(const char *path, int flags, char *err, size_t errlen);
 void idx_free(struct idx *idx);
 
+/*
+ * The per-user index of a store when none is configured:
+ * $XDG_STATE_HOME/sessionarchiver/<store id>.db, else
+ * ~/.local/state/sessionarchiver/<store id>.db; its folders are created.
+ * Caller frees.
+ */
+char *idx_default_path(const char *store_id);
+
 /* The connection, for indexer modules that run their own statements. */
 sqlite3 *idx_db(struct idx *idx);
 const char *idx_path(const struct idx *idx);

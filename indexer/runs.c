@@ -111,6 +111,28 @@ int64_t runs_begin(struct idx *idx, int64_t session_id, const char *operation,
 	if (idx_begin(idx) < 0)
 		return -1;
 	found = find_active(idx, session_id, busy);
+	/* the mount recorded this very process when it started it */
+	if (found == 1 && busy && busy->pid == pid) {
+		static const char adopt[] =
+			"UPDATE runs SET operation = ?2, window = ?3"
+			" WHERE id = ?1";
+
+		if (!(st = idx_stmt(idx, adopt)))
+			goto out_rollback;
+		sqlite3_bind_int64(st, 1, busy->id);
+		sqlite3_bind_text(st, 2, operation, -1, SQLITE_STATIC);
+		if (window)
+			sqlite3_bind_text(st, 3, window, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_reset(st);
+			idx_fail(idx, "cannot adopt a run");
+			goto out_rollback;
+		}
+		sqlite3_reset(st);
+		if (idx_commit(idx) < 0)
+			goto out_rollback;
+		return busy->id;
+	}
 	if (found != 0) {
 		if (found < 0 || idx_commit(idx) < 0) {
 			idx_rollback(idx);
@@ -169,7 +191,7 @@ int runs_end(struct idx *idx, int64_t run_id, const char *state,
 	static const char sql[] =
 		"UPDATE runs SET state = ?3, ended = ?2, updated = ?2,"
 		" current = NULL, last_error = coalesce(?4, last_error)"
-		" WHERE id = ?1";
+		" WHERE id = ?1 AND ended IS NULL";
 
 	return exec_run(idx, sql, run_id, state, last_error);
 }

@@ -37,13 +37,17 @@ int runs_active(struct idx *idx, int64_t session_id, struct run_info *out);
 
 /*
  * Starts a run unless one is alive on the session (then returns 0 and
- * fills *busy): the check and the insert are one transaction. Returns the
- * new run id (> 0), or -1 on error.
+ * fills *busy): the check and the insert are one transaction. A live run
+ * of the same pid (the mount recorded the process it started) is adopted.
+ * Returns the run id (> 0), or -1 on error. busy must not be NULL.
  */
 int64_t runs_begin(struct idx *idx, int64_t session_id, const char *operation,
 		   pid_t pid, const char *window, struct run_info *busy);
 
-/* Ends a run with a final state ("finished", "failed", "cancelled"...). */
+/*
+ * Ends a run with a final state ("finished", "failed", "cancelled"...).
+ * A run is ended once: later calls change nothing.
+ */
 int runs_end(struct idx *idx, int64_t run_id, const char *state,
 	     const char *last_error);
 

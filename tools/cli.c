@@ -42,6 +42,24 @@ static const struct option global_options[] = {
 static const struct option json_option = { "json", no_argument, NULL,
 					   OPT_JSON };
 
+const struct cli_command cli_commands[] = {
+	{ "init", cmd_init, "create a store in a directory" },
+	{ "index", cmd_index, "bring the local index up to date with the store" },
+	{ "list", cmd_list, "list the courses of a session" },
+	{ "status", cmd_status, "is an operation running, what remains to do" },
+	{ "check", cmd_check, "re-read every backup and compare checksums" },
+	{ "inspect", cmd_inspect, "show what Moodle backups (.mbz) hold" },
+	{ NULL, NULL, NULL },
+};
+
+const struct cli_command *cli_find_command(const char *name)
+{
+	for (const struct cli_command *c = cli_commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
 int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 	       const struct option *longopts, bool json_ok)
 {
@@ -181,24 +199,8 @@ struct store *cli_open_store(struct cli *cli, int *exit_code)
 	return st;
 }
 
-/* mkdir -p for the directory part of path; errors surface at open */
-static void make_parents(char *path)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-			*p = '/';
-			return;
-		}
-		*p = '/';
-	}
-}
-
 struct idx *cli_open_index(struct cli *cli, struct store *st)
 {
-	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
 	char err[512], *path;
 	struct idx *idx;
 
@@ -208,16 +210,8 @@ struct idx *cli_open_index(struct cli *cli, struct store *st)
 		path = xstrdup(cli->index_path);
 	else if (cli->cfg_from_file && cli->cfg->store.index)
 		path = xstrdup(cli->cfg->store.index);
-	else if (state && *state == '/')
-		path = xasprintf("%s/sessionarchiver/%s.db", state,
-				 store_id(st));
-	else if (home && *home == '/')
-		path = xasprintf("%s/.local/state/sessionarchiver/%s.db", home,
-				 store_id(st));
 	else
-		path = xasprintf("/var/lib/sessionarchiver/%s.db",
-				 store_id(st));
-	make_parents(path);
+		path = idx_default_path(store_id(st));
 	idx = idx_open(path, 0, err, sizeof(err));
 	if (!idx)
 		log_err("%s", err);

@@ -65,6 +65,17 @@ struct store *cli_open_store(struct cli *cli, int *exit_code);
  */
 struct idx *cli_open_index(struct cli *cli, struct store *st);
 
+struct cli_command {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+	const char *summary;
+};
+
+/* Every subcommand, ending with a NULL name. */
+extern const struct cli_command cli_commands[];
+/* The subcommand called name, or NULL. */
+const struct cli_command *cli_find_command(const char *name);
+
 /* The subcommands; each returns an enum sa_exit value. */
 int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_inspect(struct cli *cli, int argc, char **argv);

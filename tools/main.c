@@ -15,21 +15,6 @@
 #include "exitcode.h"
 #include "log.h"
 
-struct command {
-	const char *name;
-	int (*run)(struct cli *cli, int argc, char **argv);
-	const char *summary;
-};
-
-static const struct command commands[] = {
-	{ "init", cmd_init, "create a store in a directory" },
-	{ "index", cmd_index, "bring the local index up to date with the store" },
-	{ "list", cmd_list, "list the courses of a session" },
-	{ "status", cmd_status, "is an operation running, what remains to do" },
-	{ "check", cmd_check, "re-read every backup and compare checksums" },
-	{ "inspect", cmd_inspect, "show what Moodle backups (.mbz) hold" },
-};
-
 static void print_version(void)
 {
 	printf("sessionarchiver %s\n", SA_VERSION);
@@ -44,8 +29,8 @@ static void print_help(void)
 	       "Move an academic session of Moodle courses to an archive "
 	       "Moodle through a\nshared store, prove it complete, then "
 	       "purge.\n\nCommands:\n");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	for (const struct cli_command *c = cli_commands; c->name; c++)
+		printf("  %-10s %s\n", c->name, c->summary);
 	printf("\nGlobal options (before or after the command):\n"
 	       "  -c, --config FILE  configuration file\n"
 	       "      --store DIR    the store\n"
@@ -70,6 +55,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli cli = { .command = "" };
+	const struct cli_command *cmd;
 	int c, rc = SA_EXIT_USAGE;
 
 	log_set_ident("sessionarchiver");
@@ -93,9 +79,7 @@ int main(int argc, char **argv)
 		return SA_EXIT_USAGE;
 	}
 	cli.command = argv[optind];
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(cli.command, commands[i].name) != 0)
-			continue;
+	if ((cmd = cli_find_command(cli.command))) {
 		/* libcurl and the MySQL client must start before any thread */
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 			log_err("cannot initialise libcurl");
@@ -111,7 +95,7 @@ int main(int argc, char **argv)
 		argc -= optind;
 		argv += optind;
 		optind = 0;
-		rc = commands[i].run(&cli, argc, argv);
+		rc = cmd->run(&cli, argc, argv);
 		cli_release(&cli);
 		mysql_library_end();
 		curl_global_cleanup();

@@ -1,0 +1,610 @@
+/*
+ * The daemon's own work. A control command becomes exactly the
+ * sessionarchiver command line a person would type, run as a child process
+ * in its own process group with its output appended to the session's log:
+ * one code path per operation, and a crashing operation never takes the
+ * mount down. The check that nothing runs and the start of the child happen
+ * under one lock so that two writes cannot both start an operation.
+ */
+#include "daemon.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "cli.h"
+#include "control.h"
+#include "gate.h"
+#include "idx.h"
+#include "journal.h"
+#include "log.h"
+#include "runs.h"
+#include "scan.h"
+#include "store.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+static void free_idx(void *p)
+{
+	idx_free(p);
+}
+
+/* The sessionarchiver next to this program, else the installed one. */
+static char *find_cli(void)
+{
+	char self[PATH_MAX], *slash, *path;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			path = xasprintf("%s/sessionarchiver", self);
+			if (access(path, X_OK) == 0)
+				return path;
+			free(path);
+		}
+	}
+	path = xasprintf("%s/sessionarchiver", SA_BINDIR);
+	if (access(path, X_OK) == 0)
+		return path;
+	free(path);
+	return NULL;
+}
+
+int fsd_init(struct fsd *d, struct store *store, const char *index_path,
+	     const char *config_path, unsigned rescan_s)
+{
+	char err[512];
+	struct idx *idx;
+
+	memset(d, 0, sizeof(*d));
+	d->store = store;
+	d->index_path = xstrdup(index_path);
+	d->config_path = config_path ? xstrdup(config_path) : NULL;
+	d->cli_path = find_cli();
+	d->rescan_s = rescan_s;
+	d->uid = getuid();
+	d->gid = getgid();
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->wake, NULL);
+	pthread_key_create(&d->idx_key, free_idx);
+	/* create and migrate once, before any thread opens it */
+	idx = idx_open(d->index_path, 0, err, sizeof(err));
+	if (!idx)
+		return log_err("%s", err);
+	idx_free(idx);
+	return 0;
+}
+
+struct idx *fsd_idx(struct fsd *d)
+{
+	struct idx *idx = pthread_getspecific(d->idx_key);
+	char err[512];
+
+	if (idx)
+		return idx;
+	idx = idx_open(d->index_path, 0, err, sizeof(err));
+	if (!idx) {
+		log_err("%s", err);
+		return NULL;
+	}
+	pthread_setspecific(d->idx_key, idx);
+	return idx;
+}
+
+static void *scanner_main(void *arg)
+{
+	struct fsd *d = arg;
+	struct scan_options so = { .quiet = true, .threads = 1 };
+	struct scan_stats stats;
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->stop) {
+		struct idx *idx;
+		struct timespec until;
+
+		pthread_mutex_unlock(&d->lock);
+		idx = fsd_idx(d);
+		if (idx && scan_store(idx, d->store, &so, &stats) == 0 &&
+		    (stats.read || stats.vanished || stats.lines))
+			log_info("scan: %ld backups read, %ld gone, %ld "
+				 "journal lines",
+				 stats.read, stats.vanished, stats.lines);
+		pthread_mutex_lock(&d->lock);
+		if (d->rescan_s == 0)
+			break;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += d->rescan_s;
+		while (!d->stop &&
+		       pthread_cond_timedwait(&d->wake, &d->lock, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+void fsd_start(struct fsd *d)
+{
+	if (pthread_create(&d->scanner, NULL, scanner_main, d) == 0)
+		d->scanner_started = true;
+	else
+		log_err("cannot start the background scan");
+}
+
+void fsd_release(struct fsd *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->stop = true;
+	pthread_cond_broadcast(&d->wake);
+	pthread_mutex_unlock(&d->lock);
+	if (d->scanner_started)
+		pthread_join(d->scanner, NULL);
+	/* the main thread's connection: key destructors run only on exit
+	 * of other threads */
+	idx_free(pthread_getspecific(d->idx_key));
+	pthread_setspecific(d->idx_key, NULL);
+	pthread_key_delete(d->idx_key);
+	pthread_cond_destroy(&d->wake);
+	pthread_mutex_destroy(&d->lock);
+	free(d->index_path);
+	free(d->config_path);
+	free(d->cli_path);
+}
+
+/* The session's .session folder (created when missing if create). */
+static int open_meta(struct fsd *d, const char *session, bool create)
+{
+	int sessfd, fd;
+
+	sessfd = openat(store_dirfd(d->store), session,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sessfd < 0)
+		return -1;
+	if (create && mkdirat(sessfd, SESSION_META_DIR, 0755) < 0 &&
+	    errno != EEXIST) {
+		close(sessfd);
+		return -1;
+	}
+	fd = openat(sessfd, SESSION_META_DIR,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(sessfd);
+	return fd;
+}
+
+static char *log_name(void)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	/* a host name is a store file name too: keep it tame */
+	for (char *p = host; *p; p++)
+		if (*p == '/' || *p < 0x20)
+			*p = '_';
+	return xasprintf("log-%s.txt", host);
+}
+
+/* One time-stamped line in this host's log of the session. */
+static void session_log(struct fsd *d, const char *session, const char *fmt,
+			...) __attribute__((format(printf, 3, 4)));
+static void session_log(struct fsd *d, const char *session, const char *fmt,
+			...)
+{
+	char stamp[32], *name, *msg, *line;
+	struct tm tm;
+	time_t now = time(NULL);
+	va_list ap;
+	int fd;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (!msg)
+		return;
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S%z", &tm);
+	line = xasprintf("%s sessionarchiverfs: %s", stamp, msg);
+	/* a log line is one line, whatever the message held */
+	for (char *p = line; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	log_info("%s: %s", session, msg);
+	fd = open_meta(d, session, true);
+	name = log_name();
+	if (fd < 0 || store_append_line(fd, name, line) < 0)
+		log_warn("cannot write the log of session '%s': %s", session,
+			 strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(name);
+	free(line);
+	free(msg);
+}
+
+/* The command as the log shows it: one line, bounded, printable. */
+static void quote_command(const char *buf, size_t len, char *out,
+			  size_t outlen)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < len && j + 5 < outlen; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c == '\n' && i == len - 1)
+			break;
+		if (c < 0x20 || c == 0x7f)
+			j += (size_t)snprintf(out + j, outlen - j, "\\x%02x",
+					      c);
+		else
+			out[j++] = (char)c;
+	}
+	if (j + 5 >= outlen)
+		memcpy(out + j, "...", 4);
+	else
+		out[j] = '\0';
+}
+
+struct reaped {
+	struct fsd *d;
+	pid_t pid;
+	int64_t run_id;
+	char session[256];
+	char op[32];
+};
+
+static void *reaper_main(void *arg)
+{
+	struct reaped *r = arg;
+	struct idx *idx;
+	char why[96];
+	int status;
+
+	while (waitpid(r->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status))
+		snprintf(why, sizeof(why), "exit status %d",
+			 WEXITSTATUS(status));
+	else
+		snprintf(why, sizeof(why), "killed by signal %d",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	session_log(r->d, r->session, "%s (pid %d) ended: %s", r->op,
+		    (int)r->pid, why);
+	idx = fsd_idx(r->d);
+	if (idx && r->run_id > 0) {
+		bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		char *err = ok ? NULL
+			       : xasprintf("%s ended with %s; see log", r->op,
+					   why);
+
+		runs_end(idx, r->run_id, ok ? "finished" : "failed", err);
+		free(err);
+	}
+	atomic_fetch_sub(&r->d->children, 1);
+	free(r);
+	return NULL;
+}
+
+/* argv of the command line that runs cmd on session; caller frees. */
+static char **command_argv(struct fsd *d, const struct control_cmd *cmd,
+			   const char *session)
+{
+	char **argv = xcalloc(24, sizeof(*argv));
+	int n = 0;
+
+	argv[n++] = xstrdup(d->cli_path);
+	argv[n++] = xstrdup("--store");
+	argv[n++] = xstrdup(store_path(d->store));
+	argv[n++] = xstrdup("--index");
+	argv[n++] = xstrdup(d->index_path);
+	if (d->config_path) {
+		argv[n++] = xstrdup("--config");
+		argv[n++] = xstrdup(d->config_path);
+	}
+	if (cmd->jobs)
+		argv[n++] = xasprintf("--set=jobs.parallel=%u", cmd->jobs);
+	if (cmd->window[0])
+		argv[n++] = xasprintf("--set=window.hours=%s", cmd->window);
+	argv[n++] = xstrdup(control_op_name(cmd->op));
+	argv[n++] = xstrdup(session);
+	if (cmd->op == CONTROL_RESTORE)
+		argv[n++] = xasprintf("--target=%s", cmd->target);
+	if (cmd->deep)
+		argv[n++] = xstrdup("--deep");
+	if (cmd->op == CONTROL_PURGE) {
+		argv[n++] = xasprintf("--side=%s", cmd->side);
+		argv[n++] = xasprintf("--%s", cmd->mode);
+	}
+	return argv;
+}
+
+static void free_argv(char **argv)
+{
+	for (char **p = argv; *p; p++)
+		free(*p);
+	free(argv);
+}
+
+static int start_operation(struct fsd *d, struct idx *idx,
+			   int64_t session_id, const char *session,
+			   const struct control_cmd *cmd, char *why,
+			   size_t whylen)
+{
+	static char *const env[] = {
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+		"/sbin:/bin",
+		"LANG=C.UTF-8", NULL
+	};
+	char **argv = command_argv(d, cmd, session);
+	struct child_opts o = { .argv = argv, .envp = env, .own_group = true };
+	struct run_info busy;
+	struct reaped *r;
+	char *name = log_name();
+	int metafd = open_meta(d, session, true);
+	pthread_t tid;
+	int64_t run_id;
+	pid_t pid;
+
+	o.out_fd = metafd < 0 ? -1
+			      : openat(metafd, name,
+				       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+				       0644);
+	if (metafd >= 0)
+		close(metafd);
+	free(name);
+	if (o.out_fd < 0) {
+		snprintf(why, whylen, "cannot open the log of '%s': %s",
+			 session, strerror(errno));
+		free_argv(argv);
+		return -EIO;
+	}
+	pid = child_start(&o);
+	close(o.out_fd);
+	free_argv(argv);
+	if (pid < 0) {
+		snprintf(why, whylen, "cannot start '%s': %s", d->cli_path,
+			 strerror(errno));
+		return -EIO;
+	}
+	run_id = runs_begin(idx, session_id, control_op_name(cmd->op), pid,
+			    cmd->window[0] ? cmd->window : NULL, &busy);
+	r = xcalloc(1, sizeof(*r));
+	r->d = d;
+	r->pid = pid;
+	r->run_id = run_id;
+	snprintf(r->session, sizeof(r->session), "%s", session);
+	snprintf(r->op, sizeof(r->op), "%s", control_op_name(cmd->op));
+	atomic_fetch_add(&d->children, 1);
+	if (pthread_create(&tid, NULL, reaper_main, r) != 0) {
+		/* cannot wait for it: it will be a zombie, but runs */
+		atomic_fetch_sub(&d->children, 1);
+		free(r);
+	} else {
+		pthread_detach(tid);
+	}
+	session_log(d, session, "started %s (pid %d)",
+		    control_op_name(cmd->op), (int)pid);
+	return 0;
+}
+
+/* pause, resume and cancel reach a running operation by signal */
+static int steer(struct fsd *d, struct idx *idx, int64_t session_id,
+		 const char *session, const struct control_cmd *cmd,
+		 char *why, size_t whylen)
+{
+	struct run_info run;
+	int found = runs_active(idx, session_id, &run), sig;
+
+	if (found < 0) {
+		snprintf(why, whylen, "cannot read the index");
+		return -EIO;
+	}
+	if (found == 0) {
+		snprintf(why, whylen, "%s: no operation is running on '%s'",
+			 control_op_name(cmd->op), session);
+		return -EINVAL;
+	}
+	if (cmd->op == CONTROL_CANCEL) {
+		sig = SIGTERM;
+	} else if (strcmp(run.operation, "index") == 0 ||
+		   strcmp(run.operation, "verify") == 0) {
+		snprintf(why, whylen, "%s: '%s' cannot be paused or resumed",
+			 control_op_name(cmd->op), run.operation);
+		return -EINVAL;
+	} else {
+		sig = cmd->op == CONTROL_PAUSE ? SIGUSR1 : SIGUSR2;
+	}
+	if (kill(run.pid, sig) < 0) {
+		snprintf(why, whylen, "%s: cannot signal pid %d: %s",
+			 control_op_name(cmd->op), (int)run.pid,
+			 strerror(errno));
+		return -EIO;
+	}
+	session_log(d, session, "%s sent to %s (pid %d)",
+		    control_op_name(cmd->op), run.operation, (int)run.pid);
+	return 0;
+}
+
+int fsd_control(struct fsd *d, const char *session, const char *buf,
+		size_t len)
+{
+	struct control_cmd cmd;
+	struct run_info busy;
+	struct idx *idx = fsd_idx(d);
+	char why[1024], quoted[128];
+	int64_t session_id;
+	int rc, gate;
+
+	if (!idx)
+		return -EIO;
+	session_id = idx_session_find(idx, session);
+	if (session_id <= 0)
+		return session_id == 0 ? -ENOENT : -EIO;
+	quote_command(buf, len, quoted, sizeof(quoted));
+	if (control_parse(buf, len, &cmd, why, sizeof(why)) < 0) {
+		rc = -EINVAL;
+		goto out_refused;
+	}
+	pthread_mutex_lock(&d->lock);
+	if (cmd.op == CONTROL_PAUSE || cmd.op == CONTROL_RESUME ||
+	    cmd.op == CONTROL_CANCEL) {
+		rc = steer(d, idx, session_id, session, &cmd, why,
+			   sizeof(why));
+		pthread_mutex_unlock(&d->lock);
+		if (rc < 0)
+			goto out_refused;
+		return 0;
+	}
+	rc = runs_active(idx, session_id, &busy);
+	if (rc != 0) {
+		pthread_mutex_unlock(&d->lock);
+		if (rc < 0) {
+			snprintf(why, sizeof(why), "cannot read the index");
+			rc = -EIO;
+		} else {
+			snprintf(why, sizeof(why),
+				 "%s refused: %s is already running on '%s' "
+				 "(pid %d)",
+				 control_op_name(cmd.op), busy.operation,
+				 session, (int)busy.pid);
+			rc = -EBUSY;
+		}
+		goto out_refused;
+	}
+	if (cmd.op == CONTROL_PURGE &&
+	    (gate = gate_purge(idx, session_id, cmd.side, cmd.mode, why,
+			       sizeof(why))) != 0) {
+		pthread_mutex_unlock(&d->lock);
+		rc = gate < 0 ? -EIO : -EPERM;
+		goto out_refused;
+	}
+	if (!cli_find_command(control_op_name(cmd.op))) {
+		pthread_mutex_unlock(&d->lock);
+		snprintf(why, sizeof(why),
+			 "%s is not implemented in sessionarchiver %s yet",
+			 control_op_name(cmd.op), SA_VERSION);
+		rc = -ENOSYS;
+		goto out_refused;
+	}
+	if (!d->cli_path) {
+		pthread_mutex_unlock(&d->lock);
+		snprintf(why, sizeof(why),
+			 "cannot find the sessionarchiver program next to "
+			 "sessionarchiverfs or in %s",
+			 SA_BINDIR);
+		rc = -EIO;
+		goto out_refused;
+	}
+	rc = start_operation(d, idx, session_id, session, &cmd, why,
+			     sizeof(why));
+	pthread_mutex_unlock(&d->lock);
+	if (rc < 0)
+		goto out_refused;
+	return 0;
+
+out_refused:
+	session_log(d, session, "control '%s' refused: %s", quoted, why);
+	if (runs_refused(idx, session_id,
+			 rc == -EINVAL && strncmp(why, "unknown", 7) == 0
+				 ? "control"
+				 : control_op_name(cmd.op),
+			 why) < 0)
+		log_warn("cannot record the refusal in the index");
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends at most the last `tail` bytes of dirfd/name to sb. */
+static void add_file_tail(struct strbuf *sb, int dirfd, const char *name,
+			  size_t tail)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	char buf[65536];
+	off_t pos;
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0) {
+		pos = st.st_size > (off_t)tail ? st.st_size - (off_t)tail : 0;
+		while ((n = pread(fd, buf, sizeof(buf), pos)) > 0) {
+			sb_add(sb, buf, (size_t)n);
+			pos += n;
+		}
+	}
+	close(fd);
+}
+
+char *fsd_read_log(struct fsd *d, const char *session, size_t *len)
+{
+	struct strbuf sb;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0;
+	DIR *dir;
+	int fd;
+
+	sb_init(&sb, 0);
+	fd = open_meta(d, session, false);
+	dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return sb_detach(&sb, len);
+	}
+	while ((de = readdir(dir))) {
+		size_t l = strlen(de->d_name);
+
+		if (strncmp(de->d_name, "log-", 4) == 0 && l > 8 &&
+		    strcmp(de->d_name + l - 4, ".txt") == 0) {
+			names = xrealloc(names, (n + 1) * sizeof(*names));
+			names[n++] = xstrdup(de->d_name);
+		}
+	}
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		if (n > 1)
+			sb_printf(&sb, "== %s ==\n", names[i]);
+		add_file_tail(&sb, dirfd(dir), names[i], LOG_TAIL);
+		free(names[i]);
+	}
+	free(names);
+	closedir(dir);
+	return sb_detach(&sb, len);
+}
+
+char *fsd_read_session_text(struct fsd *d, const char *session,
+			    const char *name, const char *fallback,
+			    size_t *len)
+{
+	struct strbuf sb;
+	int fd = open_meta(d, session, false);
+
+	sb_init(&sb, 0);
+	if (fd >= 0) {
+		add_file_tail(&sb, fd, name, LOG_TAIL);
+		close(fd);
+	}
+	if (sb.len == 0)
+		sb_adds(&sb, fallback);
+	return sb_detach(&sb, len);
+}

@@ -1,0 +1,75 @@
+/*
+ * daemon: the state of a running sessionarchiverfs and what it does besides
+ * answering the kernel: one index connection per thread, a background scan
+ * of the store, control commands turned into child processes running the
+ * sessionarchiver command line, and the per-session operation log.
+ *
+ * Everything in struct fsd is set before fuse_main() and read-only after,
+ * except the members that name their own lock.
+ */
+#ifndef SA_DAEMON_H
+#define SA_DAEMON_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct idx;
+struct store;
+
+struct fsd {
+	struct store *store;
+	char *index_path;  /* absolute */
+	char *config_path; /* absolute, or NULL */
+	char *cli_path;    /* the sessionarchiver program children run */
+	unsigned rescan_s; /* background scan period; 0: never */
+	uid_t uid;         /* owner of every file of the mount */
+	gid_t gid;
+	pthread_key_t idx_key; /* this thread's struct idx */
+
+	pthread_mutex_t lock;   /* guards stop and serialises control */
+	pthread_cond_t wake;    /* the scanner sleeps on it */
+	bool stop;              /* guarded by lock */
+	pthread_t scanner;
+	bool scanner_started;
+	atomic_int children;    /* child processes not yet reaped */
+};
+
+/* Fills d (store borrowed) and opens the index once to migrate it. */
+int fsd_init(struct fsd *d, struct store *store, const char *index_path,
+	     const char *config_path, unsigned rescan_s);
+/* Starts the background scanner; called from the FUSE init callback. */
+void fsd_start(struct fsd *d);
+/* Stops the scanner, waits for it, releases d (not the store). */
+void fsd_release(struct fsd *d);
+
+/* This thread's index connection (opened on first use), or NULL. */
+struct idx *fsd_idx(struct fsd *d);
+
+/*
+ * Handles one control write for session: 0 when the command was accepted
+ * (an operation started or a running one was steered), else -EINVAL,
+ * -EBUSY, -EPERM, -ENOSYS or -EIO; the reason goes to the session's
+ * status (last_error) and log.
+ */
+int fsd_control(struct fsd *d, const char *session, const char *buf,
+		size_t len);
+
+/*
+ * The session's operation log as text: every .session/log-*.txt of the
+ * store (one per host), the last LOG_TAIL bytes of each. Caller frees.
+ */
+#define LOG_TAIL (8u * 1024 * 1024)
+char *fsd_read_log(struct fsd *d, const char *session, size_t *len);
+
+/*
+ * A text file of the session's .session/ folder (plan.txt, report.txt), or
+ * fallback when it does not exist. Caller frees.
+ */
+char *fsd_read_session_text(struct fsd *d, const char *session,
+			    const char *name, const char *fallback,
+			    size_t *len);
+
+#endif

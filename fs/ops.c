@@ -1,0 +1,627 @@
+/*
+ * The tree, resolved from a path: the root (status files and sessions), a
+ * session folder (its own files, then categories and courses), and below it
+ * category folders and course files, each looked up in the index by its
+ * path in one indexed query.
+ */
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "daemon.h"
+#include "idx.h"
+#include "names.h"
+#include "report.h"
+#include "store.h"
+#include "xalloc.h"
+
+enum node_kind {
+	N_ROOT,
+	N_ROOT_STATUS,
+	N_ROOT_STATUS_JSON,
+	N_SESSION,
+	N_STATUS,
+	N_STATUS_JSON,
+	N_CONTROL,
+	N_PLAN,
+	N_REPORT,
+	N_LOG,
+	N_CATEGORY,
+	N_COURSE,
+};
+
+static const struct {
+	const char *name;
+	enum node_kind kind;
+} session_files[] = {
+	{ "status", N_STATUS }, { "status.json", N_STATUS_JSON },
+	{ "control", N_CONTROL }, { "plan", N_PLAN },
+	{ "report", N_REPORT }, { "log", N_LOG },
+};
+#define N_SESSION_FILES (sizeof(session_files) / sizeof(session_files[0]))
+
+struct node {
+	enum node_kind kind;
+	char session[NAME_MAX + 1];
+	const char *rel;     /* below the session folder, into the path */
+	int64_t session_id;
+	int64_t id;          /* category or course row */
+	int64_t parent;      /* category: its id for children, 0 at top */
+	struct stat st;
+};
+
+/* What an open file handle is. */
+struct open_file {
+	enum node_kind kind;
+	int fd;         /* N_COURSE */
+	char *data;     /* generated files */
+	size_t len;
+	char session[NAME_MAX + 1];
+};
+
+static struct fsd *fsd_self(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static void base_stat(struct stat *st, mode_t mode)
+{
+	struct fsd *d = fsd_self();
+
+	memset(st, 0, sizeof(*st));
+	st->st_mode = mode;
+	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
+	st->st_uid = d->uid;
+	st->st_gid = d->gid;
+	st->st_atime = st->st_mtime = st->st_ctime = time(NULL);
+}
+
+static const char course_sql[] =
+	"SELECT id, size, mtime_ns FROM courses"
+	" WHERE session_id = ?1 AND file = ?2 AND on_disk";
+static const char category_sql[] =
+	"SELECT id FROM categories WHERE session_id = ?1 AND path = ?2";
+
+static void course_stat(struct stat *st, int64_t size, int64_t mtime_ns)
+{
+	base_stat(st, S_IFREG | 0444);
+	st->st_size = size;
+	st->st_mtim.tv_sec = mtime_ns / 1000000000;
+	st->st_mtim.tv_nsec = mtime_ns % 1000000000;
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+	st->st_blocks = (size + 511) / 512;
+}
+
+static int lookup_rel(struct idx *idx, struct node *n)
+{
+	sqlite3_stmt *st;
+	size_t len = strlen(n->rel);
+	bool mbz = len > 4 && strcmp(n->rel + len - 4, ".mbz") == 0;
+	int rc;
+
+	for (int pass = 0; pass < 2; pass++) {
+		bool course = (pass == 0) == mbz;
+
+		if (!(st = idx_stmt(idx, course ? course_sql : category_sql)))
+			return -EIO;
+		sqlite3_bind_int64(st, 1, n->session_id);
+		sqlite3_bind_text(st, 2, n->rel, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			n->id = sqlite3_column_int64(st, 0);
+			if (course) {
+				n->kind = N_COURSE;
+				course_stat(&n->st, sqlite3_column_int64(st, 1),
+					    sqlite3_column_int64(st, 2));
+			} else {
+				n->kind = N_CATEGORY;
+				n->parent = n->id;
+				base_stat(&n->st, S_IFDIR | 0555);
+			}
+			sqlite3_reset(st);
+			return 0;
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return -EIO;
+	}
+	return -ENOENT;
+}
+
+static int resolve(const char *path, struct node *n)
+{
+	struct idx *idx = fsd_idx(fsd_self());
+	const char *p = path + 1, *slash;
+	size_t len;
+
+	memset(n, 0, sizeof(*n));
+	if (!idx)
+		return -EIO;
+	if (!*p) {
+		n->kind = N_ROOT;
+		base_stat(&n->st, S_IFDIR | 0555);
+		return 0;
+	}
+	slash = strchr(p, '/');
+	len = slash ? (size_t)(slash - p) : strlen(p);
+	if (len > NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(n->session, p, len);
+	n->session[len] = '\0';
+	if (!slash && strcmp(p, "status") == 0) {
+		n->kind = N_ROOT_STATUS;
+		base_stat(&n->st, S_IFREG | 0444);
+		return 0;
+	}
+	if (!slash && strcmp(p, "status.json") == 0) {
+		n->kind = N_ROOT_STATUS_JSON;
+		base_stat(&n->st, S_IFREG | 0444);
+		return 0;
+	}
+	if (store_name_is_hidden(n->session))
+		return -ENOENT;
+	n->session_id = idx_session_find(idx, n->session);
+	if (n->session_id < 0)
+		return -EIO;
+	if (n->session_id == 0)
+		return -ENOENT;
+	if (!slash || !slash[1]) {
+		n->kind = N_SESSION;
+		base_stat(&n->st, S_IFDIR | 0555);
+		return 0;
+	}
+	n->rel = slash + 1;
+	if (!strchr(n->rel, '/')) {
+		for (size_t i = 0; i < N_SESSION_FILES; i++) {
+			if (strcmp(n->rel, session_files[i].name) == 0) {
+				n->kind = session_files[i].kind;
+				base_stat(&n->st, n->kind == N_CONTROL
+							  ? S_IFREG | 0600
+							  : S_IFREG | 0444);
+				return 0;
+			}
+		}
+	}
+	return lookup_rel(idx, n);
+}
+
+static bool is_generated(enum node_kind k)
+{
+	return k == N_ROOT_STATUS || k == N_ROOT_STATUS_JSON ||
+	       (k >= N_STATUS && k <= N_LOG);
+}
+
+/* The text of a generated file; caller frees. */
+static char *generate(const struct node *n, size_t *len)
+{
+	struct fsd *d = fsd_self();
+	struct idx *idx = fsd_idx(d);
+	json_t *status = NULL;
+	char *text = NULL, *fallback;
+
+	switch (n->kind) {
+	case N_CONTROL:
+		*len = strlen(control_help);
+		return xstrdup(control_help);
+	case N_PLAN:
+		fallback = xasprintf(
+			"no plan yet for %s: archive writes one when it "
+			"starts\n",
+			n->session);
+		text = fsd_read_session_text(d, n->session, "plan.txt",
+					     fallback, len);
+		free(fallback);
+		return text;
+	case N_REPORT:
+		fallback = xasprintf("no verify report yet for %s\n",
+				     n->session);
+		text = fsd_read_session_text(d, n->session, "report.txt",
+					     fallback, len);
+		free(fallback);
+		return text;
+	case N_LOG:
+		return fsd_read_log(d, n->session, len);
+	default:
+		break;
+	}
+	if (idx)
+		status = report_status(idx, n->kind == N_ROOT_STATUS ||
+						     n->kind ==
+							     N_ROOT_STATUS_JSON
+					     ? NULL
+					     : n->session);
+	if (!status) {
+		text = xstrdup("error: cannot read the index\n");
+	} else if (n->kind == N_STATUS_JSON || n->kind == N_ROOT_STATUS_JSON) {
+		json_t *one = n->kind == N_STATUS_JSON
+				      ? json_array_get(json_object_get(
+							       status,
+							       "sessions"),
+						       0)
+				      : status;
+		char *j = json_dumps(one, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+		text = xasprintf("%s\n", j);
+		free(j);
+	} else {
+		text = report_status_text(status, n->kind == N_STATUS);
+	}
+	json_decref(status);
+	*len = strlen(text);
+	return text;
+}
+
+static int op_getattr(const char *path, struct stat *st,
+		      struct fuse_file_info *fi)
+{
+	struct node n;
+	int rc;
+
+	(void)fi;
+	if ((rc = resolve(path, &n)) < 0)
+		return rc;
+	*st = n.st;
+	/* sizes of generated files must be right for tail and less */
+	if (is_generated(n.kind) || n.kind == N_CONTROL) {
+		size_t len = 0;
+
+		free(generate(&n, &len));
+		st->st_size = (off_t)len;
+	}
+	return 0;
+}
+
+static int fill_children(struct idx *idx, const struct node *n, void *buf,
+			 fuse_fill_dir_t filler)
+{
+	static const char cats[] =
+		"SELECT name FROM categories WHERE session_id = ?1"
+		" AND parent_id IS ?2 ORDER BY name";
+	static const char courses[] =
+		"SELECT name, size, mtime_ns FROM courses WHERE session_id = ?1"
+		" AND category_id IS ?2 AND on_disk ORDER BY name";
+	sqlite3_stmt *st;
+	struct stat sb;
+	int rc;
+
+	if (!(st = idx_stmt(idx, cats)))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, n->session_id);
+	if (n->parent)
+		sqlite3_bind_int64(st, 2, n->parent);
+	base_stat(&sb, S_IFDIR | 0555);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (filler(buf, (const char *)sqlite3_column_text(st, 0), &sb,
+			   0, FUSE_FILL_DIR_PLUS))
+			break;
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return -EIO;
+	if (!(st = idx_stmt(idx, courses)))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, n->session_id);
+	if (n->parent)
+		sqlite3_bind_int64(st, 2, n->parent);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		course_stat(&sb, sqlite3_column_int64(st, 1),
+			    sqlite3_column_int64(st, 2));
+		if (filler(buf, (const char *)sqlite3_column_text(st, 0), &sb,
+			   0, FUSE_FILL_DIR_PLUS))
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+		      off_t off, struct fuse_file_info *fi,
+		      enum fuse_readdir_flags flags)
+{
+	static const char sessions[] = "SELECT name FROM sessions ORDER BY name";
+	struct idx *idx = fsd_idx(fsd_self());
+	struct node n;
+	struct stat sb;
+	sqlite3_stmt *st;
+	int rc;
+
+	(void)off;
+	(void)fi;
+	(void)flags;
+	if ((rc = resolve(path, &n)) < 0)
+		return rc;
+	if (n.kind != N_ROOT && n.kind != N_SESSION && n.kind != N_CATEGORY)
+		return -ENOTDIR;
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	if (n.kind == N_ROOT) {
+		/* status files: sizes come from getattr, not from here */
+		filler(buf, "status", NULL, 0, 0);
+		filler(buf, "status.json", NULL, 0, 0);
+		if (!(st = idx_stmt(idx, sessions)))
+			return -EIO;
+		base_stat(&sb, S_IFDIR | 0555);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			if (filler(buf,
+				   (const char *)sqlite3_column_text(st, 0),
+				   &sb, 0, FUSE_FILL_DIR_PLUS))
+				break;
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+	}
+	if (n.kind == N_SESSION)
+		for (size_t i = 0; i < N_SESSION_FILES; i++)
+			filler(buf, session_files[i].name, NULL, 0, 0);
+	return fill_children(idx, &n, buf, filler);
+}
+
+static int open_beneath(int dirfd, const char *rel, int flags)
+{
+	struct open_how how = {
+		.flags = (unsigned long long)(flags | O_CLOEXEC | O_NOFOLLOW),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+	int acc = fi->flags & O_ACCMODE;
+	struct open_file *of;
+	struct node n;
+	int rc;
+
+	if ((rc = resolve(path, &n)) < 0)
+		return rc;
+	if (n.kind == N_CATEGORY || n.kind == N_SESSION || n.kind == N_ROOT)
+		return -EISDIR;
+	if (acc != O_RDONLY && n.kind != N_CONTROL)
+		return -EACCES;
+	of = xcalloc(1, sizeof(*of));
+	of->kind = n.kind;
+	of->fd = -1;
+	snprintf(of->session, sizeof(of->session), "%s", n.session);
+	if (n.kind == N_COURSE) {
+		char *rel = xasprintf("%s/%s", n.session, n.rel);
+
+		of->fd = open_beneath(store_dirfd(fsd_self()->store), rel,
+				      O_RDONLY);
+		free(rel);
+		if (of->fd < 0) {
+			rc = of->fd == -ELOOP ? -ENOENT : of->fd;
+			free(of);
+			return rc;
+		}
+		/* a backup never changes once renamed into place */
+		fi->keep_cache = 1;
+	} else {
+		if (acc != O_WRONLY)
+			of->data = generate(&n, &of->len);
+		fi->direct_io = 1;
+		fi->nonseekable = 0;
+	}
+	fi->fh = (uint64_t)(uintptr_t)of;
+	return 0;
+}
+
+static int op_read_buf(const char *path, struct fuse_bufvec **bufp,
+		       size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+	struct fuse_bufvec *bv = malloc(sizeof(*bv));
+
+	(void)path;
+	if (!bv)
+		return -ENOMEM;
+	*bv = FUSE_BUFVEC_INIT(size);
+	if (of->kind == N_COURSE) {
+		/* hand libfuse the fd: it can splice without a copy */
+		bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv->buf[0].fd = of->fd;
+		bv->buf[0].pos = off;
+	} else {
+		size_t from = off < 0 || (size_t)off > of->len ? of->len
+							       : (size_t)off;
+		size_t n = of->len - from < size ? of->len - from : size;
+
+		/* libfuse frees memory buffers after replying: a copy */
+		bv->buf[0].mem = xmalloc(n);
+		bv->buf[0].size = n;
+		if (n)
+			memcpy(bv->buf[0].mem, of->data + from, n);
+	}
+	*bufp = bv;
+	return 0;
+}
+
+static int op_write(const char *path, const char *buf, size_t size,
+		    off_t off, struct fuse_file_info *fi)
+{
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+	int rc;
+
+	(void)path;
+	(void)off;
+	if (of->kind != N_CONTROL)
+		return -EACCES;
+	rc = fsd_control(fsd_self(), of->session, buf, size);
+	return rc < 0 ? rc : (int)size;
+}
+
+static int op_truncate(const char *path, off_t size,
+		       struct fuse_file_info *fi)
+{
+	struct node n;
+	int rc;
+
+	(void)size;
+	(void)fi;
+	if ((rc = resolve(path, &n)) < 0)
+		return rc;
+	/* `echo cmd > control` opens with O_TRUNC: nothing to truncate */
+	return n.kind == N_CONTROL ? 0 : -EACCES;
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+
+	(void)path;
+	if (of->fd >= 0)
+		close(of->fd);
+	free(of->data);
+	free(of);
+	return 0;
+}
+
+#define XATTR_PREFIX "user.sessionarchiver."
+static const char *const xattr_cols[] = { "state",      "sha256",
+					  "source_id",  "archive_id",
+					  "shortname",  "error" };
+#define N_XATTRS (sizeof(xattr_cols) / sizeof(xattr_cols[0]))
+
+/* The course's xattr values, NULL where the index has none. */
+static int course_xattrs(const struct node *n, char *vals[N_XATTRS])
+{
+	static const char sql[] =
+		"SELECT state, sha256, source_course_id, archive_course_id,"
+		" shortname, error FROM courses WHERE id = ?1";
+	struct idx *idx = fsd_idx(fsd_self());
+	sqlite3_stmt *st = idx ? idx_stmt(idx, sql) : NULL;
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, n->id);
+	rc = sqlite3_step(st);
+	for (size_t i = 0; i < N_XATTRS; i++)
+		vals[i] = rc == SQLITE_ROW &&
+				  sqlite3_column_type(st, (int)i) !=
+					  SQLITE_NULL
+			  ? xstrdup((const char *)sqlite3_column_text(
+				    st, (int)i))
+			  : NULL;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -ENOENT;
+}
+
+static void free_vals(char *vals[N_XATTRS])
+{
+	for (size_t i = 0; i < N_XATTRS; i++)
+		free(vals[i]);
+}
+
+static int op_getxattr(const char *path, const char *name, char *value,
+		       size_t size)
+{
+	char *vals[N_XATTRS];
+	struct node n;
+	size_t len;
+	int rc;
+
+	if ((rc = resolve(path, &n)) < 0)
+		return rc;
+	if (n.kind != N_COURSE ||
+	    strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
+		return -ENODATA;
+	if ((rc = course_xattrs(&n, vals)) < 0)
+		return rc;
+	rc = -ENODATA;
+	for (size_t i = 0; i < N_XATTRS; i++) {
+		if (strcmp(name + strlen(XATTR_PREFIX), xattr_cols[i]) != 0 ||
+		    !vals[i])
+			continue;
+		len = strlen(vals[i]);
+		if (size == 0)
+			rc = (int)len;
+		else if (size < len)
+			rc = -ERANGE;
+		else
+			memcpy(value, vals[i], len), rc = (int)len;
+	}
+	free_vals(vals);
+	return rc;
+}
+
+static int op_listxattr(const char *path, char *list, size_t size)
+{
+	char *vals[N_XATTRS];
+	struct node n;
+	size_t need = 0;
+	int rc;
+
+	if ((rc = resolve(path, &n)) < 0)
+		return rc;
+	if (n.kind != N_COURSE)
+		return 0;
+	if ((rc = course_xattrs(&n, vals)) < 0)
+		return rc;
+	for (size_t i = 0; i < N_XATTRS; i++) {
+		size_t l;
+
+		if (!vals[i])
+			continue;
+		l = strlen(XATTR_PREFIX) + strlen(xattr_cols[i]) + 1;
+		if (size && need + l <= size) {
+			memcpy(list + need, XATTR_PREFIX, strlen(XATTR_PREFIX));
+			memcpy(list + need + strlen(XATTR_PREFIX),
+			       xattr_cols[i], strlen(xattr_cols[i]) + 1);
+		}
+		need += l;
+	}
+	free_vals(vals);
+	if (size && need > size)
+		return -ERANGE;
+	return (int)need;
+}
+
+static int op_statfs(const char *path, struct statvfs *sv)
+{
+	(void)path;
+	return fstatvfs(store_dirfd(fsd_self()->store), sv) < 0 ? -errno : 0;
+}
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct fsd *d = fuse_get_context()->private_data;
+
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	/* new backups must show within a second; status files never cache */
+	cfg->entry_timeout = 1.0;
+	cfg->attr_timeout = 1.0;
+	cfg->negative_timeout = 0;
+	cfg->use_ino = 0;
+	fsd_start(d);
+	return d;
+}
+
+const struct fuse_operations fs_ops = {
+	.init = op_init,
+	.getattr = op_getattr,
+	.readdir = op_readdir,
+	.open = op_open,
+	.read_buf = op_read_buf,
+	.write = op_write,
+	.truncate = op_truncate,
+	.release = op_release,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.statfs = op_statfs,
+};
