@@ -168,8 +168,6 @@ int main(int argc, char **argv)
 		rc = SA_EXIT_USAGE;
 		goto out_free;
 	}
-	if (!opts.foreground)
-		log_use_syslog(true);
 	store = store_open(opts.store, &code, err, sizeof(err));
 	if (!store) {
 		fprintf(stderr, "sessionarchiverfs: %s\n", err);
@@ -177,10 +175,6 @@ int main(int argc, char **argv)
 		goto out_free;
 	}
 	if (check_mountpoint(opts.mountpoint) < 0) {
-		if (!opts.foreground)
-			fprintf(stderr, "sessionarchiverfs: bad mountpoint "
-					"'%s' (see syslog)\n",
-				opts.mountpoint);
 		rc = SA_EXIT_MOUNTPOINT;
 		goto out_free;
 	}
@@ -218,6 +212,9 @@ int main(int argc, char **argv)
 		rc = SA_EXIT_FAILURE;
 		goto out_release;
 	}
+	/* once daemonised, stderr is gone: the log goes to syslog */
+	if (!opts.foreground)
+		log_use_syslog(true);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	mysql_library_init(0, NULL, NULL);
 	rc = fuse_main(args.argc, args.argv, &fs_ops, &d) == 0

@@ -49,6 +49,7 @@ const struct cli_command cli_commands[] = {
 	{ "status", cmd_status, "is an operation running, what remains to do" },
 	{ "check", cmd_check, "re-read every backup and compare checksums" },
 	{ "inspect", cmd_inspect, "show what Moodle backups (.mbz) hold" },
+	{ "mount", cmd_mount, "mount the configured store (sessionarchiverfs)" },
 	{ NULL, NULL, NULL },
 };
 
