@@ -100,7 +100,8 @@ static void set_idle(json_t *o)
 	json_object_set_new(o, "started", json_null());
 	json_object_set_new(o, "done", json_integer(done));
 	json_object_set_new(o, "failed", json_integer(failed));
-	json_object_set_new(o, "remaining", json_integer(total - done));
+	json_object_set_new(o, "remaining",
+			    json_integer(total - done - failed));
 	json_object_set_new(o, "total", json_integer(total));
 	json_object_set_new(o, "bytes",
 			    json_incref(json_object_get(o, "bytes_stored")));

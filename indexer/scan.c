@@ -45,6 +45,7 @@ struct session_scan {
 	int64_t session_id;
 	const char *name;
 	long lines;
+	bool forgot;      /* a feed was read again from its start */
 	const char *feed; /* the file being read, for events.source */
 };
 
@@ -67,9 +68,12 @@ static int walk(int dirfd, const char *prefix, int depth,
 	DIR *dir;
 	int rc = 0;
 
-	if (depth > MAX_DEPTH)
-		return log_err("'%s': folders nested deeper than %d, skipped",
-			       prefix, MAX_DEPTH);
+	if (depth > MAX_DEPTH) {
+		close(dirfd);
+		log_warn("'%s': folders nested deeper than %d, skipped", prefix,
+			 MAX_DEPTH);
+		return 0;
+	}
 	dir = fdopendir(dirfd);
 	if (!dir) {
 		close(dirfd);
@@ -168,16 +172,17 @@ static int record_read(struct idx *idx, int64_t session_id,
 		" ON CONFLICT(session_id, file) DO UPDATE SET"
 		"  category_id = ?2, on_disk = 1, size = ?5, mtime_ns = ?6,"
 		"  inode = ?7, sha256 = ?8, read_error = ?9,"
-		"  source_course_id = coalesce(?10, source_course_id),"
-		"  shortname = coalesce(?11, shortname),"
-		"  fullname = coalesce(?12, fullname),"
-		"  sections = coalesce(?13, sections),"
-		"  activities = coalesce(?14, activities),"
-		"  site_hash = coalesce(?15, site_hash),"
-		"  wwwroot = coalesce(?16, wwwroot),"
-		"  backup_date = coalesce(?17, backup_date),"
-		"  moodle_version = coalesce(?18, moodle_version),"
-		"  moodle_release = coalesce(?19, moodle_release)";
+		"  source_course_id = coalesce(?10,"
+		"   CASE WHEN in_manifest THEN source_course_id END),"
+		"  shortname = coalesce(?11,"
+		"   CASE WHEN in_manifest THEN shortname END),"
+		"  fullname = coalesce(?12,"
+		"   CASE WHEN in_manifest THEN fullname END),"
+		"  sections = ?13, activities = ?14,"
+		"  site_hash = coalesce(?15,"
+		"   CASE WHEN in_manifest THEN site_hash END),"
+		"  wwwroot = ?16, backup_date = ?17, moodle_version = ?18,"
+		"  moodle_release = ?19";
 	char *dir = dirname_of(f->file);
 	int64_t category = idx_category_ensure(idx, session_id, dir);
 	const char *name = strrchr(f->file, '/');
@@ -409,7 +414,11 @@ static int read_feed(struct session_scan *s, int metafd, const char *file)
 	static const char forget_manifest[] =
 		"UPDATE courses SET in_manifest = 0, manifest_sha256 = NULL"
 		" WHERE session_id = ?1";
-	bool manifest = strcmp(file, MANIFEST_FILE) == 0;
+	/* what only the old manifest knew: as record_vanished() does */
+	static const char prune_manifest[] =
+		"DELETE FROM courses WHERE session_id = ?1 AND NOT in_manifest"
+		" AND NOT on_disk AND NOT restored AND NOT purged";
+	bool manifest = strcmp(file, MANIFEST_FILE) == 0, again = false;
 	sqlite3_stmt *st;
 	struct stat sb;
 	int64_t inode = -1;
@@ -439,6 +448,7 @@ static int read_feed(struct session_scan *s, int metafd, const char *file)
 	if (inode != (int64_t)sb.st_ino || sb.st_size < offset) {
 		offset = 0;
 		lines = 0;
+		again = true;
 		st = idx_stmt(s->idx, manifest ? forget_manifest
 					       : forget_events);
 		if (!st)
@@ -459,7 +469,20 @@ static int read_feed(struct session_scan *s, int metafd, const char *file)
 			  manifest ? apply_manifest_line : apply_journal_line,
 			  s);
 	free(display);
-	if (rc != 0 || !(st = idx_stmt(s->idx, put)))
+	if (rc != 0)
+		goto out_rollback;
+	if (again && manifest) {
+		if (!(st = idx_stmt(s->idx, prune_manifest)))
+			goto out_rollback;
+		sqlite3_bind_int64(st, 1, s->session_id);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			idx_fail(s->idx, "cannot forget old manifest entries");
+			goto out_rollback;
+		}
+	}
+	if (!(st = idx_stmt(s->idx, put)))
 		goto out_rollback;
 	sqlite3_bind_int64(st, 1, s->session_id);
 	sqlite3_bind_text(st, 2, file, -1, SQLITE_STATIC);
@@ -472,7 +495,10 @@ static int read_feed(struct session_scan *s, int metafd, const char *file)
 		idx_fail(s->idx, "cannot record a feed");
 		goto out_rollback;
 	}
-	return idx_commit(s->idx);
+	if (idx_commit(s->idx) < 0)
+		return -1;
+	s->forgot |= again;
+	return 0;
 
 out_rollback:
 	idx_rollback(s->idx);
@@ -754,7 +780,7 @@ static int scan_session(struct idx *idx, struct store *store,
 	    read_feeds(&s, sessfd) < 0)
 		goto out_release;
 	stats->lines += s.lines;
-	if ((n_read || vanished || s.lines || opt->rebuild) &&
+	if ((n_read || vanished || s.lines || s.forgot || opt->rebuild) &&
 	    derive_states(idx, s.session_id) < 0)
 		goto out_release;
 	rc = 0;

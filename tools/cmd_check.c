@@ -41,6 +41,19 @@ static void problem(struct check *c, const char *file, const char *kind,
 	json_array_append_new(c->problems, o);
 }
 
+/*
+ * mbz reports both as "truncated or corrupted archive: CAUSE"; only the
+ * cause (libarchive's or ours) tells a short file from a damaged one.
+ */
+static bool is_truncation(const char *err)
+{
+	const char *cause = strstr(err, ": ");
+
+	cause = cause ? cause + 2 : err;
+	return strcasestr(cause, "truncated") ||
+	       strstr(cause, "unexpected end");
+}
+
 static int on_read(void *ctx, size_t i, int rc, const struct mbz_info *info,
 		   const char *err)
 {
@@ -50,10 +63,7 @@ static int on_read(void *ctx, size_t i, int rc, const struct mbz_info *info,
 	progress_update(c->bar, c->checked, 0, c->files[i]);
 	if (rc != 0) {
 		problem(c, c->files[i],
-			strstr(err, "truncated") || strstr(err, "unexpected end")
-				? "truncated"
-				: "corrupted",
-			err);
+			is_truncation(err) ? "truncated" : "corrupted", err);
 	} else if (c->manifest_sha[i] &&
 		   strcmp(c->manifest_sha[i], info->sha256) != 0) {
 		char *detail = xasprintf("SHA-256 %s, manifest says %s",

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "exitcode.h"
@@ -13,6 +14,31 @@
 #include "report.h"
 #include "store.h"
 
+/* An index of another store would answer for the wrong courses. */
+static int check_owner(struct idx *idx, struct store *st)
+{
+	static const char sql[] =
+		"SELECT value FROM meta WHERE key = 'store_id'";
+	sqlite3_stmt *q = idx_stmt(idx, sql);
+	const char *id;
+	int rc;
+
+	if (!q)
+		return -1;
+	rc = sqlite3_step(q);
+	id = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
+	if (id && strcmp(id, store_id(st)) != 0)
+		rc = log_err("index '%s' belongs to another store (id %s), not "
+			     "to '%s' (id %s): use another --index",
+			     idx_path(idx), id, store_path(st), store_id(st));
+	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		rc = idx_fail(idx, "cannot read the store id");
+	else
+		rc = 0;
+	sqlite3_reset(q);
+	return rc;
+}
+
 static int open_both(struct cli *cli, struct store **st, struct idx **idx)
 {
 	int rc;
@@ -20,6 +46,11 @@ static int open_both(struct cli *cli, struct store **st, struct idx **idx)
 	if (!(*st = cli_open_store(cli, &rc)))
 		return rc;
 	if (!(*idx = cli_open_index(cli, *st))) {
+		store_free(*st);
+		return SA_EXIT_FAILURE;
+	}
+	if (check_owner(*idx, *st) < 0) {
+		idx_free(*idx);
 		store_free(*st);
 		return SA_EXIT_FAILURE;
 	}
