@@ -920,6 +920,9 @@ int scan_store(struct idx *idx, struct store *store,
 		stats->sessions++;
 		rc = scan_session(idx, store, names[i], opt, stats);
 	}
+	if (rc == 0 && opt->only && stats->sessions == 0)
+		rc = log_err("no session '%s' in store '%s'", opt->only,
+			     store_path(store));
 	if (rc == 0 && !opt->only) {
 		if (idx_begin(idx) < 0 || prune_sessions(idx, names, n) < 0 ||
 		    idx_commit(idx) < 0) {
