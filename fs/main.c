@@ -203,10 +203,11 @@ int main(int argc, char **argv)
 	fsd_ready = true;
 	/*
 	 * Read-only for everyone but the owner's control files; the kernel
-	 * checks modes. libfuse 3.14 warns about its own default thread cap
-	 * unless one is given; 16 threads cover parallel readers.
+	 * checks modes. libfuse 3.14 warns about its own default idle-thread
+	 * cap unless one is given; 16 threads cover parallel readers.
 	 */
 	if (fuse_opt_add_arg(&args, "-odefault_permissions,max_threads=16,"
+				    "max_idle_threads=8,"
 				    "fsname=sessionarchiverfs,"
 				    "subtype=sessionarchiverfs") < 0) {
 		rc = SA_EXIT_FAILURE;

@@ -708,7 +708,8 @@ static int scan_session(struct idx *idx, struct store *store,
 				strerror(errno));
 		goto out_release;
 	}
-	qsort(l.v, l.n, sizeof(*l.v), cmp_found);
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_found);
 	stats->files += (long)l.n;
 
 	/* merge-join disk (sorted) with the index (ORDER BY file) */
