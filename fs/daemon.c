@@ -236,27 +236,82 @@ static void session_log(struct fsd *d, const char *session, const char *fmt,
 	free(msg);
 }
 
+/* Length of the valid UTF-8 sequence that starts s (n bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	/* no overlong forms, surrogates or code points past U+10FFFF */
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t k = 2; k < len; k++)
+		if (s[k] < 0x80 || s[k] > 0xbf)
+			return 0;
+	return len;
+}
+
+/*
+ * Text from a control write, as the log and the index keep it: valid
+ * UTF-8 (the index hands it to JSON, which refuses anything else), control
+ * characters and stray bytes as \xNN, cut with "..." to fit outlen.
+ */
+static void clean_text(const char *buf, size_t len, char *out,
+		       size_t outlen)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	size_t i = 0, j = 0;
+
+	while (i < len) {
+		char piece[5];
+		size_t n = 1, plen;
+
+		if (s[i] >= 0x20 && s[i] < 0x7f) {
+			piece[0] = (char)s[i];
+			plen = 1;
+		} else if (s[i] >= 0x80 && (n = utf8_len(s + i, len - i))) {
+			memcpy(piece, s + i, n);
+			plen = n;
+		} else {
+			n = 1;
+			plen = (size_t)snprintf(piece, sizeof(piece),
+						"\\x%02x", s[i]);
+		}
+		/* keep room for "...\0" */
+		if (j + plen + 4 > outlen) {
+			memcpy(out + j, "...", 4);
+			return;
+		}
+		memcpy(out + j, piece, plen);
+		j += plen;
+		i += n;
+	}
+	out[j] = '\0';
+}
+
 /* The command as the log shows it: one line, bounded, printable. */
 static void quote_command(const char *buf, size_t len, char *out,
 			  size_t outlen)
 {
-	size_t j = 0;
-
-	for (size_t i = 0; i < len && j + 5 < outlen; i++) {
-		unsigned char c = (unsigned char)buf[i];
-
-		if (c == '\n' && i == len - 1)
-			break;
-		if (c < 0x20 || c == 0x7f)
-			j += (size_t)snprintf(out + j, outlen - j, "\\x%02x",
-					      c);
-		else
-			out[j++] = (char)c;
-	}
-	if (j + 5 >= outlen)
-		memcpy(out + j, "...", 4);
-	else
-		out[j] = '\0';
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	clean_text(buf, len, out, outlen);
 }
 
 struct reaped {
@@ -445,7 +500,8 @@ int fsd_control(struct fsd *d, const char *session, const char *buf,
 	struct control_cmd cmd;
 	struct run_info busy;
 	struct idx *idx = fsd_idx(d);
-	char why[1024], quoted[128];
+	char why[1024], quoted[128], reason[4 * sizeof(why)];
+	bool parsed = false;
 	int64_t session_id;
 	int rc, gate;
 
@@ -459,6 +515,7 @@ int fsd_control(struct fsd *d, const char *session, const char *buf,
 		rc = -EINVAL;
 		goto out_refused;
 	}
+	parsed = true;
 	pthread_mutex_lock(&d->lock);
 	if (cmd.op == CONTROL_PAUSE || cmd.op == CONTROL_RESUME ||
 	    cmd.op == CONTROL_CANCEL) {
@@ -517,12 +574,12 @@ int fsd_control(struct fsd *d, const char *session, const char *buf,
 	return 0;
 
 out_refused:
-	session_log(d, session, "control '%s' refused: %s", quoted, why);
+	clean_text(why, strlen(why), reason, sizeof(reason));
+	session_log(d, session, "control '%s' refused: %s", quoted, reason);
+	/* a write that does not parse names no operation */
 	if (runs_refused(idx, session_id,
-			 rc == -EINVAL && strncmp(why, "unknown", 7) == 0
-				 ? "control"
-				 : control_op_name(cmd.op),
-			 why) < 0)
+			 parsed ? control_op_name(cmd.op) : "control",
+			 reason) < 0)
 		log_warn("cannot record the refusal in the index");
 	return rc;
 }
@@ -580,7 +637,9 @@ char *fsd_read_log(struct fsd *d, const char *session, size_t *len)
 			names[n++] = xstrdup(de->d_name);
 		}
 	}
-	qsort(names, n, sizeof(*names), cmp_str);
+	/* no log yet: names is NULL, which qsort must not be given */
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		if (n > 1)
 			sb_printf(&sb, "== %s ==\n", names[i]);
