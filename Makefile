@@ -31,7 +31,7 @@ PKG_CONFIG ?= pkg-config
 PYTHON     ?= /usr/bin/python3
 
 # Libraries of the whole program, and what each binary adds.
-PKGS_CORE  := libarchive sqlite3 inih expat libcrypto jansson
+PKGS_CORE  := libarchive sqlite3 inih expat libcrypto jansson zlib
 PKGS_TOOLS := libcurl mysqlclient
 PKGS_FS    := fuse3
 PKGS_ALL   := $(PKGS_CORE) $(PKGS_TOOLS) $(PKGS_FS)

@@ -9,7 +9,7 @@ packages=(
 	make gcc libc6-dev pkg-config
 	libfuse3-dev libarchive-dev libsqlite3-dev libcurl4-openssl-dev
 	default-libmysqlclient-dev libinih-dev libexpat1-dev libssl-dev
-	libjansson-dev
+	libjansson-dev zlib1g-dev
 	# run
 	fuse3 php-cli php-mysql ca-certificates
 	# tests and demo: real servers, the fake Moodle site, test runners

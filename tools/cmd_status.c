@@ -59,10 +59,9 @@ static int open_both(struct cli *cli, struct store **st, struct idx **idx)
 
 static void print_json(json_t *j)
 {
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-	puts(s);
-	free(s);
+	/* straight to stdout: no copy of a 10,000-course listing */
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	putchar('\n');
 }
 
 int cmd_status(struct cli *cli, int argc, char **argv)
