@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,8 @@ int child_run(const struct child_opts *opts, struct child_result *res)
 		goto out_errno;
 	}
 	open = pipefd[0] >= 0;
+	if (opts->running_pid)
+		atomic_store(opts->running_pid, pid);
 	for (;;) {
 		int wait_ms = -1;
 		pid_t w;
@@ -198,6 +201,8 @@ int child_run(const struct child_opts *opts, struct child_result *res)
 			keep_tail(&out, buf, (size_t)got, cap, &res->truncated);
 		close(pipefd[0]);
 	}
+	if (opts->running_pid)
+		atomic_store(opts->running_pid, 0);
 	if (WIFEXITED(status)) {
 		res->exited = true;
 		res->exit_code = WEXITSTATUS(status);

@@ -12,6 +12,7 @@
 #ifndef SA_CHILD_H
 #define SA_CHILD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -24,6 +25,9 @@ struct child_opts {
 	size_t capture_cap;  /* cap on captured output (0: 1 MiB) */
 	unsigned timeout_s;  /* 0: none; then SIGTERM, 5 s later SIGKILL */
 	bool own_group;      /* put the child in a new process group */
+	/* child_run() stores the pid here once started (0 before and after),
+	 * so that another thread can signal the program while it runs */
+	_Atomic pid_t *running_pid;
 };
 
 struct child_result {

@@ -1432,3 +1432,28 @@ int config_session_name_for(const struct config *cfg, time_t now, char *out,
 				     config_session_year(cfg, now), out,
 				     outlen);
 }
+
+int config_parse_selector(const char *value, struct config_selector *out,
+			  char *err, size_t errlen)
+{
+	/* the [archive] target rules: no {Y} patterns on a command line */
+	static const struct key_def def = { "archive", "target",
+					    KT_SELECTOR, 0, parse_selector,
+					    0, 0, NULL, 0 };
+
+	*out = (struct config_selector){ CONFIG_SEL_NONE, 0, NULL };
+	if (!*value || parse_selector(&def, out, value, err, errlen) < 0) {
+		if (!*value)
+			snprintf(err, errlen,
+				 "expected id:N, idnumber:X or path:/A/B");
+		return -1;
+	}
+	return 0;
+}
+
+void config_selector_release(struct config_selector *sel)
+{
+	free(sel->value);
+	sel->value = NULL;
+	sel->kind = CONFIG_SEL_NONE;
+}

@@ -249,4 +249,13 @@ int config_pattern_expand(const char *pattern, int y, char *out,
 int config_session_name_for(const struct config *cfg, time_t now, char *out,
 			    size_t outlen);
 
+/*
+ * A category selector from a command line ("id:12", "idnumber:X",
+ * "path:/A/B"): 0, or -1 with the reason in err. Release with
+ * config_selector_release().
+ */
+int config_parse_selector(const char *value, struct config_selector *out,
+			  char *err, size_t errlen);
+void config_selector_release(struct config_selector *sel);
+
 #endif

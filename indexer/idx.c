@@ -80,6 +80,7 @@ static const char *const schema_steps[] = {
 	"  verified INTEGER NOT NULL DEFAULT 0,"
 	"  purged INTEGER NOT NULL DEFAULT 0,"
 	"  event_error TEXT,"
+	"  planned INTEGER NOT NULL DEFAULT 0,"
 	"  UNIQUE(session_id, file)"
 	");"
 	"CREATE INDEX courses_by_category ON courses(session_id, category_id);"

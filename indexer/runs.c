@@ -228,3 +228,31 @@ int runs_refused(struct idx *idx, int64_t session_id, const char *operation,
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : idx_fail(idx, "cannot record a refusal");
 }
+
+int runs_update(struct idx *idx, int64_t run_id, const struct run_counters *c)
+{
+	static const char sql[] =
+		"UPDATE runs SET done = ?3, failed = ?4, total = ?5,"
+		" bytes_done = ?6, bytes_total = ?7, current = ?8,"
+		" last_error = coalesce(?9, last_error), updated = ?2"
+		" WHERE id = ?1";
+	sqlite3_stmt *st = idx_stmt(idx, sql);
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_int64(st, 2, time(NULL));
+	sqlite3_bind_int64(st, 3, c->done);
+	sqlite3_bind_int64(st, 4, c->failed);
+	sqlite3_bind_int64(st, 5, c->total);
+	sqlite3_bind_int64(st, 6, c->bytes_done);
+	sqlite3_bind_int64(st, 7, c->bytes_total);
+	if (c->current)
+		sqlite3_bind_text(st, 8, c->current, -1, SQLITE_STATIC);
+	if (c->last_error)
+		sqlite3_bind_text(st, 9, c->last_error, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : idx_fail(idx, "cannot update a run");
+}

@@ -51,6 +51,16 @@ int64_t runs_begin(struct idx *idx, int64_t session_id, const char *operation,
 int runs_end(struct idx *idx, int64_t run_id, const char *state,
 	     const char *last_error);
 
+/* The counters of a live run, as `status` shows them. */
+struct run_counters {
+	int64_t done, failed, total;
+	int64_t bytes_done, bytes_total;
+	const char *current; /* courses in progress, or NULL */
+	const char *last_error; /* NULL: keep the previous one */
+};
+int runs_update(struct idx *idx, int64_t run_id,
+		const struct run_counters *c);
+
 /* Sets the state of a live run ("running", "paused", "waiting-window"). */
 int runs_set_state(struct idx *idx, int64_t run_id, const char *state);
 

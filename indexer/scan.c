@@ -265,6 +265,7 @@ static int record_vanished(struct idx *idx, int64_t course_id)
 {
 	static const char del[] =
 		"DELETE FROM courses WHERE id = ?1 AND NOT in_manifest"
+		" AND NOT planned"
 		" AND NOT restored AND NOT purged";
 	static const char mark[] =
 		"UPDATE courses SET on_disk = 0, size = NULL, mtime_ns = NULL,"
@@ -417,6 +418,7 @@ static int read_feed(struct session_scan *s, int metafd, const char *file)
 	/* what only the old manifest knew: as record_vanished() does */
 	static const char prune_manifest[] =
 		"DELETE FROM courses WHERE session_id = ?1 AND NOT in_manifest"
+		" AND NOT planned"
 		" AND NOT on_disk AND NOT restored AND NOT purged";
 	bool manifest = strcmp(file, MANIFEST_FILE) == 0, again = false;
 	sqlite3_stmt *st;
@@ -536,8 +538,11 @@ static int read_feeds(struct session_scan *s, int sessfd)
 	return rc;
 }
 
-/* Each course's state, from its file, the manifest and the journals. */
-static int derive_states(struct idx *idx, int64_t session_id)
+/*
+ * Each course's state, from its file, the manifest and the journals: of
+ * every course of the session, or of the one with source id course.
+ */
+static int derive_states(struct idx *idx, int64_t session_id, int64_t course)
 {
 	static const char events[] =
 		"UPDATE courses SET"
@@ -567,7 +572,7 @@ static int derive_states(struct idx *idx, int64_t session_id)
 		"   AND e.source_course_id = courses.source_course_id"
 		"   AND e.event IN ('backup', 'backup_failed', 'restore',"
 		"   'restore_failed') ORDER BY e.time DESC, e.id DESC LIMIT 1)"
-		" WHERE session_id = ?1";
+		" WHERE session_id = ?1 AND (?2 = 0 OR source_course_id = ?2)";
 	static const char states[] =
 		"UPDATE courses SET (state, error) = (SELECT CASE"
 		"  WHEN purged THEN 'purged'"
@@ -589,7 +594,7 @@ static int derive_states(struct idx *idx, int64_t session_id)
 		"   THEN 'checksum mismatch: the file differs from the manifest'"
 		"  WHEN event_error IS NOT NULL THEN event_error"
 		"  ELSE NULL END)"
-		" WHERE session_id = ?1";
+		" WHERE session_id = ?1 AND (?2 = 0 OR source_course_id = ?2)";
 	const char *steps[] = { events, states };
 	int rc;
 
@@ -601,6 +606,7 @@ static int derive_states(struct idx *idx, int64_t session_id)
 		if (!st)
 			goto out_rollback;
 		sqlite3_bind_int64(st, 1, session_id);
+		sqlite3_bind_int64(st, 2, course);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE) {
@@ -782,7 +788,7 @@ static int scan_session(struct idx *idx, struct store *store,
 		goto out_release;
 	stats->lines += s.lines;
 	if ((n_read || vanished || s.lines || s.forgot || opt->rebuild) &&
-	    derive_states(idx, s.session_id) < 0)
+	    derive_states(idx, s.session_id, 0) < 0)
 		goto out_release;
 	rc = 0;
 
@@ -934,5 +940,49 @@ int scan_store(struct idx *idx, struct store *store,
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+	return rc;
+}
+
+int scan_record_file(struct idx *idx, int64_t session_id, const char *file,
+		     const struct stat *sb, int read_rc,
+		     const struct mbz_info *info, const char *err)
+{
+	struct found f = {
+		.file = (char *)file,
+		.size = sb->st_size,
+		.mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 +
+			    sb->st_mtim.tv_nsec,
+		.inode = (int64_t)sb->st_ino,
+	};
+	int rc;
+
+	if (idx_begin(idx) < 0)
+		return -1;
+	rc = record_read(idx, session_id, &f, read_rc, info, err);
+	if (rc < 0 || idx_commit(idx) < 0) {
+		idx_rollback(idx);
+		return -1;
+	}
+	return 0;
+}
+
+int scan_session_feeds(struct idx *idx, struct store *store,
+		       const char *session, int64_t course)
+{
+	struct session_scan s = { .idx = idx, .name = session };
+	int sessfd, rc;
+
+	s.session_id = idx_session_ensure(idx, session);
+	if (s.session_id < 0)
+		return -1;
+	sessfd = openat(store_dirfd(store), session,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sessfd < 0)
+		return log_err("cannot open session '%s': %s", session,
+			       strerror(errno));
+	rc = read_feeds(&s, sessfd);
+	close(sessfd);
+	if (rc == 0)
+		rc = derive_states(idx, s.session_id, course);
 	return rc;
 }

@@ -43,4 +43,19 @@ struct scan_stats {
 int scan_store(struct idx *idx, struct store *st,
 	       const struct scan_options *opt, struct scan_stats *stats);
 
+/*
+ * What an operation that just wrote a backup tells the index, without a
+ * walk of the store: the file as read (read_rc, info, err as
+ * mbz_read_path() gave them), then the lines it appended to the session's
+ * manifest and journals, then the state of that course (source id course,
+ * or 0 for every course of the session). 0 or -1 (logged).
+ */
+struct stat;
+struct mbz_info;
+int scan_record_file(struct idx *idx, int64_t session_id, const char *file,
+		     const struct stat *sb, int read_rc,
+		     const struct mbz_info *info, const char *err);
+int scan_session_feeds(struct idx *idx, struct store *store,
+		       const char *session, int64_t course);
+
 #endif

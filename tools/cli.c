@@ -16,6 +16,7 @@
 #include "config.h"
 #include "exitcode.h"
 #include "idx.h"
+#include "op_archive.h"
 #include "log.h"
 #include "store.h"
 #include "xalloc.h"
@@ -48,6 +49,11 @@ const struct cli_command cli_commands[] = {
 	{ "list", cmd_list, "list the courses of a session" },
 	{ "status", cmd_status, "is an operation running, what remains to do" },
 	{ "check", cmd_check, "re-read every backup and compare checksums" },
+	{ "plan", cmd_plan, "show what an archive would do (plan archive ...)" },
+	{ "archive", cmd_archive, "back a session's courses up into the store" },
+	{ "pause", cmd_pause, "pause the operation running on a session" },
+	{ "resume", cmd_resume, "resume a paused operation" },
+	{ "cancel", cmd_cancel, "cancel the operation running on a session" },
 	{ "inspect", cmd_inspect, "show what Moodle backups (.mbz) hold" },
 	{ "mount", cmd_mount, "mount the configured store (sessionarchiverfs)" },
 	{ NULL, NULL, NULL },

@@ -1,0 +1,408 @@
+"""tools/moodle.c against fake Moodle sites on the real-MariaDB fixture.
+
+The helper build/<...>/tests/sa-moodletest opens a platform the way
+sessionarchiver does and prints what moodle.h returns as JSON; these tests
+compare it with what fakesite.py reads from the same database.
+
+Run: SA_BUILD=/work/main/build/asan /usr/bin/python3 -m pytest -q tests/integration/test_moodle.py
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import pwd
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+for p in (HERE, REPO / "tests", REPO / "tests" / "fakemoodle"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from fakesite import FakeSite, generate_session  # noqa: E402
+from harness.build import BUILD, sanitizer_env  # noqa: E402
+
+HELPER = BUILD / "tests" / "sa-moodletest"
+PHP = shutil.which("php") or "/usr/bin/php"
+
+pytestmark = pytest.mark.skipif(shutil.which("php") is None, reason="php-cli is not installed")
+
+
+# ------------------------------------------------------------------ helpers
+def run_helper(conf, *args, timeout=60):
+    assert HELPER.exists(), f"{HELPER} missing: run make SAN=1 unit-tests"
+    t = time.monotonic()
+    r = subprocess.run([str(HELPER), str(conf), *map(str, args)], capture_output=True, text=True,
+                       env=sanitizer_env(), timeout=timeout)
+    r.elapsed = time.monotonic() - t
+    assert "Sanitizer" not in r.stderr, r.stderr
+    assert "runtime error" not in r.stderr, r.stderr
+    return r
+
+
+def ok(conf, *args):
+    r = run_helper(conf, *args)
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stderr}"
+    return json.loads(r.stdout)
+
+
+def write_conf(path, text):
+    """A config file (mode 0600, as the tool wants it when it names a secret)."""
+    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(str(path), 0o600)
+    return path
+
+
+def write_secret(path, value):
+    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    os.chmod(str(path), 0o600)
+    return path
+
+
+def php_conf(tmp_path, site_dir, extra="", section="source", name="php.conf"):
+    return write_conf(tmp_path / name, "[%s]\nmoodle = %s\nphp = %s\n%s" % (section, site_dir, PHP, extra))
+
+
+def url_conf(tmp_path, site, password, extra="", socket=None, name="url.conf"):
+    pw = write_secret(tmp_path / (name + ".pw"), password)
+    return write_conf(tmp_path / name,
+                      "[source]\nmoodle = %s\nphp = %s\ndb = mysql://%s@localhost/%s?socket=%s\n"
+                      "db_password_file = %s\n%s"
+                      % (site.site_dir, PHP, site.dbuser, site.dbname, socket or site.server.socket, pw, extra))
+
+
+def expected_name_paths(site):
+    cats = {c["id"]: c for c in site.categories()}
+    out = {}
+    for cid, c in cats.items():
+        ids = [int(x) for x in c["path"].split("/") if x]
+        out[cid] = "".join("/" + cats[i]["name"] for i in ids)
+    return out
+
+
+def subtree(site, cat):
+    cats = site.categories()
+    root = [c for c in cats if c["id"] == cat][0]
+    return {c["id"] for c in cats if c["id"] == cat or c["path"].startswith(root["path"] + "/")}
+
+
+def check_courses(site, got, cat):
+    """got: the helper's JSON for category cat (recursive)."""
+    ids = subtree(site, cat)
+    want = [c for c in site.courses() if c["category"] in ids]
+    assert [c["id"] for c in got["courses"]] == [c["id"] for c in want]
+    for c, w in zip(got["courses"], want):
+        assert c["category"] == w["category"]
+        assert c["shortname"] == w["shortname"] and c["fullname"] == w["fullname"]
+        assert c["idnumber"] == (w["idnumber"] or "")
+        assert (c["startdate"], c["enddate"], c["visible"]) == (w["startdate"], w["enddate"], w["visible"])
+        assert c["estimate"] == site.course_estimate(c["id"]), c
+        assert (c["sections"], c["activities"]) == site.course_counts(c["id"]), c
+    assert got["single"] == got["courses"]
+    assert got["missing"] == 1 and got["site_course"] == 1
+
+
+# ------------------------------------------------------------------ the main site
+@pytest.fixture(scope="module")
+def sites_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("mt")
+
+
+@pytest.fixture(scope="module")
+def site(mariadb, sites_root):
+    s = FakeSite.create(mariadb, sites_root, "sam_src", wwwroot="http://localhost/sam")
+    ids = {}
+    ids["s25"] = s25 = s.add_category("2025-2026", 0, idnumber="2025-2026")
+    ids["sci"] = sci = s.add_category("Sciences", s25)
+    ids["maths"] = maths = s.add_category("Maths", sci, idnumber="MATHS-25")
+    ids["let"] = let = s.add_category("Lettres", s25)
+    ids["s24"] = s24 = s.add_category("2024-2025", 0, idnumber="2024-2025")
+    ids["sci24"] = sci24 = s.add_category("Sciences", s24)
+    shared = dict(size=5000, kind="text", seed="shared")
+    same = dict(size=3000, kind="text", seed="same")
+    c = {}
+    c["math1"] = s.add_course(maths, "MATH-1", "Maths 1", files=[("a.txt", b"hello"), ("big.bin", 30000)],
+                              activities=["page", "forum"])
+    c["math2"] = s.add_course(maths, "MATH-2", "Maths 2", files=[("commun.txt", shared), ("m2.bin", 700)])
+    c["let1"] = s.add_course(let, "LET-1", "Lettres 1", files=[("commun.txt", shared), ("l1.bin", 900)],
+                             activities=["label"])
+    c["dup"] = s.add_course(sci, "PHY-1", "Physique", files=[("copie1.txt", same, "Dossier"),
+                                                             ("copie2.txt", same, "Dossier"),
+                                                             ("autre.bin", 1234)])
+    c["empty"] = s.add_course(let, "VIDE-1", "Vide", sections=3)
+    c["deleting"] = s.add_course(sci, "DEL-1", "En suppression", files=[("d.txt", 2222)],
+                                 activities=["page", "url"])
+    cm = s.query("SELECT id FROM {course_modules} WHERE course = %s ORDER BY id DESC LIMIT 1", (c["deleting"],))
+    s.query("UPDATE {course_modules} SET deletioninprogress = 1 WHERE id = %s", (cm[0]["id"],))
+    # names longer than the 256-byte first read: fetched again whole
+    c["long"] = s.add_course(s25, "LONG-" + "é" * 120, "Été " * 60 + "& <b>\"x\"</b>",
+                             files=[("r.txt", 4000)], idnumber="LONG-25")
+    # files in the course context itself count; the backup area does not
+    ctx = s.context(50, c["long"])
+    s.add_file(ctx["id"], "course", "overviewfiles", 0, "image.png", 1500)
+    s.add_file(ctx["id"], "backup", "course", 0, "backup-old.mbz", 99999)
+    c["old"] = s.add_course(sci24, "OLD-1", "Ancien", files=[("o.txt", 800)])
+    s.ids, s.c = ids, c
+    yield s
+    s.destroy()
+
+
+@pytest.fixture(scope="module")
+def conf(site, sites_root):
+    return php_conf(sites_root, site.site_dir, name="main.conf")
+
+
+def test_site_and_categories(site, conf):
+    d = ok(conf)
+    assert d["site"] == {"siteidentifier": site.siteidentifier,
+                         "site_hash": hashlib.md5(site.siteidentifier.encode()).hexdigest(),
+                         "release": "4.5.6 (Build: 20250811)", "version": 2024100706,
+                         "wwwroot": "http://localhost/sam", "dataroot": site.dataroot}
+    want = {c["id"]: c for c in site.categories()}
+    names = expected_name_paths(site)
+    assert sorted(c["id"] for c in d["categories"]) == sorted(want)
+    assert [c["path"] for c in d["categories"]] == sorted(c["path"] for c in want.values())
+    for c in d["categories"]:
+        w = want[c["id"]]
+        assert (c["parent"], c["name"], c["idnumber"], c["depth"], c["sortorder"]) == \
+            (w["parent"], w["name"], w["idnumber"] or "", w["depth"], w["sortorder"])
+        assert c["name_path"] == names[c["id"]]
+    by_path = {c["name_path"]: c["id"] for c in d["categories"]}
+    assert by_path["/2025-2026/Sciences/Maths"] == site.ids["maths"]
+    assert by_path["/2025-2026/Lettres"] == site.ids["let"]
+    assert by_path["/2024-2025/Sciences"] == site.ids["sci24"]
+    assert d["backup_argv"] == [PHP, site.site_dir + "/admin/cli/backup.php", "--courseid=2"]
+
+
+def test_courses_of_a_session(site, conf):
+    d = ok(conf, "source", site.ids["s25"])
+    check_courses(site, d, site.ids["s25"])
+    got = {c["id"]: c for c in d["courses"]}
+    c = site.c
+    assert set(got) == {c[k] for k in ("math1", "math2", "let1", "dup", "empty", "deleting", "long")}
+    # two identical files in one course: the content counts once
+    rows = site.course_files(c["dup"])
+    assert len(rows) == 3 and got[c["dup"]]["estimate"] == 3000 + 1234
+    assert got[c["dup"]]["estimate"] < sum(r["filesize"] for r in rows)
+    # the same content in two courses counts in each
+    assert got[c["math2"]]["estimate"] == 5000 + 700 and got[c["let1"]]["estimate"] == 5000 + 900
+    assert got[c["empty"]]["estimate"] == 0 and got[c["empty"]]["activities"] == 0
+    assert got[c["empty"]]["sections"] == 4
+    # a resource, a page and a url; one of them is being deleted
+    n = site.query("SELECT COUNT(*) AS n FROM {course_modules} WHERE course = %s", (c["deleting"],))[0]["n"]
+    assert n == 3 and got[c["deleting"]]["activities"] == 2
+    assert got[c["long"]]["estimate"] == 4000 + 1500
+    assert got[c["long"]]["shortname"] == "LONG-" + "é" * 120
+    assert got[c["long"]]["idnumber"] == "LONG-25"
+
+
+def test_courses_of_subcategories(site, conf):
+    d = ok(conf, "source", site.ids["maths"])
+    assert [x["id"] for x in d["courses"]] == [site.c["math1"], site.c["math2"]]
+    check_courses(site, d, site.ids["maths"])
+    d = ok(conf, "source", site.ids["sci"])
+    check_courses(site, d, site.ids["sci"])
+    d = ok(conf, "source", site.ids["s24"])
+    assert [x["id"] for x in d["courses"]] == [site.c["old"]]
+    check_courses(site, d, site.ids["s24"])
+    # "Category 1" of a fresh install holds nothing; the site course never shows
+    d = ok(conf, "source", 1)
+    assert d["courses"] == []
+
+
+def test_unknown_category(site, conf):
+    r = run_helper(conf, "source", 999999)
+    assert r.returncode == 1 and "no category with id 999999" in r.stderr
+
+
+def test_generated_session(site, conf):
+    desc = generate_session(site, "2023-2024", n_categories=8, n_courses=25, file_sizes=(100, 20000), seed=7)
+    d = ok(conf, "source", desc["session_category"])
+    assert len(d["courses"]) == 25
+    check_courses(site, d, desc["session_category"])
+    assert {x["id"] for x in d["courses"]} == {x["id"] for x in desc["courses"]}
+    for x in desc["courses"]:
+        assert [y for y in d["courses"] if y["id"] == x["id"]][0]["estimate"] == x["estimate"]
+
+
+def test_db_url(site, tmp_path):
+    c = url_conf(tmp_path, site, site.dbpass)
+    d = ok(c, "source", site.ids["s25"])
+    check_courses(site, d, site.ids["s25"])
+    assert d["site"]["site_hash"] == hashlib.md5(site.siteidentifier.encode()).hexdigest()
+    assert d["site"]["wwwroot"] is None and d["site"]["dataroot"] is None
+    # the archive section, with a url standing for wwwroot
+    pw = write_secret(tmp_path / "a.pw", site.dbpass)
+    c = write_conf(tmp_path / "arc.conf",
+                   "[archive]\nmoodle = %s\ndb = mysql://%s@localhost/%s?socket=%s\ndb_password_file = %s\n"
+                   "url = https://archive.example.org\n"
+                   % (site.site_dir, site.dbuser, site.dbname, site.server.socket, pw))
+    d = ok(c, "archive")
+    assert d["site"]["wwwroot"] == "https://archive.example.org"
+    r = run_helper(c, "source")
+    assert r.returncode == 2 and "no Moodle directory" in r.stderr
+
+
+def test_bad_password(site, tmp_path):
+    wrong = "wrong-" + site.dbpass[::-1]
+    c = url_conf(tmp_path, site, wrong)
+    r = run_helper(c, "source")
+    assert r.returncode == 5, r.stderr
+    assert "cannot connect to database '%s'" % site.dbname in r.stderr
+    assert "Access denied" in r.stderr
+    for out in (r.stdout, r.stderr):
+        assert wrong not in out and site.dbpass not in out
+
+
+def test_db_down(site, tmp_path):
+    dead = tmp_path / "nothing.sock"
+    c = url_conf(tmp_path, site, site.dbpass, socket=dead)
+    r = run_helper(c, "source")
+    assert r.returncode == 5, r.stderr
+    assert "cannot connect to database '%s' on 'localhost' (socket '%s')" % (site.dbname, dead) in r.stderr
+    assert r.elapsed < 5
+    # the same through config.php: dbsocket names the dead socket
+    d = copy_site(site, tmp_path / "down")
+    edit_config(d, lambda t: t.replace(site.server.socket, str(dead)))
+    r = run_helper(php_conf(tmp_path, d), "source")
+    assert r.returncode == 5 and "cannot connect" in r.stderr and site.dbpass not in r.stderr
+    assert r.elapsed < 5
+
+
+def test_missing_table_and_column(mariadb, sites_root):
+    s = FakeSite.create(mariadb, sites_root, "sam_drop")
+    try:
+        c = php_conf(sites_root, s.site_dir, name="drop.conf")
+        ok(c)
+        s.query("ALTER TABLE {course_modules} DROP COLUMN deletioninprogress")
+        r = run_helper(c)
+        assert r.returncode == 5 and "'mdl_course_modules'" in r.stderr and "deletioninprogress" in r.stderr
+        s.query("DROP TABLE {files}")
+        r = run_helper(c)
+        assert r.returncode == 5
+        assert "table 'mdl_files' missing in database 'fm_sam_drop'" in r.stderr
+    finally:
+        s.destroy()
+
+
+def test_other_prefix(mariadb, sites_root, tmp_path):
+    s = FakeSite.create(mariadb, sites_root, "sam_m2", prefix="m2_")
+    try:
+        cat = s.add_category("2025-2026", 0, idnumber="2025-2026")
+        sub = s.add_category("Maths", cat)
+        s.add_course(sub, "M2-1", "Préfixe", files=[("x.txt", 1200), ("y.txt", 1200)], activities=["page"])
+        d = ok(php_conf(tmp_path, s.site_dir), "source", cat)
+        check_courses(s, d, cat)
+        assert len(d["courses"]) == 1
+        assert "/2025-2026/Maths" in [c["name_path"] for c in d["categories"]]
+        # with a db URL the prefix must be configured: Moodle's default otherwise
+        c = url_conf(tmp_path, s, s.dbpass, extra="prefix = m2_\n")
+        check_courses(s, ok(c, "source", cat), cat)
+        r = run_helper(url_conf(tmp_path, s, s.dbpass, name="noprefix.conf"))
+        assert r.returncode == 5 and "table 'mdl_config' missing" in r.stderr
+        # the configured prefix overrides config.php's
+        r = run_helper(php_conf(tmp_path, s.site_dir, "prefix = mdl_\n", name="over.conf"))
+        assert r.returncode == 5 and "table 'mdl_config' missing" in r.stderr
+    finally:
+        s.destroy()
+
+
+def test_bad_prefix(site, tmp_path):
+    r = run_helper(php_conf(tmp_path, site.site_dir, "prefix = mdl-\n"))
+    assert r.returncode == 2 and "prefix" in r.stderr
+    d = copy_site(site, tmp_path / "pfx")
+    edit_config(d, lambda t: t.replace("$CFG->prefix    = 'mdl_'", "$CFG->prefix    = 'mdl`; DROP'"))
+    r = run_helper(php_conf(tmp_path, d, name="pfx.conf"))
+    assert r.returncode == 2 and "bad table prefix 'mdl`; DROP'" in r.stderr
+
+
+# ------------------------------------------------------------------ config.php variants
+def copy_site(site, dest):
+    shutil.copytree(site.site_dir, dest)
+    return str(dest)
+
+
+def edit_config(site_dir, fn):
+    p = os.path.join(site_dir, "config.php")
+    with open(p, encoding="utf-8") as f:
+        text = f.read()
+    new = fn(text)
+    assert new != text
+    with open(p, "w", encoding="utf-8") as f:
+        f.write(new)
+
+
+def test_pgsql_refused(site, tmp_path):
+    d = copy_site(site, tmp_path / "pg")
+    edit_config(d, lambda t: t.replace("'mariadb'", "'pgsql'"))
+    r = run_helper(php_conf(tmp_path, d))
+    assert r.returncode == 2
+    assert "pgsql platforms are not supported" in r.stderr and site.dbpass not in r.stderr
+
+
+def test_config_php_output_and_errors(site, tmp_path):
+    # what config.php prints is dropped; mysqli and a numeric port are fine
+    d = copy_site(site, tmp_path / "noisy")
+    edit_config(d, lambda t: t.replace("unset($CFG);", "echo \"noise {\\n\";\nunset($CFG);")
+                .replace("'mariadb'", "'mysqli'").replace("'dbport' => ''", "'dbport' => 3306"))
+    assert ok(php_conf(tmp_path, d, name="noisy.conf"))["site"]["wwwroot"] == site.wwwroot
+    # a broken config.php: exit 2, and its text (the password) is never shown
+    d = copy_site(site, tmp_path / "broken")
+    edit_config(d, lambda t: t.replace("$CFG->dbpass    = '%s';" % site.dbpass,
+                                       "$CFG->dbpass    = '%s' '%s';" % (site.dbpass, site.dbpass)))
+    r = run_helper(php_conf(tmp_path, d, name="broken.conf"))
+    assert r.returncode == 2 and "config.php" in r.stderr
+    assert site.dbpass not in r.stdout + r.stderr
+    # config.php that exits before the settings are printed
+    d = copy_site(site, tmp_path / "exits")
+    edit_config(d, lambda t: t.replace("unset($CFG);", "exit(0);"))
+    r = run_helper(php_conf(tmp_path, d, name="exits.conf"))
+    assert r.returncode == 2 and "without printing them" in r.stderr
+    # no config.php at all
+    r = run_helper(php_conf(tmp_path, str(tmp_path / "nowhere"), name="none.conf"))
+    assert r.returncode == 2 and "cannot read '%s/nowhere/config.php'" % tmp_path in r.stderr
+
+
+def test_wrong_password_in_config_php(site, tmp_path):
+    d = copy_site(site, tmp_path / "pw")
+    edit_config(d, lambda t: t.replace(site.dbpass, "not-" + site.dbpass))
+    r = run_helper(php_conf(tmp_path, d))
+    assert r.returncode == 5 and "Access denied" in r.stderr
+    assert site.dbpass not in r.stdout + r.stderr
+
+
+# ------------------------------------------------------------------ CLI command lines
+def test_cli_argv_users(site, tmp_path):
+    nobody = pwd.getpwnam("nobody")
+    d = ok(php_conf(tmp_path, site.site_dir, "user = nobody\n", name="nobody.conf"))
+    assert d["backup_argv"] == ["/usr/bin/setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid,
+                                "--init-groups", PHP, site.site_dir + "/admin/cli/backup.php", "--courseid=2"]
+    assert d["backup_argv"][1] == "--reuid=65534"
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    d = ok(php_conf(tmp_path, site.site_dir, "user = %s\n" % me, name="me.conf"))
+    assert d["backup_argv"] == [PHP, site.site_dir + "/admin/cli/backup.php", "--courseid=2"]
+    d = ok(php_conf(tmp_path, site.site_dir, "user = sa-no-such-user\n", name="nouser.conf"))
+    assert d["backup_argv"] is None and d["backup_argv_error"] == "no system user 'sa-no-such-user'"
+
+
+def test_setpriv_argv_runs(site, tmp_path):
+    """The setpriv command line really runs php as nobody (root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("setpriv --reuid needs root")
+    d = ok(php_conf(tmp_path, site.site_dir, "user = nobody\n", name="run.conf"))
+    argv = d["backup_argv"][:5] + ["-r", "echo posix_geteuid();"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    if r.returncode != 0 and "posix_geteuid" in r.stderr:
+        pytest.skip("php without the posix extension")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(pwd.getpwnam("nobody").pw_uid)

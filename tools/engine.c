@@ -1,0 +1,378 @@
+/*
+ * The run loop. Worker threads only run courses and report; the calling
+ * thread owns all shared state and is the only one that receives the
+ * control signals (workers block them). Signal handlers only set flags;
+ * the loop looks at them at least every 200 ms.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "notify.h"
+#include "progress.h"
+#include "runs.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+static volatile sig_atomic_t want_pause, want_resume, want_cancel;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGUSR1)
+		want_pause = 1;
+	else if (sig == SIGUSR2)
+		want_resume = 1;
+	else
+		want_cancel = 1;
+}
+
+struct slot {
+	struct engine_item *item;
+	struct engine_job job;
+	enum engine_outcome outcome;
+	char err[1024];
+	bool busy;     /* a thread runs it */
+	bool finished; /* the thread reported */
+	pthread_t tid;
+};
+
+struct loop {
+	const struct engine_config *cfg;
+	const struct engine_ops *ops;
+	void *ctx;
+	struct slot *slots;
+	pthread_mutex_t lock; /* guards the slots' busy/finished flags */
+	pthread_cond_t cond;  /* a slot finished */
+	size_t running;
+};
+
+struct worker_arg {
+	struct loop *l;
+	struct slot *s;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker_arg *w = arg;
+	struct slot *s = w->s;
+	struct loop *l = w->l;
+
+	free(w);
+	s->outcome = l->ops->run(l->ctx, s->item, &s->job, s->err,
+				 sizeof(s->err));
+	pthread_mutex_lock(&l->lock);
+	s->finished = true;
+	pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	return NULL;
+}
+
+void engine_kill_job(struct engine_job *job, int sig)
+{
+	pid_t pid = atomic_load(&job->pid);
+
+	if (pid > 0) {
+		kill(-pid, sig);
+		kill(pid, sig);
+	}
+}
+
+static int start_slot(struct loop *l, struct slot *s, struct engine_item *it)
+{
+	struct worker_arg *w = xmalloc(sizeof(*w));
+	sigset_t block, old;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->item = it;
+	s->busy = true;
+	w->l = l;
+	w->s = s;
+	/* workers never see the control signals: the loop handles them */
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigaddset(&block, SIGUSR2);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	rc = pthread_create(&s->tid, NULL, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		free(w);
+		s->busy = false;
+		return log_err("cannot start a worker thread: %s",
+			       strerror(rc));
+	}
+	l->running++;
+	return 0;
+}
+
+static void abort_running(struct loop *l, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct slot *s = &l->slots[i];
+
+		if (!s->busy || s->finished)
+			continue;
+		atomic_store(&s->job.abort, true);
+		engine_kill_job(&s->job, SIGTERM);
+	}
+}
+
+static char *current_labels(struct loop *l, unsigned n)
+{
+	struct strbuf sb;
+
+	sb_init(&sb, 512);
+	for (unsigned i = 0; i < n; i++) {
+		if (!l->slots[i].busy)
+			continue;
+		if (sb.len)
+			sb_adds(&sb, ", ");
+		if (sb_adds(&sb, l->slots[i].item->label) < 0)
+			break;
+	}
+	if (sb.len == 0) {
+		sb_release(&sb);
+		return NULL;
+	}
+	return sb_detach(&sb, NULL);
+}
+
+static void timed_wait(struct loop *l, int ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (long)ms * 1000000;
+	until.tv_sec += until.tv_nsec / 1000000000;
+	until.tv_nsec %= 1000000000;
+	pthread_cond_timedwait(&l->cond, &l->lock, &until);
+}
+
+static void set_state(const struct engine_config *cfg, const char *state)
+{
+	if (cfg->idx && cfg->run_id > 0)
+		runs_set_state(cfg->idx, cfg->run_id, state);
+}
+
+static void end_mail(struct notify *nt, const struct engine_config *cfg,
+		     const struct engine_result *res, const char *failures)
+{
+	char *body, what[64];
+
+	snprintf(what, sizeof(what), "%s",
+		 res->cancelled       ? "cancelled"
+		 : res->window_closed ? "stopped at the end of the window"
+		 : res->failed        ? "finished with failures"
+				      : "finished");
+	body = xasprintf("%s of session %s: %lld done, %lld failed, %lld "
+			 "aborted, %lld not started.\n%s%s",
+			 cfg->operation, cfg->session, (long long)res->done,
+			 (long long)res->failed, (long long)res->aborted,
+			 (long long)res->not_started,
+			 failures[0] ? "\nFailed courses:\n" : "", failures);
+	notify_send(nt, what, body);
+	free(body);
+}
+
+int engine_run(const struct engine_config *cfg, struct engine_item *items,
+	       size_t n, const struct engine_ops *ops, void *ctx,
+	       struct engine_result *res)
+{
+	struct sigaction sa = { .sa_handler = on_signal }, old[5];
+	static const int sigs[5] = { SIGUSR1, SIGUSR2, SIGTERM, SIGINT,
+				     SIGHUP };
+	unsigned parallel = cfg->parallel ? cfg->parallel : 1;
+	struct loop l = { .cfg = cfg, .ops = ops, .ctx = ctx };
+	struct run_counters rc = { .total = (int64_t)n };
+	struct progress *bar;
+	struct notify nt;
+	struct strbuf failures;
+	char last_err[1024];
+	bool paused = false, waiting = false, closing = false;
+	size_t next = 0;
+	time_t last_update = 0;
+
+	memset(res, 0, sizeof(*res));
+	want_pause = want_resume = want_cancel = 0;
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 5; i++)
+		sigaction(sigs[i], &sa, &old[i]);
+	for (size_t i = 0; i < n; i++)
+		rc.bytes_total += items[i].bytes;
+	l.slots = xcalloc(parallel, sizeof(*l.slots));
+	pthread_mutex_init(&l.lock, NULL);
+	pthread_cond_init(&l.cond, NULL);
+	sb_init(&failures, 64 * 1024);
+	notify_init(&nt, cfg->mail, cfg->operation, cfg->session);
+	notify_send(&nt, "started", cfg->start_summary ? cfg->start_summary
+						      : "");
+	bar = progress_new(cfg->operation, (int64_t)n, rc.bytes_total,
+			   cfg->quiet);
+
+	pthread_mutex_lock(&l.lock);
+	for (;;) {
+		time_t now = time(NULL);
+		bool open = !cfg->window ||
+			    config_window_contains(cfg->window, now);
+		bool changed = false;
+
+		/* what finished: recorded on this thread, lock released */
+		for (unsigned i = 0; i < parallel; i++) {
+			struct slot *s = &l.slots[i];
+
+			if (!s->busy || !s->finished)
+				continue;
+			pthread_mutex_unlock(&l.lock);
+			pthread_join(s->tid, NULL);
+			ops->done(ctx, s->item, s->outcome, s->err);
+			if (s->outcome == ENGINE_DONE) {
+				res->done++;
+				rc.bytes_done += s->item->bytes;
+			} else if (s->outcome == ENGINE_FAILED) {
+				res->failed++;
+				snprintf(last_err, sizeof(last_err), "%s",
+					 s->err);
+				rc.last_error = last_err;
+				sb_printf(&failures, "  %s (id %lld): %s\n",
+					  s->item->label,
+					  (long long)s->item->id, s->err);
+			} else {
+				res->aborted++;
+			}
+			rc.done = res->done;
+			rc.failed = res->failed;
+			notify_progress(&nt, res->done, res->failed,
+					(int64_t)n,
+					s->outcome != ENGINE_FAILED);
+			pthread_mutex_lock(&l.lock);
+			s->busy = false;
+			l.running--;
+			changed = true;
+		}
+		if (want_cancel && !res->cancelled) {
+			res->cancelled = true;
+			log_msg(LOG_NOTICE, "%s of %s: cancelled, stopping "
+					    "running courses",
+				cfg->operation, cfg->session);
+			abort_running(&l, parallel);
+		}
+		if (want_pause) {
+			want_pause = 0;
+			if (!paused) {
+				paused = true;
+				set_state(cfg, "paused");
+				log_msg(LOG_NOTICE, "%s of %s: paused",
+					cfg->operation, cfg->session);
+				notify_send(&nt, "paused",
+					    "Running courses finish; none "
+					    "starts until resume.\n");
+			}
+		}
+		if (want_resume) {
+			want_resume = 0;
+			if (paused) {
+				paused = false;
+				set_state(cfg, "running");
+				log_msg(LOG_NOTICE, "%s of %s: resumed",
+					cfg->operation, cfg->session);
+			}
+		}
+		if (!open && l.running > 0 && !closing &&
+		    cfg->window->at_end == CONFIG_AT_END_ABORT) {
+			closing = true;
+			log_msg(LOG_NOTICE, "%s of %s: the window closed, "
+					    "aborting running courses",
+				cfg->operation, cfg->session);
+			abort_running(&l, parallel);
+		}
+		if (open)
+			closing = false;
+		if (!open && next < n && !res->cancelled && l.running == 0) {
+			if (cfg->no_wait) {
+				res->window_closed = true;
+				break;
+			}
+			if (!waiting) {
+				char *body, when[64];
+				time_t at = config_window_next_open(cfg->window,
+								    now);
+				struct tm tm;
+
+				waiting = true;
+				localtime_r(&at, &tm);
+				strftime(when, sizeof(when), "%Y-%m-%d %H:%M",
+					 &tm);
+				set_state(cfg, "waiting-window");
+				log_msg(LOG_NOTICE,
+					"%s of %s: outside the window, waiting "
+					"until %s",
+					cfg->operation, cfg->session, when);
+				body = xasprintf("Waiting for the window to "
+						 "open at %s.\n",
+						 when);
+				notify_send(&nt, "waiting for the window",
+					    body);
+				free(body);
+			}
+		}
+		if (open && waiting) {
+			waiting = false;
+			set_state(cfg, paused ? "paused" : "running");
+		}
+		/* start what may start */
+		while (open && !paused && !res->cancelled && next < n &&
+		       l.running < parallel) {
+			unsigned i;
+
+			for (i = 0; i < parallel && l.slots[i].busy; i++)
+				;
+			if (start_slot(&l, &l.slots[i], &items[next]) < 0)
+				break;
+			next++;
+			changed = true;
+		}
+		if (l.running == 0 &&
+		    (next == n || res->cancelled))
+			break;
+		if (changed || now != last_update) {
+			char *cur = current_labels(&l, parallel);
+
+			rc.current = cur;
+			pthread_mutex_unlock(&l.lock);
+			progress_update(bar, res->done + res->failed,
+					rc.bytes_done, cur);
+			if (cfg->idx && cfg->run_id > 0)
+				runs_update(cfg->idx, cfg->run_id, &rc);
+			rc.last_error = NULL;
+			pthread_mutex_lock(&l.lock);
+			free(cur);
+			rc.current = NULL;
+			last_update = now;
+		}
+		timed_wait(&l, 200);
+	}
+	pthread_mutex_unlock(&l.lock);
+	res->not_started = (int64_t)(n - next);
+	progress_end(bar);
+	if (cfg->idx && cfg->run_id > 0)
+		runs_update(cfg->idx, cfg->run_id, &rc);
+	end_mail(&nt, cfg, res, failures.buf);
+	sb_release(&failures);
+	for (int i = 0; i < 5; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	pthread_cond_destroy(&l.cond);
+	pthread_mutex_destroy(&l.lock);
+	free(l.slots);
+	return 0;
+}

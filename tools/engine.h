@@ -1,0 +1,84 @@
+/*
+ * engine: the one mechanism every long operation (archive, restore, purge)
+ * runs its courses through.
+ *
+ * It starts up to `parallel` courses at a time, each on its own thread, and
+ * keeps on the calling thread everything that is shared: the index, the
+ * progress bar, the run's counters in the index, the mails. Around the
+ * courses it enforces the hour window (wait for the next opening, or stop
+ * with --no-wait; at the window's end let running courses finish or abort
+ * them), and obeys signals: SIGUSR1 pauses (running courses finish, none
+ * starts), SIGUSR2 resumes, SIGTERM, SIGINT and SIGHUP cancel (running
+ * courses are aborted and cleaned up). An aborted course is neither done
+ * nor failed: it is redone by the next run.
+ */
+#ifndef SA_ENGINE_H
+#define SA_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct config_mail;
+struct config_window;
+struct idx;
+
+struct engine_item {
+	int64_t id;     /* the source course id */
+	char *label;    /* its shortname, for status and progress */
+	int64_t bytes;  /* its estimated size */
+	void *data;     /* the operation's own */
+};
+
+enum engine_outcome {
+	ENGINE_DONE,
+	ENGINE_FAILED,
+	ENGINE_ABORTED, /* stopped by cancel or the window: redo later */
+};
+
+/* What a running course shares with the engine. */
+struct engine_job {
+	_Atomic pid_t pid;  /* the program running for it (child_opts) */
+	atomic_bool abort;  /* the engine wants it stopped */
+};
+
+struct engine_ops {
+	/* On a worker thread: do the course. err says why on failure. */
+	enum engine_outcome (*run)(void *ctx, struct engine_item *it,
+				   struct engine_job *job, char *err,
+				   size_t errlen);
+	/* On the calling thread, as each course ends: record it. */
+	void (*done)(void *ctx, struct engine_item *it,
+		     enum engine_outcome outcome, const char *err);
+};
+
+struct engine_config {
+	const char *operation;              /* "archive" */
+	const char *session;
+	unsigned parallel;                  /* >= 1 */
+	const struct config_window *window;
+	bool no_wait;                       /* outside the window: stop */
+	const struct config_mail *mail;     /* NULL: no mail */
+	const char *start_summary;          /* body of the first mail */
+	bool quiet;                         /* no progress bar */
+	struct idx *idx;                    /* for the run's counters */
+	int64_t run_id;
+};
+
+struct engine_result {
+	int64_t done, failed, aborted, not_started;
+	bool cancelled;
+	bool window_closed; /* stopped because the window closed */
+};
+
+/* Runs the items. 0, or -1 when it could not start at all (logged). */
+int engine_run(const struct engine_config *cfg, struct engine_item *items,
+	       size_t n, const struct engine_ops *ops, void *ctx,
+	       struct engine_result *res);
+
+/* Signals the program a job runs (its process group). */
+void engine_kill_job(struct engine_job *job, int sig);
+
+#endif

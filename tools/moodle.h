@@ -1,0 +1,133 @@
+/*
+ * moodle: reading a Moodle platform, and the command lines of its CLI.
+ *
+ * Reads go straight to Moodle's database with libmysqlclient (prepared
+ * statements, the table prefix checked against [a-z0-9_]+ since names
+ * cannot be bound). The database settings come from the platform's
+ * config.php, read by php itself with ABORT_AFTER_CONFIG (no DB
+ * connection, no side effect), unless [source|archive] db is configured,
+ * then the password comes from db_password_file. Changes never go through
+ * these tables: Moodle's own CLI scripts do them, run as the configured
+ * system user (moodle_cli_argv()).
+ *
+ * One handle = one connection: a thread uses its own handle. Errors are
+ * reported in the caller's buffer, naming what failed (the host, the
+ * database, the table) and never the password. mysql_library_init() must
+ * have run in main() before the first moodle_open().
+ */
+#ifndef SA_MOODLE_H
+#define SA_MOODLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config_platform;
+struct moodle;
+
+/* What moodle_open() failed on, to choose an exit code. */
+enum moodle_error {
+	MOODLE_ERR_CONFIG = -1,      /* config.php unreadable, bad settings */
+	MOODLE_ERR_UNREACHABLE = -2, /* DB down, login refused, no table */
+};
+
+/*
+ * Opens the platform described by p: reads config.php (or the db URL),
+ * connects, and checks that the tables the tool reads exist with the
+ * prefix. Returns NULL with a reason in err and an enum moodle_error in
+ * *code. Caller frees with moodle_free().
+ *
+ * config.php is evaluated by p->php (30 s timeout, environment PATH and
+ * LANG only); its dbtype must be mysqli, mariadb or auroramysql. With
+ * p->db set, config.php is not read: the prefix is p->prefix or "mdl_",
+ * wwwroot is p->url (or NULL) and dataroot is NULL. p->prefix always wins
+ * over config.php's. The session is read-only (SET SESSION TRANSACTION
+ * READ ONLY); connect timeout 10 s, read and write timeouts 60 s.
+ */
+struct moodle *moodle_open(const struct config_platform *p, int *code,
+			   char *err, size_t errlen);
+void moodle_free(struct moodle *m);
+
+/* The last error of a failed call below, for messages. */
+const char *moodle_error(const struct moodle *m);
+
+struct moodle_site {
+	char *siteidentifier; /* config table */
+	char *site_hash;      /* md5 of siteidentifier, hex */
+	char *release;        /* e.g. "4.5.6 (Build: 20250811)" */
+	int64_t version;      /* e.g. 2024100706 */
+	char *wwwroot;        /* from config.php; see moodle_open() */
+	char *dataroot;       /* from config.php; NULL with a db URL */
+};
+/* 0 or -1 (moodle_error() says why). Free with moodle_site_release(). */
+int moodle_site(struct moodle *m, struct moodle_site *out);
+void moodle_site_release(struct moodle_site *s);
+
+struct moodle_category {
+	int64_t id;
+	int64_t parent;   /* 0 at the top */
+	char *name;
+	char *idnumber;   /* "" when none */
+	char *path;       /* Moodle's "/2/3/4" of ids */
+	char *name_path;  /* "/2025-2026/Sciences/Maths" of names */
+	int depth;
+	int64_t sortorder;
+};
+/* Every category, ordered by path. Free with moodle_categories_free(). */
+int moodle_categories(struct moodle *m, struct moodle_category **out,
+		      size_t *n);
+void moodle_categories_free(struct moodle_category *c, size_t n);
+
+struct moodle_course {
+	int64_t id;
+	int64_t category;
+	char *shortname;
+	char *fullname;
+	char *idnumber;
+	int64_t startdate;
+	int64_t enddate;
+	int visible;
+	int64_t estimate;  /* bytes: distinct file contents (see .c) */
+	int sections;      /* course_sections rows */
+	int activities;    /* course_modules not being deleted */
+};
+/*
+ * The courses of a category and, with recursive, of its whole subtree,
+ * never the site course (id 1), ordered by id, with estimate, sections
+ * and activities filled. Free with moodle_courses_free().
+ */
+int moodle_courses_in(struct moodle *m, int64_t category_id, bool recursive,
+		      struct moodle_course **out, size_t *n);
+/*
+ * One course by id, with estimate, sections and activities: 0 found, 1 not
+ * found (the site course, id 1, counts as not found), -1 error.
+ */
+int moodle_course_get(struct moodle *m, int64_t id, struct moodle_course *out);
+void moodle_course_release(struct moodle_course *c);
+void moodle_courses_free(struct moodle_course *c, size_t n);
+
+/*
+ * Estimated backup size of a course: the sum of filesize over the DISTINCT
+ * contenthash of the files in the course context and below, without the
+ * 'backup' component and directory entries ('.'). See MOODLE.md. -1
+ * also when the course has no context (an unknown course).
+ */
+int moodle_course_estimate(struct moodle *m, int64_t course_id,
+			   int64_t *bytes);
+
+/*
+ * argv to run one of Moodle's CLI scripts (script relative to the Moodle
+ * directory, e.g. "admin/cli/backup.php") with args (NULL-terminated): php
+ * with the script's absolute path, through setpriv as the configured user
+ * when one is set and differs from ours: /usr/bin/setpriv --reuid=UID
+ * --regid=GID --init-groups php ... (needs root). NULL when the user is
+ * unknown or no Moodle directory is configured (moodle_error() says).
+ * The caller chooses the environment. Caller frees with moodle_argv_free().
+ */
+char **moodle_cli_argv(struct moodle *m, const char *script,
+		       char *const args[]);
+void moodle_argv_free(char **argv);
+/* The Moodle code directory, absolute; NULL when not configured. */
+const char *moodle_dir(const struct moodle *m);
+
+#endif

@@ -1,0 +1,1453 @@
+/*
+ * The archive operation. Everything that touches Moodle's database or the
+ * index runs on the calling thread; a worker thread only runs the hook and
+ * backup.php for its course, checks the result and renames the backup into
+ * place. Recording (manifest, journal, index) happens after the rename, so
+ * a kill -9 at any instant leaves either nothing under the final name, or a
+ * complete backup that the next run finds and records without redoing it.
+ */
+#include "op_archive.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "cli.h"
+#include "config.h"
+#include "engine.h"
+#include "exitcode.h"
+#include "idx.h"
+#include "journal.h"
+#include "log.h"
+#include "mbz.h"
+#include "moodle.h"
+#include "names.h"
+#include "runs.h"
+#include "scan.h"
+#include "store.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+#define TMP_DIR SESSION_META_DIR "/tmp"
+
+struct planned {
+	struct moodle_course c;
+	char *category_path; /* folders below the session, "" at its top */
+	char *file;          /* relative to the session folder */
+	int64_t bytes;       /* estimate + overhead */
+	bool archived;       /* in the manifest and on disk, intact */
+	bool failed_before;  /* failed in an earlier run */
+	/* filled by the worker for done() */
+	char **argv;         /* backup.php command line */
+	char *tmpdir;        /* absolute */
+	struct mbz_info info;
+	struct stat st;
+};
+
+struct plan {
+	char *session;
+	struct moodle_category root;
+	struct planned *v;
+	size_t n;
+	int64_t needed;     /* bytes still to back up */
+	int64_t free_bytes; /* on the store */
+	bool fits;
+	size_t to_do;
+	struct moodle_site site;
+};
+
+struct archive_ctx {
+	struct cli *cli;
+	const struct config *cfg;
+	struct store *store;
+	struct idx *idx;
+	struct plan *plan;
+	char *journal;      /* journal-<site>.jsonl */
+	int metafd;         /* the session's .session folder */
+	int64_t session_id;
+};
+
+static time_t now_time(void)
+{
+	/* a fixed clock for tests of --auto and the window */
+	const char *fake = getenv("SA_NOW");
+	unsigned long long v;
+
+	if (fake && config_parse_uint(fake, 0, INT64_MAX, &v) == 0)
+		return (time_t)v;
+	return time(NULL);
+}
+
+static void plan_free(struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		moodle_course_release(&p->v[i].c);
+		free(p->v[i].category_path);
+		free(p->v[i].file);
+		moodle_argv_free(p->v[i].argv);
+		free(p->v[i].tmpdir);
+		mbz_info_release(&p->v[i].info);
+	}
+	free(p->v);
+	free(p->session);
+	free(p->root.name);
+	free(p->root.idnumber);
+	free(p->root.path);
+	free(p->root.name_path);
+	moodle_site_release(&p->site);
+	memset(p, 0, sizeof(*p));
+}
+
+static bool selector_matches(const struct config_selector *sel,
+			     const struct moodle_category *c)
+{
+	switch (sel->kind) {
+	case CONFIG_SEL_ID: return (unsigned long long)c->id == sel->id;
+	case CONFIG_SEL_IDNUMBER:
+		return c->idnumber && strcmp(c->idnumber, sel->value) == 0;
+	case CONFIG_SEL_PATH: return strcmp(c->name_path, sel->value) == 0;
+	default: return false;
+	}
+}
+
+/* The one category matching, or an error listing the candidates. */
+static int pick_category(const struct moodle_category *cats, size_t n,
+			 const struct config_selector *sel, const char *name,
+			 const char *what, size_t *found)
+{
+	struct strbuf sb;
+	size_t hits = 0;
+
+	sb_init(&sb, 4096);
+	for (size_t i = 0; i < n; i++) {
+		bool hit = sel ? selector_matches(sel, &cats[i])
+			       : strcmp(cats[i].name, name) == 0;
+
+		if (!hit)
+			continue;
+		*found = i;
+		hits++;
+		sb_printf(&sb, "\n  id:%lld  %s", (long long)cats[i].id,
+			  cats[i].name_path);
+	}
+	if (hits == 1) {
+		sb_release(&sb);
+		return 0;
+	}
+	if (hits == 0)
+		log_err("no category matches %s on the source platform", what);
+	else
+		log_err("%zu categories match %s; choose one with --category "
+			"id:N:%s",
+			hits, what, sb.buf);
+	sb_release(&sb);
+	return -1;
+}
+
+/* The start year whose expanded name pattern is name, or -1. */
+static int year_of_name(const struct config *cfg, const char *name)
+{
+	char buf[256];
+
+	for (int y = 1970; y < 2200; y++)
+		if (config_pattern_expand(cfg->session.name, y, buf,
+					  sizeof(buf)) == 0 &&
+		    strcmp(buf, name) == 0)
+			return y;
+	return -1;
+}
+
+/*
+ * The session's root category, and its name in the store: by name, by
+ * category, or the session that ended last (--auto).
+ */
+static int select_root(const struct config *cfg, struct moodle_category *cats,
+		       size_t n, const char *name, const char *spec,
+		       bool autosel, struct plan *p)
+{
+	struct config_selector sel = { CONFIG_SEL_NONE, 0, NULL };
+	char buf[256], what[600], err[256];
+	size_t found = 0;
+	int y = -1, rc;
+
+	if (spec) {
+		if (config_parse_selector(spec, &sel, err, sizeof(err)) < 0)
+			return log_err("--category '%s': %s", spec, err);
+		snprintf(what, sizeof(what), "'%s'", spec);
+	} else {
+		if (autosel) {
+			y = config_session_year(cfg, now_time());
+			if (config_pattern_expand(cfg->session.name, y, buf,
+						  sizeof(buf)) < 0)
+				return log_err("cannot expand [session] name");
+			name = buf;
+		} else {
+			y = year_of_name(cfg, name);
+		}
+		if (cfg->session.category.kind != CONFIG_SEL_NONE && y >= 0) {
+			char value[512];
+
+			sel = cfg->session.category;
+			if (sel.value) {
+				if (config_pattern_expand(sel.value, y, value,
+							  sizeof(value)) < 0)
+					return log_err("cannot expand "
+						       "[session] category");
+				sel.value = xstrdup(value);
+			}
+			snprintf(what, sizeof(what),
+				 "[session] category for %s", name);
+		} else {
+			snprintf(what, sizeof(what), "the name '%s'", name);
+		}
+	}
+	rc = pick_category(cats, n, sel.kind ? &sel : NULL, name, what,
+			   &found);
+	if (sel.value && sel.value != cfg->session.category.value)
+		free(sel.value);
+	if (rc < 0)
+		return -1;
+	p->root = cats[found];
+	p->root.name = xstrdup(cats[found].name);
+	p->root.idnumber = xstrdup(cats[found].idnumber ? cats[found].idnumber
+							: "");
+	p->root.path = xstrdup(cats[found].path);
+	p->root.name_path = xstrdup(cats[found].name_path);
+	if (spec) {
+		names_category(p->root.name, buf);
+		name = buf;
+	}
+	p->session = xstrdup(name);
+	if (store_name_is_hidden(p->session) || strchr(p->session, '/'))
+		return log_err("session name '%s' cannot be a store folder",
+			       p->session);
+	return 0;
+}
+
+/* Folders of category id below the root, sanitised: "Sciences/Maths". */
+static char *category_folders(const struct moodle_category *cats, size_t n,
+			      const struct moodle_category *root, int64_t id)
+{
+	struct strbuf sb;
+	int64_t chain[64];
+	int depth = 0;
+
+	while (id != root->id && depth < 64) {
+		size_t i;
+
+		for (i = 0; i < n && cats[i].id != id; i++)
+			;
+		if (i == n)
+			break;
+		chain[depth++] = id;
+		id = cats[i].parent;
+	}
+	sb_init(&sb, 0);
+	for (int d = depth - 1; d >= 0; d--) {
+		char folder[NAMES_BUF];
+
+		for (size_t i = 0; i < n; i++) {
+			if (cats[i].id != chain[d])
+				continue;
+			names_category(cats[i].name, folder);
+			sb_printf(&sb, "%s%s", sb.len ? "/" : "", folder);
+		}
+	}
+	return sb_detach(&sb, NULL);
+}
+
+/* What the index already knows of the session's courses. */
+struct known {
+	int64_t id;
+	char *file;
+	bool archived, failed;
+};
+
+static int load_known(struct idx *idx, int64_t session_id, struct known **out,
+		      size_t *n)
+{
+	static const char sql[] =
+		"SELECT source_course_id, file, state, in_manifest, on_disk"
+		" FROM courses WHERE session_id = ?1"
+		" AND source_course_id IS NOT NULL ORDER BY source_course_id";
+	sqlite3_stmt *st = idx_stmt(idx, sql);
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *state = (const char *)sqlite3_column_text(st, 2);
+		struct known *k;
+
+		*out = xrealloc(*out, (*n + 1) * sizeof(**out));
+		k = &(*out)[(*n)++];
+		k->id = sqlite3_column_int64(st, 0);
+		k->file = xstrdup((const char *)sqlite3_column_text(st, 1));
+		k->archived = sqlite3_column_int(st, 3) &&
+			      sqlite3_column_int(st, 4) &&
+			      strcmp(state, "failed") != 0;
+		k->failed = strcmp(state, "failed") == 0;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : idx_fail(idx, "cannot read courses");
+}
+
+static const struct known *find_known(const struct known *k, size_t n,
+				      int64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (k[i].id == id)
+			return &k[i];
+	return NULL;
+}
+
+static bool name_taken(const struct known *k, size_t nk,
+		       const struct planned *v, size_t nv, const char *file,
+		       int64_t course)
+{
+	const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+
+	for (size_t i = 0; i < nk; i++) {
+		const char *b = strrchr(k[i].file, '/');
+
+		if (k[i].id != course && strcmp(b ? b + 1 : k[i].file, base) == 0)
+			return true;
+	}
+	for (size_t i = 0; i < nv; i++) {
+		const char *b;
+
+		if (!v[i].file || v[i].c.id == course)
+			continue;
+		b = strrchr(v[i].file, '/');
+		if (strcmp(b ? b + 1 : v[i].file, base) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Every course of the session with its file in the store. A course the
+ * index already knows keeps its file name; a new one gets its shortname,
+ * or "<shortname>-<id>" when that name is taken in the session.
+ */
+static int build_plan(struct moodle *m, struct idx *idx, struct store *st,
+		      const struct config *cfg, const char *name,
+		      const char *spec, bool autosel, struct plan *p)
+{
+	struct moodle_category *cats = NULL;
+	struct moodle_course *courses = NULL;
+	struct known *known = NULL;
+	size_t ncats = 0, ncourses = 0, nknown = 0;
+	struct scan_options so = { .quiet = true };
+	struct scan_stats stats;
+	struct statvfs sv;
+	int64_t session_id;
+	int rc = -1;
+
+	memset(p, 0, sizeof(*p));
+	if (moodle_site(m, &p->site) < 0) {
+		log_err("cannot read the source site: %s", moodle_error(m));
+		return -1;
+	}
+	if (moodle_categories(m, &cats, &ncats) < 0) {
+		log_err("cannot read categories: %s", moodle_error(m));
+		return -1;
+	}
+	if (select_root(cfg, cats, ncats, name, spec, autosel, p) < 0)
+		goto out_free;
+	if (moodle_courses_in(m, p->root.id, true, &courses, &ncourses) < 0) {
+		log_err("cannot read the courses of '%s': %s",
+			p->root.name_path, moodle_error(m));
+		goto out_free;
+	}
+	/* what the store holds already: the index must be current */
+	so.only = p->session;
+	if (faccessat(store_dirfd(st), p->session, F_OK, 0) == 0 &&
+	    scan_store(idx, st, &so, &stats) < 0)
+		goto out_free;
+	session_id = idx_session_ensure(idx, p->session);
+	if (session_id < 0 || load_known(idx, session_id, &known, &nknown) < 0)
+		goto out_free;
+	p->v = xcalloc(ncourses ? ncourses : 1, sizeof(*p->v));
+	for (size_t i = 0; i < ncourses; i++) {
+		struct planned *pc = &p->v[p->n++];
+		const struct known *k = find_known(known, nknown, courses[i].id);
+		char file[NAMES_BUF];
+
+		pc->c = courses[i];
+		memset(&courses[i], 0, sizeof(courses[i]));
+		mbz_info_init(&pc->info);
+		pc->category_path =
+			category_folders(cats, ncats, &p->root, pc->c.category);
+		pc->bytes = pc->c.estimate + ARCHIVE_OVERHEAD;
+		if (k) {
+			pc->file = xstrdup(k->file);
+			pc->archived = k->archived;
+			pc->failed_before = k->failed;
+		} else {
+			names_course_file(pc->c.shortname, pc->c.id, 0, file);
+			pc->file = xasprintf("%s%s%s", pc->category_path,
+					     *pc->category_path ? "/" : "",
+					     file);
+			if (name_taken(known, nknown, p->v, p->n - 1, pc->file,
+				       pc->c.id)) {
+				free(pc->file);
+				names_course_file(pc->c.shortname, pc->c.id, 1,
+						  file);
+				pc->file = xasprintf("%s%s%s",
+						     pc->category_path,
+						     *pc->category_path ? "/"
+									: "",
+						     file);
+			}
+		}
+		if (!pc->archived) {
+			p->needed += pc->bytes;
+			p->to_do++;
+		}
+	}
+	if (statvfs(store_path(st), &sv) < 0) {
+		log_err("cannot read the free space of '%s': %s",
+			store_path(st), strerror(errno));
+		goto out_free;
+	}
+	p->free_bytes = (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+	p->fits = p->needed + p->needed * ARCHIVE_MARGIN_PCT / 100 <=
+		  p->free_bytes;
+	rc = 0;
+
+out_free:
+	for (size_t i = 0; i < nknown; i++)
+		free(known[i].file);
+	free(known);
+	moodle_courses_free(courses, ncourses);
+	moodle_categories_free(cats, ncats);
+	return rc;
+}
+
+static json_t *plan_json(const struct plan *p)
+{
+	json_t *o = json_object(), *list = json_array();
+
+	json_object_set_new(o, "operation", json_string("archive"));
+	json_object_set_new(o, "session", json_string(p->session));
+	json_object_set_new(o, "category_id", json_integer(p->root.id));
+	json_object_set_new(o, "category_path", json_string(p->root.name_path));
+	json_object_set_new(o, "source_site_hash",
+			    json_string(p->site.site_hash));
+	json_object_set_new(o, "source_wwwroot",
+			    p->site.wwwroot ? json_string(p->site.wwwroot)
+					    : json_null());
+	for (size_t i = 0; i < p->n; i++) {
+		const struct planned *pc = &p->v[i];
+		json_t *c = json_object();
+
+		json_object_set_new(c, "id", json_integer(pc->c.id));
+		json_object_set_new(c, "shortname",
+				    json_string(pc->c.shortname));
+		json_object_set_new(c, "fullname", json_string(pc->c.fullname));
+		json_object_set_new(c, "category_path",
+				    json_string(pc->category_path));
+		json_object_set_new(c, "file", json_string(pc->file));
+		json_object_set_new(c, "estimate", json_integer(pc->bytes));
+		json_object_set_new(c, "sections",
+				    json_integer(pc->c.sections));
+		json_object_set_new(c, "activities",
+				    json_integer(pc->c.activities));
+		json_object_set_new(c, "state",
+				    json_string(pc->archived ? "archived"
+						: pc->failed_before
+							? "failed"
+							: "pending"));
+		json_array_append_new(list, c);
+	}
+	json_object_set_new(o, "courses", list);
+	json_object_set_new(o, "total", json_integer((json_int_t)p->n));
+	json_object_set_new(o, "to_do", json_integer((json_int_t)p->to_do));
+	json_object_set_new(o, "needed_bytes", json_integer(p->needed));
+	json_object_set_new(o, "margin_percent",
+			    json_integer(ARCHIVE_MARGIN_PCT));
+	json_object_set_new(o, "free_bytes", json_integer(p->free_bytes));
+	json_object_set_new(o, "verdict", json_string(p->fits ? "ok"
+							      : "not enough "
+								"space"));
+	return o;
+}
+
+static char *plan_text(const struct plan *p)
+{
+	struct strbuf sb;
+
+	sb_init(&sb, 0);
+	sb_printf(&sb, "plan: archive of session %s\n", p->session);
+	sb_printf(&sb, "category: id:%lld %s\n", (long long)p->root.id,
+		  p->root.name_path);
+	sb_printf(&sb, "source: %s (site %s)\n",
+		  p->site.wwwroot ? p->site.wwwroot : "-", p->site.site_hash);
+	sb_adds(&sb, "courses:\n");
+	for (size_t i = 0; i < p->n; i++) {
+		const struct planned *pc = &p->v[i];
+
+		sb_printf(&sb, "  %-8s %8lld  %12lld  %s  -> %s\n",
+			  pc->archived ? "archived"
+			  : pc->failed_before ? "failed"
+					      : "pending",
+			  (long long)pc->c.id, (long long)pc->bytes,
+			  pc->c.shortname, pc->file);
+	}
+	sb_printf(&sb,
+		  "total: %zu courses, %zu to back up, %lld bytes estimated "
+		  "(+%d%% margin)\n",
+		  p->n, p->to_do, (long long)p->needed, ARCHIVE_MARGIN_PCT);
+	sb_printf(&sb, "free on the store: %lld bytes\n",
+		  (long long)p->free_bytes);
+	sb_printf(&sb, "verdict: %s\n",
+		  p->fits ? "ok" : "NOT ENOUGH SPACE: archive refuses to start "
+				   "(--force to override)");
+	return sb_detach(&sb, NULL);
+}
+
+/* The session's folder and .session/, created when missing. */
+static int open_session_meta(struct store *st, const char *session)
+{
+	int sessfd, fd;
+
+	if (mkdirat(store_dirfd(st), session, 0755) < 0 && errno != EEXIST)
+		return log_err("cannot create session folder '%s/%s': %s",
+			       store_path(st), session, strerror(errno));
+	sessfd = openat(store_dirfd(st), session,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sessfd < 0)
+		return log_err("cannot open '%s/%s': %s", store_path(st),
+			       session, strerror(errno));
+	if (mkdirat(sessfd, SESSION_META_DIR, 0755) < 0 && errno != EEXIST) {
+		close(sessfd);
+		return log_err("cannot create '%s/%s/%s': %s", store_path(st),
+			       session, SESSION_META_DIR, strerror(errno));
+	}
+	fd = openat(sessfd, SESSION_META_DIR,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(sessfd);
+	if (fd < 0)
+		log_err("cannot open '%s/%s/%s': %s", store_path(st), session,
+			SESSION_META_DIR, strerror(errno));
+	return fd;
+}
+
+/*
+ * session.ini says which platform the session comes from. A session of
+ * another source site is refused: two platforms must never mix their
+ * courses under one name.
+ */
+static int check_session_ini(int metafd, const struct plan *p)
+{
+	char buf[4096], *ini;
+	ssize_t n;
+	int fd = openat(metafd, "session.ini", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		if (!strstr(buf, p->site.site_hash))
+			return log_err("session '%s' in the store comes from "
+				       "another Moodle site (see its "
+				       ".session/session.ini): refused",
+				       p->session);
+		return 0;
+	}
+	ini = xasprintf("# written by sessionarchiver: where the session "
+			"comes from\n[session]\nname = %s\n"
+			"source_site_hash = %s\nsource_wwwroot = %s\n"
+			"source_category_id = %lld\nsource_category_path = %s\n"
+			"tool_version = %s\ncreated = %lld\n",
+			p->session, p->site.site_hash,
+			p->site.wwwroot ? p->site.wwwroot : "",
+			(long long)p->root.id, p->root.name_path, SA_VERSION,
+			(long long)time(NULL));
+	n = store_write_atomic(metafd, "session.ini", ini, strlen(ini), 0644);
+	free(ini);
+	return n < 0 ? log_err("cannot write session.ini: %s",
+			       strerror(errno))
+		     : 0;
+}
+
+/* plan.json and plan.txt in .session/, pending rows in the index. */
+static int record_plan(struct idx *idx, int metafd, const struct plan *p)
+{
+	static const char sql[] =
+		"INSERT INTO courses(session_id, category_id, name, file,"
+		" source_course_id, shortname, fullname, sections, activities,"
+		" planned)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)"
+		" ON CONFLICT(session_id, file) DO UPDATE SET"
+		" source_course_id = ?5, planned = 1,"
+		" shortname = coalesce(shortname, ?6),"
+		" fullname = coalesce(fullname, ?7)";
+	json_t *j = plan_json(p);
+	char *text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	char *txt = plan_text(p);
+	int64_t session_id;
+	int rc = 0;
+
+	json_decref(j);
+	if (store_write_atomic(metafd, "plan.json", text, strlen(text),
+			       0644) < 0 ||
+	    store_write_atomic(metafd, "plan.txt", txt, strlen(txt), 0644) <
+		    0)
+		rc = log_err("cannot write the plan into the store: %s",
+			     strerror(errno));
+	free(text);
+	free(txt);
+	session_id = idx_session_ensure(idx, p->session);
+	if (rc < 0 || session_id < 0 || idx_begin(idx) < 0)
+		return -1;
+	for (size_t i = 0; i < p->n && rc == 0; i++) {
+		const struct planned *pc = &p->v[i];
+		int64_t cat = idx_category_ensure(idx, session_id,
+						  pc->category_path);
+		const char *base = strrchr(pc->file, '/');
+		sqlite3_stmt *st = cat < 0 ? NULL : idx_stmt(idx, sql);
+
+		if (!st) {
+			rc = -1;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, session_id);
+		if (cat > 0)
+			sqlite3_bind_int64(st, 2, cat);
+		sqlite3_bind_text(st, 3, base ? base + 1 : pc->file, -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, pc->file, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, pc->c.id);
+		sqlite3_bind_text(st, 6, pc->c.shortname, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, pc->c.fullname, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 8, pc->c.sections);
+		sqlite3_bind_int(st, 9, pc->c.activities);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = idx_fail(idx, "cannot record the plan");
+		sqlite3_reset(st);
+	}
+	if (rc < 0 || idx_commit(idx) < 0) {
+		idx_rollback(idx);
+		return -1;
+	}
+	return 0;
+}
+
+/* Removes a tree below dirfd/name; what cannot go stays (logged). */
+static void remove_tree(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					     O_CLOEXEC);
+	struct dirent *de;
+	DIR *dir;
+
+	if (fd < 0) {
+		unlinkat(dirfd, name, 0);
+		return;
+	}
+	dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(dir))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_DIR)
+			remove_tree(fd, de->d_name);
+		else if (unlinkat(fd, de->d_name, 0) < 0 && errno == EISDIR)
+			remove_tree(fd, de->d_name);
+	}
+	closedir(dir);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		log_warn("cannot remove '%s': %s", name, strerror(errno));
+}
+
+/* The one .mbz Moodle left in dir, or NULL with why. Caller frees. */
+static char *single_backup(const char *dir, char *why, size_t whylen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char *found = NULL;
+	int n = 0;
+
+	if (!d) {
+		snprintf(why, whylen, "cannot list '%s': %s", dir,
+			 strerror(errno));
+		return NULL;
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (len > 4 && strcmp(de->d_name + len - 4, ".mbz") == 0 &&
+		    n++ == 0)
+			found = xasprintf("%s/%s", dir, de->d_name);
+	}
+	closedir(d);
+	if (n == 1)
+		return found;
+	free(found);
+	snprintf(why, whylen,
+		 n ? "backup.php left %d files instead of one"
+		   : "backup.php left no backup file in its destination",
+		 n);
+	return NULL;
+}
+
+/*
+ * Moodle's own words from its output: its last lines (headings "== ... =="
+ * left out), whole lines only, at most len - 1 bytes, on one line.
+ */
+static void moodle_words(const char *out, char *buf, size_t len)
+{
+	const char *end = out + strlen(out), *line_end = end;
+	size_t used = 0;
+
+	buf[0] = '\0';
+	while (line_end > out) {
+		const char *start = line_end;
+		size_t n;
+
+		while (start > out && start[-1] != '\n')
+			start--;
+		n = (size_t)(line_end - start);
+		while (n && (start[n - 1] == '\r' || start[n - 1] == ' '))
+			n--;
+		if (n && strncmp(start, "==", 2) != 0) {
+			if (used + n + 3 >= len)
+				break;
+			/* prepend: we walk from the end */
+			memmove(buf + n + (used ? 3 : 0), buf, used + 1);
+			memcpy(buf, start, n);
+			if (used)
+				memcpy(buf + n, " / ", 3);
+			used += n + (used ? 3 : 0);
+		}
+		line_end = start > out ? start - 1 : out;
+	}
+	if (!used)
+		snprintf(buf, len, "(no output)");
+}
+
+static char **hook_env(const struct archive_ctx *a, const struct planned *pc)
+{
+	char **env = xcalloc(12, sizeof(*env));
+	int n = 0;
+
+	env[n++] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+			   "/usr/bin:/sbin:/bin");
+	env[n++] = xstrdup("LANG=C.UTF-8");
+	env[n++] = xasprintf("SA_SESSION=%s", a->plan->session);
+	env[n++] = xasprintf("SA_SOURCE_COURSE_ID=%lld", (long long)pc->c.id);
+	env[n++] = xasprintf("SA_SHORTNAME=%s", pc->c.shortname);
+	env[n++] = xasprintf("SA_FULLNAME=%s", pc->c.fullname);
+	env[n++] = xasprintf("SA_CATEGORY_PATH=%s", pc->category_path);
+	env[n++] = xasprintf("SA_MBZ=%s/%s/%s", store_path(a->store),
+			     a->plan->session, pc->file);
+	env[n++] = xasprintf("SA_MOODLE=%s", a->cfg->source.moodle
+						    ? a->cfg->source.moodle
+						    : "");
+	return env;
+}
+
+static enum engine_outcome fail(char *err, size_t errlen, const char *fmt,
+				...) __attribute__((format(printf, 3, 4)));
+static enum engine_outcome fail(char *err, size_t errlen, const char *fmt,
+				...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return ENGINE_FAILED;
+}
+
+static enum engine_outcome run_hook(const struct archive_ctx *a,
+				    struct planned *pc, struct engine_job *job,
+				    char *err, size_t errlen)
+{
+	char *argv[] = { a->cfg->hooks.pre_backup, NULL };
+	char **env = hook_env(a, pc), how[128], words[512];
+	struct child_opts o = { .argv = argv, .envp = env, .out_fd = -1,
+				.timeout_s = a->cfg->hooks.timeout,
+				.own_group = true, .running_pid = &job->pid };
+	struct child_result r;
+	enum engine_outcome out = ENGINE_DONE;
+
+	if (child_run(&o, &r) < 0) {
+		out = fail(err, errlen, "pre_backup hook '%s' cannot run: %s",
+			   argv[0], strerror(errno));
+	} else if (atomic_load(&job->abort)) {
+		out = ENGINE_ABORTED;
+	} else if (!child_ok(&r)) {
+		moodle_words(r.output, words, sizeof(words));
+		out = fail(err, errlen, "pre_backup hook failed: %s: %s",
+			   child_describe(&r, o.timeout_s, how, sizeof(how)),
+			   words);
+	}
+	if (r.output_len)
+		log_info("pre_backup hook for course %lld: %s",
+			 (long long)pc->c.id, r.output);
+	child_result_release(&r);
+	for (char **e = env; *e; e++)
+		free(*e);
+	free(env);
+	return out;
+}
+
+static int make_dirs(int dirfd, const char *rel)
+{
+	char *path = xstrdup(rel);
+	int rc = 0;
+
+	for (char *p = path; rc == 0; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (*path && mkdirat(dirfd, path, 0755) < 0 && errno != EEXIST)
+			rc = -1;
+		*p = c;
+		if (!c)
+			break;
+	}
+	free(path);
+	return rc;
+}
+
+/* On a worker thread: hook, backup.php, checks, rename into place. */
+static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
+				       struct engine_job *job, char *err,
+				       size_t errlen)
+{
+	struct archive_ctx *a = ctx;
+	struct planned *pc = it->data;
+	char env_lang[] = "LANG=C.UTF-8";
+	char env_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+			  "/usr/bin:/sbin:/bin";
+	char *env[] = { env_path, env_lang, NULL };
+	struct child_opts o = { .argv = pc->argv, .envp = env, .out_fd = -1,
+				.timeout_s = a->cfg->jobs.timeout,
+				.own_group = true, .running_pid = &job->pid };
+	char how[128], words[512], *mbz = NULL, *final = NULL, *dir;
+	struct child_result r = { 0 };
+	enum engine_outcome out;
+	struct statvfs sv;
+	int sessfd = -1, fd;
+
+	/* refusing is better than a full disk: check before each course */
+	if (statvfs(store_path(a->store), &sv) == 0 &&
+	    (int64_t)sv.f_bavail * (int64_t)sv.f_frsize <
+		    pc->bytes + pc->bytes * ARCHIVE_MARGIN_PCT / 100)
+		return fail(err, errlen,
+			    "not enough space on the store: %lld bytes free, "
+			    "%lld needed",
+			    (long long)sv.f_bavail * (long long)sv.f_frsize,
+			    (long long)pc->bytes);
+	if (a->cfg->hooks.pre_backup &&
+	    (out = run_hook(a, pc, job, err, errlen)) != ENGINE_DONE)
+		return out;
+	remove_tree(AT_FDCWD, pc->tmpdir);
+	if (mkdir(pc->tmpdir, 0777) < 0)
+		return fail(err, errlen, "cannot create '%s': %s", pc->tmpdir,
+			    strerror(errno));
+	/* Moodle's CLI may run as another user: it must write here */
+	chmod(pc->tmpdir, 0777);
+	if (child_run(&o, &r) < 0) {
+		out = fail(err, errlen, "cannot run '%s': %s", pc->argv[0],
+			   strerror(errno));
+		goto out_clean;
+	}
+	log_info("backup.php for course %lld: %s", (long long)pc->c.id,
+		 r.output);
+	if (atomic_load(&job->abort)) {
+		out = ENGINE_ABORTED;
+		goto out_clean;
+	}
+	moodle_words(r.output, words, sizeof(words));
+	if (!child_ok(&r)) {
+		out = fail(err, errlen, "backup.php %s: %s",
+			   child_describe(&r, o.timeout_s, how, sizeof(how)),
+			   words);
+		goto out_clean;
+	}
+	/* real Moodle exits 0 on some failures: trust only the whole set */
+	if (!strstr(r.output, "Backup completed.")) {
+		out = fail(err, errlen, "backup.php did not complete: %s",
+			   words);
+		goto out_clean;
+	}
+	if (!(mbz = single_backup(pc->tmpdir, how, sizeof(how)))) {
+		out = fail(err, errlen, "%s: %s", how, words);
+		goto out_clean;
+	}
+	if (mbz_read_path(mbz, MBZ_FULL, &pc->info, how, sizeof(how)) < 0) {
+		out = fail(err, errlen, "the backup is unreadable: %s", how);
+		goto out_clean;
+	}
+	if (pc->info.original_course_id != pc->c.id) {
+		out = fail(err, errlen,
+			   "the backup holds course %lld, not %lld",
+			   (long long)pc->info.original_course_id,
+			   (long long)pc->c.id);
+		goto out_clean;
+	}
+	fd = open(mbz, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0 || fchmod(fd, 0644) < 0) {
+		out = fail(err, errlen, "cannot sync '%s': %s", mbz,
+			   strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out_clean;
+	}
+	close(fd);
+	sessfd = openat(store_dirfd(a->store), a->plan->session,
+			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dir = xstrdup(pc->file);
+	if (strrchr(dir, '/'))
+		*strrchr(dir, '/') = '\0';
+	else
+		dir[0] = '\0';
+	if (sessfd < 0 || make_dirs(sessfd, dir) < 0) {
+		out = fail(err, errlen, "cannot create '%s' in the store: %s",
+			   dir, strerror(errno));
+		free(dir);
+		goto out_clean;
+	}
+	free(dir);
+	final = xasprintf("%s/%s/%s", store_path(a->store), a->plan->session,
+			  pc->file);
+	if (rename(mbz, final) < 0 || stat(final, &pc->st) < 0) {
+		out = fail(err, errlen, "cannot move the backup to '%s': %s",
+			   final, strerror(errno));
+		goto out_clean;
+	}
+	fd = open(final, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		/* the rename must survive a crash too: sync its folder */
+		char *parent = xstrdup(final);
+
+		close(fd);
+		*strrchr(parent, '/') = '\0';
+		fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+		free(parent);
+	}
+	out = ENGINE_DONE;
+
+out_clean:
+	remove_tree(AT_FDCWD, pc->tmpdir);
+	if (sessfd >= 0)
+		close(sessfd);
+	child_result_release(&r);
+	free(mbz);
+	free(final);
+	return out;
+}
+
+static void journal_event(struct archive_ctx *a, json_t *ev)
+{
+	if (journal_append(a->metafd, a->journal, ev) < 0)
+		log_err("cannot write the journal '%s': %s", a->journal,
+			strerror(errno));
+	json_decref(ev);
+}
+
+/* On the calling thread: manifest, journal and index for one course. */
+static void archive_done(void *ctx, struct engine_item *it,
+			 enum engine_outcome outcome, const char *err)
+{
+	struct archive_ctx *a = ctx;
+	struct planned *pc = it->data;
+	json_t *ev;
+
+	if (outcome == ENGINE_ABORTED)
+		return;
+	if (outcome == ENGINE_FAILED) {
+		log_err("course %lld '%s' failed: %s", (long long)pc->c.id,
+			pc->c.shortname, err);
+		ev = json_pack("{s:s, s:s, s:I, s:s, s:s}", "event",
+			       "backup_failed", "site", a->plan->site.site_hash,
+			       "source_course_id", (json_int_t)pc->c.id, "file",
+			       pc->file, "error", err);
+		journal_event(a, ev);
+	} else {
+		json_t *line = json_pack(
+			"{s:i, s:I, s:I, s:s, s:s, s:I, s:s, s:s, s:s, s:I,"
+			" s:i, s:i, s:s, s:s?, s:I, s:I, s:s}",
+			"v", 1, "time", (json_int_t)time(NULL),
+			"source_course_id", (json_int_t)pc->c.id, "file",
+			pc->file, "sha256", pc->info.sha256, "size",
+			(json_int_t)pc->st.st_size, "shortname",
+			pc->c.shortname, "fullname", pc->c.fullname,
+			"category_path", pc->category_path,
+			"source_category_id", (json_int_t)pc->c.category,
+			"sections", pc->c.sections, "activities",
+			pc->c.activities, "site_hash", a->plan->site.site_hash,
+			"moodle_release", pc->info.moodle_release,
+			"moodle_version", (json_int_t)pc->info.moodle_version,
+			"backup_date", (json_int_t)pc->info.backup_date,
+			"tool_version", SA_VERSION);
+
+		if (!line || journal_append(a->metafd, MANIFEST_FILE, line) < 0)
+			log_err("cannot write the manifest of '%s': %s",
+				a->plan->session, strerror(errno));
+		json_decref(line);
+		ev = json_pack("{s:s, s:s, s:I, s:s, s:s}", "event", "backup",
+			       "site", a->plan->site.site_hash,
+			       "source_course_id", (json_int_t)pc->c.id, "file",
+			       pc->file, "sha256", pc->info.sha256);
+		journal_event(a, ev);
+		scan_record_file(a->idx, a->session_id, pc->file, &pc->st, 0,
+				 &pc->info, NULL);
+		pc->archived = true;
+		pc->failed_before = false;
+		log_info("course %lld '%s' archived to %s", (long long)pc->c.id,
+			 pc->c.shortname, pc->file);
+	}
+	scan_session_feeds(a->idx, a->store, a->plan->session, pc->c.id);
+	mbz_info_release(&pc->info);
+}
+
+struct select_args {
+	const char *name;
+	const char *category;
+	bool autosel;
+};
+
+static int parse_selection(struct cli *cli, int argc, char **argv,
+			   const char *synopsis, const struct option *extra,
+			   const char *extra_short, bool json_ok,
+			   struct select_args *sel,
+			   int (*on_opt)(int c, void *data), void *data,
+			   const char *help)
+{
+	struct option opts[16];
+	size_t n = 0;
+	int c;
+
+	opts[n++] = (struct option){ "category", required_argument, NULL,
+				     'C' };
+	opts[n++] = (struct option){ "auto", no_argument, NULL, 'A' };
+	for (const struct option *o = extra; o && o->name; o++)
+		opts[n++] = *o;
+	opts[n] = (struct option){ NULL, 0, NULL, 0 };
+	while ((c = cli_getopt(cli, argc, argv, extra_short, opts,
+			       json_ok)) != -1) {
+		if (c == 'C') {
+			sel->category = optarg;
+		} else if (c == 'A') {
+			sel->autosel = true;
+		} else if (c == 'h') {
+			printf("usage: sessionarchiver %s %s\n\n%s",
+			       cli->command, synopsis, help);
+			return 1;
+		} else if (c == '?' || !on_opt || on_opt(c, data) < 0) {
+			cli_usage(cli, synopsis);
+			return -1;
+		}
+	}
+	if (optind < argc)
+		sel->name = argv[optind++];
+	if (optind != argc ||
+	    (!!sel->name + !!sel->category + sel->autosel) != 1) {
+		cli_usage(cli, synopsis);
+		return -1;
+	}
+	return 0;
+}
+
+static const char plan_help[] =
+	"Show the plan of an archive: every course of the session's category\n"
+	"with its target file in the store and its estimated size, the total,\n"
+	"the store's free space and the verdict. The plan is also written to\n"
+	"the index and to the session's .session/ folder (the mount's plan).\n"
+	"  SESSION          the session by name (e.g. 2025-2026)\n"
+	"  --category SPEC  id:N, idnumber:X or path:/A/B\n"
+	"  --auto           the session that ended last ([session])\n"
+	"  --json           the plan as JSON\n";
+
+/* Opens what both commands need; exit code on failure. */
+static int open_all(struct cli *cli, struct store **st, struct idx **idx,
+		    struct moodle **m)
+{
+	const struct config *cfg = cli_config(cli);
+	char err[1024];
+	int code, rc;
+
+	if (!cfg)
+		return SA_EXIT_USAGE;
+	if (!cfg->source.moodle && !cfg->source.db.set) {
+		log_err("no source platform configured: [source] moodle");
+		return SA_EXIT_USAGE;
+	}
+	if (!(*st = cli_open_store(cli, &rc)))
+		return rc;
+	if (!(*idx = cli_open_index(cli, *st))) {
+		store_free(*st);
+		return SA_EXIT_FAILURE;
+	}
+	*m = moodle_open(&cfg->source, &code, err, sizeof(err));
+	if (!*m) {
+		log_err("source platform: %s", err);
+		idx_free(*idx);
+		store_free(*st);
+		return code == MOODLE_ERR_CONFIG ? SA_EXIT_USAGE
+						 : SA_EXIT_UNREACHABLE;
+	}
+	return SA_EXIT_OK;
+}
+
+int cmd_plan(struct cli *cli, int argc, char **argv)
+{
+	static const char synopsis[] =
+		"archive [SESSION | --category SPEC | --auto] [--json]";
+	struct select_args sel = { 0 };
+	struct store *st;
+	struct idx *idx;
+	struct moodle *m;
+	struct plan p;
+	int rc, metafd;
+
+	/* "plan archive ...": the operation comes first */
+	if (argc < 2 || strcmp(argv[1], "archive") != 0) {
+		if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
+				  strcmp(argv[1], "--help") == 0)) {
+			printf("usage: sessionarchiver plan %s\n\n%s",
+			       synopsis, plan_help);
+			return SA_EXIT_OK;
+		}
+		return cli_usage(cli, synopsis);
+	}
+	argc--;
+	argv++;
+	rc = parse_selection(cli, argc, argv, synopsis, NULL, "", true, &sel,
+			     NULL, NULL, plan_help);
+	if (rc)
+		return rc > 0 ? SA_EXIT_OK : SA_EXIT_USAGE;
+	if ((rc = open_all(cli, &st, &idx, &m)) != SA_EXIT_OK)
+		return rc;
+	rc = SA_EXIT_FAILURE;
+	if (build_plan(m, idx, st, cli->cfg, sel.name, sel.category,
+		       sel.autosel, &p) == 0) {
+		metafd = open_session_meta(st, p.session);
+		if (metafd >= 0 && check_session_ini(metafd, &p) < 0) {
+			rc = SA_EXIT_REFUSED;
+		} else if (metafd >= 0 && record_plan(idx, metafd, &p) == 0) {
+			if (cli->json) {
+				json_t *j = plan_json(&p);
+				char *s = json_dumps(j, JSON_INDENT(2) |
+							       JSON_PRESERVE_ORDER);
+
+				puts(s);
+				free(s);
+				json_decref(j);
+			} else {
+				char *s = plan_text(&p);
+
+				fputs(s, stdout);
+				free(s);
+			}
+			rc = p.fits ? SA_EXIT_OK : SA_EXIT_REFUSED;
+		}
+		if (metafd >= 0)
+			close(metafd);
+		plan_free(&p);
+	}
+	moodle_free(m);
+	idx_free(idx);
+	store_free(st);
+	return rc;
+}
+
+struct archive_opts {
+	bool force, no_wait, retry_failed;
+};
+
+static int archive_opt(int c, void *data)
+{
+	struct archive_opts *o = data;
+
+	switch (c) {
+	case 'F': o->force = true; return 0;
+	case 'W': o->no_wait = true; return 0;
+	case 'R': o->retry_failed = true; return 0;
+	default: return -1;
+	}
+}
+
+static const char archive_help[] =
+	"Back every course of the session up into the store with Moodle's\n"
+	"backup.php, inside the hour window, [jobs] parallel at a time.\n"
+	"  SESSION          the session by name (e.g. 2025-2026)\n"
+	"  --category SPEC  id:N, idnumber:X or path:/A/B\n"
+	"  --auto           the session that ended last ([session])\n"
+	"  --force          start even if the estimate exceeds the free space\n"
+	"  --no-wait        outside the window, exit 3 instead of waiting\n"
+	"  --retry-failed   redo only the courses that failed before\n"
+	"Signals: SIGUSR1 pauses, SIGUSR2 resumes, SIGTERM cancels (or\n"
+	"'sessionarchiver pause|resume|cancel SESSION').\n";
+
+/* Items for the engine, and each course's backup.php command line. */
+static struct engine_item *make_items(struct archive_ctx *a, struct moodle *m,
+				      bool retry_failed, size_t *n)
+{
+	struct engine_item *items = xcalloc(a->plan->n + 1, sizeof(*items));
+
+	*n = 0;
+	for (size_t i = 0; i < a->plan->n; i++) {
+		struct planned *pc = &a->plan->v[i];
+		char *args[3];
+
+		if (pc->archived || pc->failed_before != retry_failed)
+			continue;
+		pc->tmpdir = xasprintf("%s/%s/%s/%lld", store_path(a->store),
+				       a->plan->session, TMP_DIR,
+				       (long long)pc->c.id);
+		args[0] = xasprintf("--courseid=%lld", (long long)pc->c.id);
+		args[1] = xasprintf("--destination=%s", pc->tmpdir);
+		args[2] = NULL;
+		pc->argv = moodle_cli_argv(m, "admin/cli/backup.php", args);
+		free(args[0]);
+		free(args[1]);
+		if (!pc->argv) {
+			log_err("cannot run Moodle's CLI: %s", moodle_error(m));
+			free(items);
+			return NULL;
+		}
+		items[*n] = (struct engine_item){ .id = pc->c.id,
+						  .label = pc->c.shortname,
+						  .bytes = pc->bytes,
+						  .data = pc };
+		(*n)++;
+	}
+	return items;
+}
+
+/*
+ * A backup renamed into place by a run that died before recording it: the
+ * file is whole (rename is atomic), so it is recorded, not redone.
+ */
+static void adopt_orphans(struct archive_ctx *a)
+{
+	for (size_t i = 0; i < a->plan->n; i++) {
+		struct planned *pc = &a->plan->v[i];
+		char *path, err[256];
+
+		if (pc->archived)
+			continue;
+		path = xasprintf("%s/%s/%s", store_path(a->store),
+				 a->plan->session, pc->file);
+		if (stat(path, &pc->st) == 0 &&
+		    mbz_read_path(path, MBZ_FULL, &pc->info, err,
+				  sizeof(err)) == 0 &&
+		    pc->info.original_course_id == pc->c.id) {
+			struct engine_item it = { .id = pc->c.id,
+						  .label = pc->c.shortname,
+						  .data = pc };
+
+			log_msg(LOG_NOTICE,
+				"course %lld: a complete backup from an "
+				"interrupted run is in place, recorded",
+				(long long)pc->c.id);
+			archive_done(a, &it, ENGINE_DONE, NULL);
+			pc->archived = true;
+			pc->failed_before = false;
+		} else {
+			mbz_info_release(&pc->info);
+		}
+		free(path);
+	}
+}
+
+static int run_archive(struct archive_ctx *a, struct moodle *m,
+		       const struct archive_opts *o)
+{
+	struct engine_config ec = { .operation = "archive",
+				    .session = a->plan->session,
+				    .parallel = a->cfg->jobs.parallel,
+				    .window = &a->cfg->window,
+				    .no_wait = o->no_wait,
+				    .mail = &a->cfg->mail,
+				    .quiet = a->cli->verbosity < 0,
+				    .idx = a->idx };
+	struct engine_ops ops = { .run = archive_run, .done = archive_done };
+	struct engine_result res;
+	struct engine_item *items;
+	struct run_info busy;
+	char *summary;
+	size_t n;
+	int rc;
+
+	ec.run_id = runs_begin(a->idx, a->session_id, "archive", getpid(),
+			       NULL, &busy);
+	if (ec.run_id == 0) {
+		log_err("%s is already running on session '%s' (pid %d)",
+			busy.operation, a->plan->session, (int)busy.pid);
+		return SA_EXIT_BUSY;
+	}
+	if (ec.run_id < 0)
+		return SA_EXIT_FAILURE;
+	/* we hold the session: what a dead run left in tmp/ is garbage */
+	remove_tree(a->metafd, "tmp");
+	if (mkdirat(a->metafd, "tmp", 0755) < 0 && errno != EEXIST) {
+		runs_end(a->idx, ec.run_id, "failed", "cannot create tmp/");
+		return log_err("cannot create '%s/%s/%s': %s",
+			       store_path(a->store), a->plan->session, TMP_DIR,
+			       strerror(errno)),
+		       SA_EXIT_FAILURE;
+	}
+	adopt_orphans(a);
+	items = make_items(a, m, o->retry_failed, &n);
+	if (!items) {
+		runs_end(a->idx, ec.run_id, "failed", "cannot run Moodle's CLI");
+		return SA_EXIT_FAILURE;
+	}
+	if (n == 0) {
+		size_t failed = 0;
+
+		for (size_t i = 0; i < a->plan->n; i++)
+			failed += a->plan->v[i].failed_before;
+		if (o->retry_failed)
+			log_msg(LOG_NOTICE,
+				"archive of %s: no failed course to retry",
+				a->plan->session);
+		else if (failed)
+			log_msg(LOG_NOTICE,
+				"archive of %s: nothing new to do; %zu "
+				"course(s) failed earlier (--retry-failed "
+				"redoes them)",
+				a->plan->session, failed);
+		else
+			log_msg(LOG_NOTICE,
+				"archive of %s: nothing to do, every course "
+				"is archived",
+				a->plan->session);
+		runs_end(a->idx, ec.run_id, "finished", NULL);
+		free(items);
+		return SA_EXIT_OK;
+	}
+	summary = plan_text(a->plan);
+	ec.start_summary = summary;
+	log_msg(LOG_NOTICE, "archive of %s: %zu course(s) to back up, %d at a "
+			    "time",
+		a->plan->session, n, (int)ec.parallel);
+	rc = engine_run(&ec, items, n, &ops, a, &res);
+	free(summary);
+	free(items);
+	if (rc < 0) {
+		runs_end(a->idx, ec.run_id, "failed", "could not start");
+		return SA_EXIT_FAILURE;
+	}
+	log_msg(LOG_NOTICE,
+		"archive of %s: %lld done, %lld failed, %lld aborted, %lld not "
+		"started",
+		a->plan->session, (long long)res.done, (long long)res.failed,
+		(long long)res.aborted, (long long)res.not_started);
+	if (res.cancelled) {
+		runs_end(a->idx, ec.run_id, "cancelled", "cancelled");
+		return SA_EXIT_FAILURE;
+	}
+	if (res.window_closed) {
+		runs_end(a->idx, ec.run_id, "waiting-window",
+			 "outside the hour window (--no-wait)");
+		return SA_EXIT_WINDOW;
+	}
+	if (res.failed) {
+		runs_end(a->idx, ec.run_id, "finished", NULL);
+		return SA_EXIT_PARTIAL;
+	}
+	runs_end(a->idx, ec.run_id, "finished", NULL);
+	for (size_t i = 0; i < a->plan->n; i++)
+		if (!a->plan->v[i].archived)
+			return SA_EXIT_OK;
+	/* restore may start on a complete session without --partial */
+	journal_event(a, json_pack("{s:s, s:s, s:I}", "event",
+				   "archive_complete", "site",
+				   a->plan->site.site_hash, "courses",
+				   (json_int_t)a->plan->n));
+	return SA_EXIT_OK;
+}
+
+int cmd_archive(struct cli *cli, int argc, char **argv)
+{
+	static const char synopsis[] =
+		"[SESSION | --category SPEC | --auto] [--force] [--no-wait] "
+		"[--retry-failed]";
+	static const struct option extra[] = {
+		{ "force", no_argument, NULL, 'F' },
+		{ "no-wait", no_argument, NULL, 'W' },
+		{ "retry-failed", no_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct archive_opts o = { 0 };
+	struct select_args sel = { 0 };
+	struct archive_ctx a = { .cli = cli, .metafd = -1 };
+	struct moodle *m;
+	struct plan p;
+	int rc;
+
+	rc = parse_selection(cli, argc, argv, synopsis, extra, "", false, &sel,
+			     archive_opt, &o, archive_help);
+	if (rc)
+		return rc > 0 ? SA_EXIT_OK : SA_EXIT_USAGE;
+	if ((rc = open_all(cli, &a.store, &a.idx, &m)) != SA_EXIT_OK)
+		return rc;
+	a.cfg = cli->cfg;
+	rc = SA_EXIT_FAILURE;
+	if (build_plan(m, a.idx, a.store, a.cfg, sel.name, sel.category,
+		       sel.autosel, &p) < 0)
+		goto out_free;
+	a.plan = &p;
+	a.metafd = open_session_meta(a.store, p.session);
+	if (a.metafd < 0)
+		goto out_plan;
+	if (check_session_ini(a.metafd, &p) < 0) {
+		rc = SA_EXIT_REFUSED;
+		goto out_plan;
+	}
+	if (record_plan(a.idx, a.metafd, &p) < 0)
+		goto out_plan;
+	if (!p.fits && !o.force) {
+		log_err("archive of %s refused: %lld bytes estimated (+%d%%), "
+			"%lld free on the store; free space or use --force",
+			p.session, (long long)p.needed, ARCHIVE_MARGIN_PCT,
+			(long long)p.free_bytes);
+		rc = SA_EXIT_REFUSED;
+		goto out_plan;
+	}
+	a.session_id = idx_session_ensure(a.idx, p.session);
+	a.journal = xasprintf("%s%s%s", JOURNAL_PREFIX, p.site.site_hash,
+			      JOURNAL_SUFFIX);
+	if (a.session_id > 0)
+		rc = run_archive(&a, m, &o);
+	free(a.journal);
+out_plan:
+	if (a.metafd >= 0)
+		close(a.metafd);
+	plan_free(&p);
+out_free:
+	moodle_free(m);
+	idx_free(a.idx);
+	store_free(a.store);
+	return rc;
+}
