@@ -81,6 +81,7 @@ static const char *const schema_steps[] = {
 	"  purged INTEGER NOT NULL DEFAULT 0,"
 	"  event_error TEXT,"
 	"  planned INTEGER NOT NULL DEFAULT 0,"
+	"  hook_error TEXT,"
 	"  UNIQUE(session_id, file)"
 	");"
 	"CREATE INDEX courses_by_category ON courses(session_id, category_id);"

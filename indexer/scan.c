@@ -571,7 +571,12 @@ static int derive_states(struct idx *idx, int64_t session_id, int64_t course)
 		"   e.event) END FROM events e WHERE e.session_id = ?1"
 		"   AND e.source_course_id = courses.source_course_id"
 		"   AND e.event IN ('backup', 'backup_failed', 'restore',"
-		"   'restore_failed') ORDER BY e.time DESC, e.id DESC LIMIT 1)"
+		"   'restore_failed') ORDER BY e.time DESC, e.id DESC LIMIT 1),"
+		" hook_error = (SELECT json_extract(e.data, '$.hook_error')"
+		"   FROM events e WHERE e.session_id = ?1"
+		"   AND e.source_course_id = courses.source_course_id"
+		"   AND e.event IN ('restore', 'hook_rerun')"
+		"   ORDER BY e.time DESC, e.id DESC LIMIT 1)"
 		" WHERE session_id = ?1 AND (?2 = 0 OR source_course_id = ?2)";
 	static const char states[] =
 		"UPDATE courses SET (state, error) = (SELECT CASE"
@@ -593,6 +598,8 @@ static int derive_states(struct idx *idx, int64_t session_id, int64_t course)
 		"   AND sha256 <> manifest_sha256"
 		"   THEN 'checksum mismatch: the file differs from the manifest'"
 		"  WHEN event_error IS NOT NULL THEN event_error"
+		"  WHEN restored AND hook_error IS NOT NULL"
+		"   THEN 'restored, post_restore hook failed: ' || hook_error"
 		"  ELSE NULL END)"
 		" WHERE session_id = ?1 AND (?2 = 0 OR source_course_id = ?2)";
 	const char *steps[] = { events, states };

@@ -17,6 +17,7 @@
 #include "exitcode.h"
 #include "idx.h"
 #include "op_archive.h"
+#include "op_restore.h"
 #include "log.h"
 #include "store.h"
 #include "xalloc.h"
@@ -51,6 +52,7 @@ const struct cli_command cli_commands[] = {
 	{ "check", cmd_check, "re-read every backup and compare checksums" },
 	{ "plan", cmd_plan, "show what an archive would do (plan archive ...)" },
 	{ "archive", cmd_archive, "back a session's courses up into the store" },
+	{ "restore", cmd_restore, "restore a session's backups on the archive platform" },
 	{ "pause", cmd_pause, "pause the operation running on a session" },
 	{ "resume", cmd_resume, "resume a paused operation" },
 	{ "cancel", cmd_cancel, "cancel the operation running on a session" },

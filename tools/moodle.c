@@ -1293,7 +1293,8 @@ char **moodle_cli_argv(struct moodle *m, const char *script,
 		argv[i++] = xstrdup("--init-groups");
 	}
 	argv[i++] = xstrdup(m->php);
-	argv[i++] = xasprintf("%s/%s", m->dir, script);
+	argv[i++] = script[0] == '/' ? xstrdup(script)
+				     : xasprintf("%s/%s", m->dir, script);
 	for (size_t k = 0; k < nargs; k++)
 		argv[i++] = xstrdup(args[k]);
 	argv[i] = NULL;

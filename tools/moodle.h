@@ -117,7 +117,8 @@ int moodle_course_estimate(struct moodle *m, int64_t course_id,
 
 /*
  * argv to run one of Moodle's CLI scripts (script relative to the Moodle
- * directory, e.g. "admin/cli/backup.php") with args (NULL-terminated): php
+ * directory, e.g. "admin/cli/backup.php", or an absolute path such as the
+ * tool's PHP bridge) with args (NULL-terminated): php
  * with the script's absolute path, through setpriv as the configured user
  * when one is set and differs from ours: /usr/bin/setpriv --reuid=UID
  * --regid=GID --init-groups php ... (needs root). NULL when the user is

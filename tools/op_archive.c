@@ -38,10 +38,13 @@
 #include "xalloc.h"
 
 #define TMP_DIR SESSION_META_DIR "/tmp"
+/* build_plan(): no one category is the session (none, or several) */
+#define ARCHIVE_NO_SESSION (-2)
 
 struct planned {
 	struct moodle_course c;
 	char *category_path; /* folders below the session, "" at its top */
+	json_t *category_names; /* the categories' names, root excluded */
 	char *file;          /* relative to the session folder */
 	int64_t bytes;       /* estimate + overhead */
 	bool archived;       /* in the manifest and on disk, intact */
@@ -92,6 +95,7 @@ static void plan_free(struct plan *p)
 	for (size_t i = 0; i < p->n; i++) {
 		moodle_course_release(&p->v[i].c);
 		free(p->v[i].category_path);
+		json_decref(p->v[i].category_names);
 		free(p->v[i].file);
 		moodle_argv_free(p->v[i].argv);
 		free(p->v[i].tmpdir);
@@ -143,9 +147,19 @@ static int pick_category(const struct moodle_category *cats, size_t n,
 		sb_release(&sb);
 		return 0;
 	}
-	if (hits == 0)
-		log_err("no category matches %s on the source platform", what);
-	else
+	if (hits == 0) {
+		/* the top of the tree, where sessions usually are */
+		for (size_t i = 0, shown = 0; i < n && shown < 20; i++) {
+			if (cats[i].parent != 0)
+				continue;
+			sb_printf(&sb, "\n  id:%lld  %s", (long long)cats[i].id,
+				  cats[i].name_path);
+			shown++;
+		}
+		log_err("no category matches %s on the source platform; "
+			"top-level categories:%s",
+			what, sb.len ? sb.buf : " none");
+	} else
 		log_err("%zu categories match %s; choose one with --category "
 			"id:N:%s",
 			hits, what, sb.buf);
@@ -215,7 +229,7 @@ static int select_root(const struct config *cfg, struct moodle_category *cats,
 	if (sel.value && sel.value != cfg->session.category.value)
 		free(sel.value);
 	if (rc < 0)
-		return -1;
+		return ARCHIVE_NO_SESSION;
 	p->root = cats[found];
 	p->root.name = xstrdup(cats[found].name);
 	p->root.idnumber = xstrdup(cats[found].idnumber ? cats[found].idnumber
@@ -233,9 +247,13 @@ static int select_root(const struct config *cfg, struct moodle_category *cats,
 	return 0;
 }
 
-/* Folders of category id below the root, sanitised: "Sciences/Maths". */
+/*
+ * Folders of category id below the root, sanitised: "Sciences/Maths"; and
+ * in *names the categories' own names, for restore to recreate the tree.
+ */
 static char *category_folders(const struct moodle_category *cats, size_t n,
-			      const struct moodle_category *root, int64_t id)
+			      const struct moodle_category *root, int64_t id,
+			      json_t **names)
 {
 	struct strbuf sb;
 	int64_t chain[64];
@@ -252,12 +270,15 @@ static char *category_folders(const struct moodle_category *cats, size_t n,
 		id = cats[i].parent;
 	}
 	sb_init(&sb, 0);
+	*names = json_array();
 	for (int d = depth - 1; d >= 0; d--) {
 		char folder[NAMES_BUF];
 
 		for (size_t i = 0; i < n; i++) {
 			if (cats[i].id != chain[d])
 				continue;
+			json_array_append_new(*names,
+					      json_string(cats[i].name));
 			names_category(cats[i].name, folder);
 			sb_printf(&sb, "%s%s", sb.len ? "/" : "", folder);
 		}
@@ -365,8 +386,9 @@ static int build_plan(struct moodle *m, struct idx *idx, struct store *st,
 		log_err("cannot read categories: %s", moodle_error(m));
 		return -1;
 	}
-	if (select_root(cfg, cats, ncats, name, spec, autosel, p) < 0)
+	if ((rc = select_root(cfg, cats, ncats, name, spec, autosel, p)) < 0)
 		goto out_free;
+	rc = -1;
 	if (moodle_courses_in(m, p->root.id, true, &courses, &ncourses) < 0) {
 		log_err("cannot read the courses of '%s': %s",
 			p->root.name_path, moodle_error(m));
@@ -390,7 +412,8 @@ static int build_plan(struct moodle *m, struct idx *idx, struct store *st,
 		memset(&courses[i], 0, sizeof(courses[i]));
 		mbz_info_init(&pc->info);
 		pc->category_path =
-			category_folders(cats, ncats, &p->root, pc->c.category);
+			category_folders(cats, ncats, &p->root, pc->c.category,
+					 &pc->category_names);
 		pc->bytes = pc->c.estimate + ARCHIVE_OVERHEAD;
 		if (k) {
 			pc->file = xstrdup(k->file);
@@ -992,21 +1015,23 @@ static void archive_done(void *ctx, struct engine_item *it,
 		journal_event(a, ev);
 	} else {
 		json_t *line = json_pack(
-			"{s:i, s:I, s:I, s:s, s:s, s:I, s:s, s:s, s:s, s:I,"
-			" s:i, s:i, s:s, s:s?, s:I, s:I, s:s}",
+			"{s:i, s:I, s:I, s:s, s:s, s:I, s:s, s:s, s:s, s:O,"
+			" s:I, s:i, s:i, s:s, s:s?, s:I, s:I, s:s, s:s}",
 			"v", 1, "time", (json_int_t)time(NULL),
 			"source_course_id", (json_int_t)pc->c.id, "file",
 			pc->file, "sha256", pc->info.sha256, "size",
 			(json_int_t)pc->st.st_size, "shortname",
 			pc->c.shortname, "fullname", pc->c.fullname,
-			"category_path", pc->category_path,
+			"category_path", pc->category_path, "category_names",
+			pc->category_names,
 			"source_category_id", (json_int_t)pc->c.category,
 			"sections", pc->c.sections, "activities",
 			pc->c.activities, "site_hash", a->plan->site.site_hash,
 			"moodle_release", pc->info.moodle_release,
 			"moodle_version", (json_int_t)pc->info.moodle_version,
 			"backup_date", (json_int_t)pc->info.backup_date,
-			"tool_version", SA_VERSION);
+			"tool_version", SA_VERSION, "session_category",
+			a->plan->root.name);
 
 		if (!line || journal_append(a->metafd, MANIFEST_FILE, line) < 0)
 			log_err("cannot write the manifest of '%s': %s",
@@ -1146,9 +1171,14 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
 		return rc > 0 ? SA_EXIT_OK : SA_EXIT_USAGE;
 	if ((rc = open_all(cli, &st, &idx, &m)) != SA_EXIT_OK)
 		return rc;
-	rc = SA_EXIT_FAILURE;
-	if (build_plan(m, idx, st, cli->cfg, sel.name, sel.category,
-		       sel.autosel, &p) == 0) {
+	rc = build_plan(m, idx, st, cli->cfg, sel.name, sel.category,
+			sel.autosel, &p);
+	if (rc < 0) {
+		rc = rc == ARCHIVE_NO_SESSION ? SA_EXIT_REFUSED
+					      : SA_EXIT_FAILURE;
+		plan_free(&p);
+	} else {
+		rc = SA_EXIT_FAILURE;
 		metafd = open_session_meta(st, p.session);
 		if (metafd >= 0 && check_session_ini(metafd, &p) < 0) {
 			rc = SA_EXIT_REFUSED;
@@ -1413,10 +1443,15 @@ int cmd_archive(struct cli *cli, int argc, char **argv)
 	if ((rc = open_all(cli, &a.store, &a.idx, &m)) != SA_EXIT_OK)
 		return rc;
 	a.cfg = cli->cfg;
-	rc = SA_EXIT_FAILURE;
-	if (build_plan(m, a.idx, a.store, a.cfg, sel.name, sel.category,
-		       sel.autosel, &p) < 0)
+	rc = build_plan(m, a.idx, a.store, a.cfg, sel.name, sel.category,
+			sel.autosel, &p);
+	if (rc < 0) {
+		rc = rc == ARCHIVE_NO_SESSION ? SA_EXIT_REFUSED
+					      : SA_EXIT_FAILURE;
+		plan_free(&p);
 		goto out_free;
+	}
+	rc = SA_EXIT_FAILURE;
 	a.plan = &p;
 	a.metafd = open_session_meta(a.store, p.session);
 	if (a.metafd < 0)

@@ -1,0 +1,1099 @@
+/*
+ * The restore operation (reintegration), on the archive platform: checks
+ * that this platform is the one the session is meant for, recreates the
+ * session's category tree under a target category through the PHP bridge,
+ * then runs Moodle's restore_backup.php for each backup through the engine.
+ *
+ * Exactly once: a "restore_started" journal line is written just before
+ * Moodle runs, and "restore" with the new course id after. A run that finds
+ * a start without its end (a crash in between) looks in the target
+ * category for the course Moodle may have made: a complete one is
+ * recorded, Moodle's half-made placeholder is deleted; only then is the
+ * course restored again.
+ */
+#include "op_restore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "cli.h"
+#include "config.h"
+#include "engine.h"
+#include "exitcode.h"
+#include "idx.h"
+#include "journal.h"
+#include "log.h"
+#include "mbz.h"
+#include "moodle.h"
+#include "runs.h"
+#include "scan.h"
+#include "store.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+/* Moodle's strings restoringcourse / restoringcourseshortname (en). */
+#define PLACEHOLDER_FULLNAME "Course restoration in progress"
+#define PLACEHOLDER_SHORTNAME "restoring"
+
+struct rcourse {
+	int64_t id;             /* source course id */
+	char *file;             /* relative to the session folder */
+	char *sha256;           /* as the manifest says */
+	char *shortname, *fullname;
+	char *category_path;    /* store folders */
+	json_t *category_names; /* the source categories' names */
+	char *moodle_release;
+	int64_t moodle_version;
+	char *tool_version;
+	/* from the journals */
+	bool restored, failed, started;
+	int64_t archive_id;
+	bool hook_failed;
+	/* this run */
+	int64_t category_id;    /* on the archive platform */
+	char **argv;
+	int64_t new_id;
+	char *new_shortname;
+	char *hook_error;
+};
+
+struct restore_ctx {
+	struct cli *cli;
+	const struct config *cfg;
+	struct store *store;
+	struct idx *idx;
+	struct moodle *m;
+	pthread_mutex_t m_lock; /* guards m: workers look courses up */
+	const char *session;
+	int64_t session_id;
+	int metafd;
+	char *journal;          /* journal-<archive site>.jsonl */
+	struct moodle_site site;
+	struct rcourse *v;
+	size_t n;
+	char *root_name;        /* the session's category on the source */
+	char *source_site;
+	bool rerun_hooks;
+	char *bridge;
+};
+
+static void rcourse_release(struct rcourse *c)
+{
+	free(c->file);
+	free(c->sha256);
+	free(c->shortname);
+	free(c->fullname);
+	free(c->category_path);
+	json_decref(c->category_names);
+	free(c->moodle_release);
+	free(c->tool_version);
+	moodle_argv_free(c->argv);
+	free(c->new_shortname);
+	free(c->hook_error);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* The manifest, the latest line of each course winning. */
+static int read_manifest_line(void *ctx, long line_no, json_t *o)
+{
+	struct restore_ctx *r = ctx;
+	int64_t id = journal_int(o, "source_course_id", -1);
+	const char *file = journal_str(o, "file");
+	const char *sha = journal_str(o, "sha256");
+	struct rcourse *c = NULL;
+
+	if (id <= 0 || !file || !sha) {
+		log_warn("%s/%s/%s:%ld: skipped, not a manifest entry",
+			 r->session, SESSION_META_DIR, MANIFEST_FILE, line_no);
+		return 0;
+	}
+	for (size_t i = 0; i < r->n && !c; i++)
+		if (r->v[i].id == id)
+			c = &r->v[i];
+	if (!c) {
+		r->v = xrealloc(r->v, (r->n + 1) * sizeof(*r->v));
+		c = &r->v[r->n++];
+	} else {
+		rcourse_release(c);
+	}
+	memset(c, 0, sizeof(*c));
+	c->id = id;
+	c->file = xstrdup(file);
+	c->sha256 = xstrdup(sha);
+	c->shortname = dup_or_null(journal_str(o, "shortname"));
+	c->fullname = dup_or_null(journal_str(o, "fullname"));
+	c->category_path = xstrdup(journal_str(o, "category_path")
+					   ? journal_str(o, "category_path")
+					   : "");
+	c->category_names = json_incref(json_object_get(o, "category_names"));
+	c->moodle_release = dup_or_null(journal_str(o, "moodle_release"));
+	c->moodle_version = journal_int(o, "moodle_version", 0);
+	c->tool_version = dup_or_null(journal_str(o, "tool_version"));
+	if (!r->root_name && journal_str(o, "session_category"))
+		r->root_name = xstrdup(journal_str(o, "session_category"));
+	if (!r->source_site && journal_str(o, "site_hash"))
+		r->source_site = xstrdup(journal_str(o, "site_hash"));
+	return 0;
+}
+
+static struct rcourse *find_course(struct restore_ctx *r, int64_t id)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].id == id)
+			return &r->v[i];
+	return NULL;
+}
+
+/* What the journals (through the index) say of each course. */
+static int load_events(struct restore_ctx *r, bool *complete)
+{
+	static const char sql[] =
+		"SELECT event, source_course_id,"
+		" json_extract(data, '$.archive_course_id'),"
+		" json_extract(data, '$.hook_error')"
+		" FROM events WHERE session_id = ?1 ORDER BY time, id";
+	sqlite3_stmt *st = idx_stmt(r->idx, sql);
+	int rc;
+
+	*complete = false;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, r->session_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *ev = (const char *)sqlite3_column_text(st, 0);
+		struct rcourse *c = find_course(r, sqlite3_column_int64(st, 1));
+
+		if (strcmp(ev, "archive_complete") == 0)
+			*complete = true;
+		if (!c)
+			continue;
+		if (strcmp(ev, "restore_started") == 0) {
+			c->started = true;
+		} else if (strcmp(ev, "restore") == 0) {
+			c->restored = true;
+			c->started = c->failed = false;
+			c->archive_id = sqlite3_column_int64(st, 2);
+			c->hook_failed = sqlite3_column_type(st, 3) ==
+					 SQLITE_TEXT;
+		} else if (strcmp(ev, "restore_failed") == 0) {
+			c->failed = true;
+			c->started = false;
+		} else if (strcmp(ev, "hook_rerun") == 0) {
+			c->hook_failed = sqlite3_column_type(st, 3) ==
+					 SQLITE_TEXT;
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : idx_fail(r->idx, "cannot read events");
+}
+
+static void journal_event(struct restore_ctx *r, json_t *ev)
+{
+	/* O_APPEND and one write() a line: workers may append too */
+	if (!ev || journal_append(r->metafd, r->journal, ev) < 0)
+		log_err("cannot write the journal '%s': %s", r->journal,
+			strerror(errno));
+	json_decref(ev);
+}
+
+/* The PHP bridge: next to the program in a build tree, or installed. */
+static char *find_bridge(void)
+{
+	static const char *const rel[] = {
+		"/../tools/bridge/sessionarchiver-bridge.php",
+		"/../../tools/bridge/sessionarchiver-bridge.php",
+	};
+	const char *env = getenv("SA_BRIDGE");
+	char self[PATH_MAX], *path;
+	ssize_t n;
+
+	if (env && *env == '/')
+		return xstrdup(env);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		*strrchr(self, '/') = '\0';
+		for (size_t i = 0; i < 2; i++) {
+			path = xasprintf("%s%s", self, rel[i]);
+			if (access(path, R_OK) == 0)
+				return path;
+			free(path);
+		}
+	}
+	return xasprintf("%s/sessionarchiver-bridge.php", SA_DATADIR);
+}
+
+static char *const child_env[] = {
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"LANG=C.UTF-8", NULL
+};
+
+/*
+ * Runs the bridge: its JSON answer (after the marker line) or NULL with
+ * the reason in err. Caller frees with json_decref().
+ */
+static json_t *bridge(struct restore_ctx *r, char *err, size_t errlen,
+		      const char *cmd, ...)
+{
+	char *args[12], *mark, how[128];
+	char **argv;
+	struct child_opts o = { .envp = child_env, .out_fd = -1,
+				.timeout_s = 300 };
+	struct child_result res;
+	json_error_t jerr;
+	json_t *j = NULL;
+	va_list ap;
+	int n = 0;
+
+	args[n++] = xasprintf("--moodle=%s", r->cfg->archive.moodle);
+	args[n++] = xstrdup(cmd);
+	va_start(ap, cmd);
+	for (const char *a; n < 11 && (a = va_arg(ap, const char *));)
+		args[n++] = xstrdup(a);
+	va_end(ap);
+	args[n] = NULL;
+	pthread_mutex_lock(&r->m_lock);
+	argv = moodle_cli_argv(r->m, r->bridge, args);
+	pthread_mutex_unlock(&r->m_lock);
+	for (int i = 0; i < n; i++)
+		free(args[i]);
+	if (!argv) {
+		snprintf(err, errlen, "cannot run the bridge: %s",
+			 moodle_error(r->m));
+		return NULL;
+	}
+	o.argv = argv;
+	if (child_run(&o, &res) < 0) {
+		snprintf(err, errlen, "cannot run '%s': %s", argv[0],
+			 strerror(errno));
+		moodle_argv_free(argv);
+		return NULL;
+	}
+	mark = strstr(res.output, "SESSIONARCHIVER-JSON:");
+	if (mark)
+		j = json_loads(strchr(mark, '\n') ? strchr(mark, '\n') + 1
+						  : "",
+			       0, &jerr);
+	if (!j) {
+		snprintf(err, errlen, "the bridge %s: %.300s",
+			 child_describe(&res, o.timeout_s, how, sizeof(how)),
+			 res.output);
+	} else if (json_is_string(json_object_get(j, "error"))) {
+		snprintf(err, errlen, "%s",
+			 json_string_value(json_object_get(j, "error")));
+		json_decref(j);
+		j = NULL;
+	}
+	child_result_release(&res);
+	moodle_argv_free(argv);
+	return j;
+}
+
+/* The id of the child category called name under parent, or 0. */
+static int64_t child_category(const struct moodle_category *cats, size_t n,
+			      int64_t parent, const char *name)
+{
+	int64_t best = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (cats[i].parent == parent && strcmp(cats[i].name, name) == 0 &&
+		    (best == 0 || cats[i].id < best))
+			best = cats[i].id;
+	return best;
+}
+
+static int64_t ensure_category(struct restore_ctx *r,
+			       const struct moodle_category *cats, size_t n,
+			       int64_t parent, const char *name)
+{
+	int64_t id = child_category(cats, n, parent, name);
+	char err[1024], parent_s[32];
+	json_t *j;
+
+	if (id)
+		return id;
+	snprintf(parent_s, sizeof(parent_s), "--parent=%lld",
+		 (long long)parent);
+	{
+		char *name_arg = xasprintf("--name=%s", name);
+
+		j = bridge(r, err, sizeof(err), "create-category", name_arg,
+			   parent_s, NULL);
+		free(name_arg);
+	}
+	if (!j)
+		return log_err("cannot create category '%s' under %lld: %s",
+			       name, (long long)parent, err);
+	id = json_integer_value(json_object_get(j, "id"));
+	json_decref(j);
+	if (id <= 0)
+		return log_err("the bridge gave no id for category '%s'", name);
+	log_msg(LOG_NOTICE, "created category '%s' (id %lld) under %lld",
+		name, (long long)id, (long long)parent);
+	return id;
+}
+
+/*
+ * The session's tree under the target: the root category (the source's
+ * session category), then each course's categories, reused when a
+ * category of that name is there already.
+ */
+static int make_tree(struct restore_ctx *r, int64_t target)
+{
+	struct moodle_category *cats = NULL;
+	size_t ncats = 0;
+	int64_t root;
+	int rc = 0;
+
+	if (moodle_categories(r->m, &cats, &ncats) < 0)
+		return log_err("cannot read the archive's categories: %s",
+			       moodle_error(r->m));
+	root = ensure_category(r, cats, ncats, target, r->root_name);
+	if (root < 0)
+		rc = -1;
+	for (size_t i = 0; i < r->n && rc == 0; i++) {
+		struct rcourse *c = &r->v[i];
+		int64_t parent = root;
+		size_t k;
+		json_t *name;
+
+		json_array_foreach(c->category_names, k, name) {
+			/* new categories appear in the list: read it again */
+			if (!child_category(cats, ncats, parent,
+					    json_string_value(name))) {
+				moodle_categories_free(cats, ncats);
+				cats = NULL;
+				ncats = 0;
+				parent = ensure_category(
+					r, NULL, 0, parent,
+					json_string_value(name));
+				if (parent < 0 ||
+				    moodle_categories(r->m, &cats, &ncats) <
+					    0) {
+					rc = -1;
+					break;
+				}
+			} else {
+				parent = child_category(
+					cats, ncats, parent,
+					json_string_value(name));
+			}
+		}
+		c->category_id = parent;
+	}
+	moodle_categories_free(cats, ncats);
+	return rc;
+}
+
+static bool renamed_from(const char *have, const char *want,
+			 const char *sep)
+{
+	size_t n = strlen(want);
+
+	if (!have || !want)
+		return false;
+	if (strcmp(have, want) == 0)
+		return true;
+	/* Moodle's collision renaming: "S_1", "F copy 1" */
+	if (strncmp(have, want, n) != 0 || strncmp(have + n, sep,
+						   strlen(sep)) != 0)
+		return false;
+	have += n + strlen(sep);
+	if (!*have)
+		return false;
+	for (; *have; have++)
+		if (*have < '0' || *have > '9')
+			return false;
+	return true;
+}
+
+static bool mapped_elsewhere(struct restore_ctx *r, int64_t archive_id)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].restored && r->v[i].archive_id == archive_id)
+			return true;
+	return false;
+}
+
+/*
+ * After a crash between "restore_started" and its end: record the course
+ * Moodle finished, delete the placeholder it left half-made.
+ */
+static void recover(struct restore_ctx *r, struct rcourse *c)
+{
+	struct moodle_course *list = NULL;
+	size_t n = 0;
+	int64_t found = 0;
+
+	if (moodle_courses_in(r->m, c->category_id, false, &list, &n) < 0) {
+		log_warn("cannot look for course %lld in category %lld: %s",
+			 (long long)c->id, (long long)c->category_id,
+			 moodle_error(r->m));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct moodle_course *mc = &list[i];
+
+		if (renamed_from(mc->shortname, PLACEHOLDER_SHORTNAME, "_") &&
+		    strncmp(mc->fullname, PLACEHOLDER_FULLNAME,
+			    strlen(PLACEHOLDER_FULLNAME)) == 0) {
+			char *args[] = { NULL, "--non-interactive",
+					 "--disablerecyclebin", NULL };
+			struct child_opts o = { .envp = child_env,
+						.out_fd = -1,
+						.timeout_s = 600 };
+			struct child_result res;
+			char **argv;
+
+			args[0] = xasprintf("--courseid=%lld",
+					    (long long)mc->id);
+			argv = moodle_cli_argv(r->m, "admin/cli/delete_course.php",
+					       args);
+			free(args[0]);
+			o.argv = argv;
+			if (argv && child_run(&o, &res) == 0) {
+				log_msg(LOG_NOTICE,
+					"deleted the half-restored placeholder "
+					"course %lld left by an interrupted "
+					"run",
+					(long long)mc->id);
+				child_result_release(&res);
+			}
+			moodle_argv_free(argv);
+			continue;
+		}
+		if (renamed_from(mc->shortname, c->shortname, "_") &&
+		    renamed_from(mc->fullname, c->fullname, " copy ") &&
+		    !mapped_elsewhere(r, mc->id) && mc->id > found)
+			found = mc->id;
+	}
+	moodle_courses_free(list, n);
+	if (found) {
+		log_msg(LOG_NOTICE,
+			"course %lld was restored as %lld by an interrupted "
+			"run: recorded, not restored again",
+			(long long)c->id, (long long)found);
+		journal_event(r, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}",
+					   "event", "restore", "site",
+					   r->site.site_hash,
+					   "source_course_id",
+					   (json_int_t)c->id,
+					   "archive_course_id",
+					   (json_int_t)found, "category_id",
+					   (json_int_t)c->category_id,
+					   "recovered", 1));
+		c->restored = true;
+		c->archive_id = found;
+	}
+	c->started = false;
+}
+
+static char **hook_env(struct restore_ctx *r, struct rcourse *c)
+{
+	char **env = xcalloc(12, sizeof(*env));
+	int n = 0;
+
+	env[n++] = xstrdup(child_env[0]);
+	env[n++] = xstrdup(child_env[1]);
+	env[n++] = xasprintf("SA_SESSION=%s", r->session);
+	env[n++] = xasprintf("SA_SOURCE_COURSE_ID=%lld", (long long)c->id);
+	env[n++] = xasprintf("SA_ARCHIVE_COURSE_ID=%lld",
+			     (long long)c->new_id);
+	env[n++] = xasprintf("SA_SHORTNAME=%s", c->new_shortname
+							? c->new_shortname
+							: c->shortname);
+	env[n++] = xasprintf("SA_CATEGORY_ID=%lld", (long long)c->category_id);
+	env[n++] = xasprintf("SA_MBZ=%s/%s/%s", store_path(r->store),
+			     r->session, c->file);
+	env[n++] = xasprintf("SA_MOODLE=%s", r->cfg->archive.moodle);
+	return env;
+}
+
+/* The post_restore hook; its failure is kept in c->hook_error. */
+static void run_hook(struct restore_ctx *r, struct rcourse *c,
+		     struct engine_job *job)
+{
+	char *argv[] = { r->cfg->hooks.post_restore, NULL };
+	char **env;
+	struct child_opts o = { .argv = argv, .out_fd = -1,
+				.timeout_s = r->cfg->hooks.timeout,
+				.own_group = true, .running_pid = &job->pid };
+	struct child_result res;
+	char how[128];
+
+	free(c->hook_error);
+	c->hook_error = NULL;
+	if (!argv[0])
+		return;
+	if (!c->new_shortname) {
+		struct moodle_course mc;
+
+		pthread_mutex_lock(&r->m_lock);
+		if (moodle_course_get(r->m, c->new_id, &mc) == 0) {
+			c->new_shortname = xstrdup(mc.shortname);
+			moodle_course_release(&mc);
+		}
+		pthread_mutex_unlock(&r->m_lock);
+	}
+	env = hook_env(r, c);
+	o.envp = env;
+	if (child_run(&o, &res) < 0) {
+		c->hook_error = xasprintf("cannot run '%s': %s", argv[0],
+					  strerror(errno));
+	} else {
+		if (!child_ok(&res))
+			c->hook_error = xasprintf(
+				"%s: %.500s",
+				child_describe(&res, o.timeout_s, how,
+					       sizeof(how)),
+				res.output);
+		child_result_release(&res);
+	}
+	for (char **e = env; *e; e++)
+		free(*e);
+	free(env);
+}
+
+/* Moodle's "!!! message !!!", else the last line it printed. */
+static void moodle_message(const char *out, char *buf, size_t len)
+{
+	const char *bang = strstr(out, "!!! ");
+	const char *end;
+
+	if (bang && (end = strstr(bang + 4, " !!!"))) {
+		snprintf(buf, len, "%.*s", (int)(end - bang - 4), bang + 4);
+		return;
+	}
+	end = out + strlen(out);
+	while (end > out && (end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	bang = end;
+	while (bang > out && bang[-1] != '\n')
+		bang--;
+	snprintf(buf, len, "%.*s", (int)(end - bang), bang);
+}
+
+static enum engine_outcome failed(char *err, size_t errlen, const char *fmt,
+				  ...) __attribute__((format(printf, 3, 4)));
+static enum engine_outcome failed(char *err, size_t errlen, const char *fmt,
+				  ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return ENGINE_FAILED;
+}
+
+static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
+				       struct engine_job *job, char *err,
+				       size_t errlen)
+{
+	struct restore_ctx *r = ctx;
+	struct rcourse *c = it->data;
+	struct child_opts o = { .argv = c->argv, .envp = child_env,
+				.out_fd = -1, .timeout_s = r->cfg->jobs.timeout,
+				.own_group = true, .running_pid = &job->pid };
+	struct child_result res;
+	struct mbz_info info;
+	char *path, why[512], how[128];
+	const char *line;
+	int rc;
+
+	if (r->rerun_hooks) {
+		run_hook(r, c, job);
+		return ENGINE_DONE;
+	}
+	/* the file must be the one the source platform wrote */
+	path = xasprintf("%s/%s/%s", store_path(r->store), r->session,
+			 c->file);
+	mbz_info_init(&info);
+	rc = mbz_read_path(path, MBZ_FULL, &info, why, sizeof(why));
+	free(path);
+	if (rc < 0) {
+		mbz_info_release(&info);
+		return failed(err, errlen, "the backup is unreadable: %s", why);
+	}
+	if (strcmp(info.sha256, c->sha256) != 0) {
+		mbz_info_release(&info);
+		return failed(err, errlen,
+			      "checksum mismatch: the backup differs from the "
+			      "manifest");
+	}
+	mbz_info_release(&info);
+	if (atomic_load(&job->abort))
+		return ENGINE_ABORTED;
+	journal_event(r, json_pack("{s:s, s:s, s:I, s:I}", "event",
+				   "restore_started", "site", r->site.site_hash,
+				   "source_course_id", (json_int_t)c->id,
+				   "category_id", (json_int_t)c->category_id));
+	if (child_run(&o, &res) < 0)
+		return failed(err, errlen, "cannot run '%s': %s", c->argv[0],
+			      strerror(errno));
+	log_info("restore_backup.php for course %lld: %s", (long long)c->id,
+		 res.output);
+	line = strstr(res.output, "Restored course ID: ");
+	if (child_ok(&res) && line)
+		c->new_id = strtoll(line + strlen("Restored course ID: "),
+				    NULL, 10);
+	if (atomic_load(&job->abort) && c->new_id <= 0) {
+		child_result_release(&res);
+		return ENGINE_ABORTED;
+	}
+	if (c->new_id <= 0) {
+		moodle_message(res.output, why, sizeof(why));
+		failed(err, errlen, "restore_backup.php %s: %s",
+		       child_describe(&res, o.timeout_s, how, sizeof(how)),
+		       why);
+		child_result_release(&res);
+		return ENGINE_FAILED;
+	}
+	child_result_release(&res);
+	run_hook(r, c, job);
+	return ENGINE_DONE;
+}
+
+static void restore_done(void *ctx, struct engine_item *it,
+			 enum engine_outcome outcome, const char *err)
+{
+	struct restore_ctx *r = ctx;
+	struct rcourse *c = it->data;
+
+	if (outcome == ENGINE_ABORTED)
+		return;
+	if (r->rerun_hooks) {
+		journal_event(r, json_pack("{s:s, s:s, s:I, s:s?}", "event",
+					   "hook_rerun", "site",
+					   r->site.site_hash,
+					   "source_course_id",
+					   (json_int_t)c->id, "hook_error",
+					   c->hook_error));
+	} else if (outcome == ENGINE_FAILED) {
+		log_err("course %lld '%s' failed: %s", (long long)c->id,
+			c->shortname, err);
+		journal_event(r, json_pack("{s:s, s:s, s:I, s:s}", "event",
+					   "restore_failed", "site",
+					   r->site.site_hash,
+					   "source_course_id",
+					   (json_int_t)c->id, "error", err));
+	} else {
+		journal_event(r, json_pack(
+			"{s:s, s:s, s:I, s:I, s:s?, s:I, s:s?}", "event",
+			"restore", "site", r->site.site_hash,
+			"source_course_id", (json_int_t)c->id,
+			"archive_course_id", (json_int_t)c->new_id,
+			"shortname", c->new_shortname, "category_id",
+			(json_int_t)c->category_id, "hook_error",
+			c->hook_error));
+		if (c->hook_error)
+			log_err("course %lld restored as %lld, but its "
+				"post_restore hook failed: %s",
+				(long long)c->id, (long long)c->new_id,
+				c->hook_error);
+		else
+			log_info("course %lld restored as %lld",
+				 (long long)c->id, (long long)c->new_id);
+	}
+	scan_session_feeds(r->idx, r->store, r->session, c->id);
+}
+
+struct restore_opts {
+	const char *target;
+	bool partial, allow_mismatch, rerun_hooks, no_wait, retry_failed;
+};
+
+static int restore_opt(int c, struct restore_opts *o)
+{
+	switch (c) {
+	case 'T': o->target = optarg; return 0;
+	case 'P': o->partial = true; return 0;
+	case 'M': o->allow_mismatch = true; return 0;
+	case 'H': o->rerun_hooks = true; return 0;
+	case 'W': o->no_wait = true; return 0;
+	case 'R': o->retry_failed = true; return 0;
+	default: return -1;
+	}
+}
+
+static const char restore_help[] =
+	"Restore every backup of SESSION on the archive platform, in a\n"
+	"copy of the session's category tree under the target category.\n"
+	"  --target SPEC            id:N, idnumber:X or path:/A/B (default:\n"
+	"                           [archive] target)\n"
+	"  --partial                restore what is archived so far, even if\n"
+	"                           the archive is not complete\n"
+	"  --allow-version-mismatch restore although Moodle or tool versions\n"
+	"                           differ (recorded in the journal)\n"
+	"  --retry-failed           redo only the courses that failed before\n"
+	"  --rerun-hooks            rerun the post_restore hook where it failed\n"
+	"  --no-wait                outside the window, exit 3\n";
+
+/* The identity and version rules; 0, or an exit code. */
+static int check_platform(struct restore_ctx *r, bool allow_mismatch)
+{
+	const char *want = r->cfg->archive.site;
+
+	if (r->source_site && strcmp(r->source_site, r->site.site_hash) == 0) {
+		log_err("refused: this platform (%s) is the source of session "
+			"'%s'; restore goes to the archive platform",
+			r->site.wwwroot ? r->site.wwwroot : r->site.site_hash,
+			r->session);
+		return SA_EXIT_REFUSED;
+	}
+	if (want && strcmp(want, r->site.siteidentifier) != 0 &&
+	    strcmp(want, r->site.site_hash) != 0) {
+		log_err("refused: [archive] site is %s, but the configured "
+			"archive platform's site identifier is %s (md5 %s)",
+			want, r->site.siteidentifier, r->site.site_hash);
+		return SA_EXIT_REFUSED;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		struct rcourse *c = &r->v[i];
+		const char *what = NULL;
+		char ours[64], theirs[600];
+
+		if (c->moodle_version && c->moodle_version != r->site.version) {
+			what = "Moodle";
+			snprintf(ours, sizeof(ours), "%lld",
+				 (long long)r->site.version);
+			snprintf(theirs, sizeof(theirs), "%lld (%s)",
+				 (long long)c->moodle_version,
+				 c->moodle_release ? c->moodle_release : "?");
+		} else if (c->tool_version &&
+			   strcmp(c->tool_version, SA_VERSION) != 0) {
+			what = "sessionarchiver";
+			snprintf(ours, sizeof(ours), "%s", SA_VERSION);
+			snprintf(theirs, sizeof(theirs), "%s", c->tool_version);
+		}
+		if (!what)
+			continue;
+		if (!allow_mismatch) {
+			log_err("refused: %s version mismatch: the archive "
+				"platform has %s, course %lld was archived with "
+				"%s (--allow-version-mismatch to override)",
+				what, ours, (long long)c->id, theirs);
+			return SA_EXIT_REFUSED;
+		}
+		log_warn("%s version mismatch (%s here, %s in the backups): "
+			 "overridden",
+			 what, ours, theirs);
+		journal_event(r, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event",
+					   "version_override", "site",
+					   r->site.site_hash, "what", what,
+					   "here", ours, "backups", theirs));
+		break;
+	}
+	return 0;
+}
+
+static int64_t resolve_target(struct restore_ctx *r, const char *spec)
+{
+	struct config_selector sel = { CONFIG_SEL_NONE, 0, NULL };
+	const struct config_selector *use = &r->cfg->archive.target;
+	struct moodle_category *cats = NULL;
+	size_t n = 0, hits = 0;
+	int64_t id = -1;
+	char err[256];
+
+	if (spec) {
+		if (config_parse_selector(spec, &sel, err, sizeof(err)) < 0) {
+			log_err("--target '%s': %s", spec, err);
+			return -1;
+		}
+		use = &sel;
+	}
+	if (use->kind == CONFIG_SEL_NONE) {
+		log_err("no target category: give --target or [archive] "
+			"target");
+		return -1;
+	}
+	if (moodle_categories(r->m, &cats, &n) < 0) {
+		log_err("cannot read the archive's categories: %s",
+			moodle_error(r->m));
+		config_selector_release(&sel);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool hit = use->kind == CONFIG_SEL_ID
+				   ? (unsigned long long)cats[i].id == use->id
+			   : use->kind == CONFIG_SEL_IDNUMBER
+				   ? strcmp(cats[i].idnumber, use->value) == 0
+				   : strcmp(cats[i].name_path, use->value) == 0;
+
+		if (hit) {
+			id = cats[i].id;
+			hits++;
+		}
+	}
+	if (hits != 1) {
+		log_err("%s category matches the target on the archive "
+			"platform",
+			hits ? "more than one" : "no");
+		id = -1;
+	}
+	moodle_categories_free(cats, n);
+	config_selector_release(&sel);
+	return id;
+}
+
+static int run_restore(struct restore_ctx *r, const struct restore_opts *o)
+{
+	struct engine_config ec = { .operation = "restore",
+				    .session = r->session,
+				    .parallel = r->cfg->jobs.parallel,
+				    .window = &r->cfg->window,
+				    .no_wait = o->no_wait,
+				    .mail = &r->cfg->mail,
+				    .quiet = r->cli->verbosity < 0,
+				    .idx = r->idx };
+	struct engine_ops ops = { .run = restore_run, .done = restore_done };
+	struct engine_item *items;
+	struct engine_result res;
+	struct run_info busy;
+	size_t n = 0;
+	int rc;
+
+	ec.run_id = runs_begin(r->idx, r->session_id, "restore", getpid(),
+			       NULL, &busy);
+	if (ec.run_id == 0) {
+		log_err("%s is already running on session '%s' (pid %d)",
+			busy.operation, r->session, (int)busy.pid);
+		return SA_EXIT_BUSY;
+	}
+	if (ec.run_id < 0)
+		return SA_EXIT_FAILURE;
+	items = xcalloc(r->n + 1, sizeof(*items));
+	for (size_t i = 0; i < r->n; i++) {
+		struct rcourse *c = &r->v[i];
+		bool take;
+
+		if (c->started)
+			recover(r, c);
+		if (r->rerun_hooks)
+			take = c->restored && c->hook_failed;
+		else
+			take = !c->restored && c->failed == o->retry_failed;
+		if (!take)
+			continue;
+		if (!r->rerun_hooks) {
+			char *args[3];
+
+			args[0] = xasprintf("--file=%s/%s/%s",
+					    store_path(r->store), r->session,
+					    c->file);
+			args[1] = xasprintf("--categoryid=%lld",
+					    (long long)c->category_id);
+			args[2] = NULL;
+			c->argv = moodle_cli_argv(r->m,
+						  "admin/cli/restore_backup.php",
+						  args);
+			free(args[0]);
+			free(args[1]);
+			if (!c->argv) {
+				log_err("cannot run Moodle's CLI: %s",
+					moodle_error(r->m));
+				free(items);
+				runs_end(r->idx, ec.run_id, "failed",
+					 "cannot run Moodle's CLI");
+				return SA_EXIT_FAILURE;
+			}
+		} else {
+			c->new_id = c->archive_id;
+		}
+		items[n++] = (struct engine_item){ .id = c->id,
+						   .label = c->shortname,
+						   .data = c };
+	}
+	if (n == 0) {
+		log_msg(LOG_NOTICE, "restore of %s: nothing to do", r->session);
+		runs_end(r->idx, ec.run_id, "finished", NULL);
+		free(items);
+		return SA_EXIT_OK;
+	}
+	log_msg(LOG_NOTICE, "restore of %s: %zu course(s), %d at a time",
+		r->session, n, (int)ec.parallel);
+	rc = engine_run(&ec, items, n, &ops, r, &res);
+	free(items);
+	if (rc < 0) {
+		runs_end(r->idx, ec.run_id, "failed", "could not start");
+		return SA_EXIT_FAILURE;
+	}
+	log_msg(LOG_NOTICE,
+		"restore of %s: %lld done, %lld failed, %lld aborted, %lld not "
+		"started",
+		r->session, (long long)res.done, (long long)res.failed,
+		(long long)res.aborted, (long long)res.not_started);
+	if (res.cancelled) {
+		runs_end(r->idx, ec.run_id, "cancelled", "cancelled");
+		return SA_EXIT_FAILURE;
+	}
+	if (res.window_closed) {
+		runs_end(r->idx, ec.run_id, "waiting-window",
+			 "outside the hour window (--no-wait)");
+		return SA_EXIT_WINDOW;
+	}
+	runs_end(r->idx, ec.run_id, "finished", NULL);
+	return res.failed ? SA_EXIT_PARTIAL : SA_EXIT_OK;
+}
+
+static int parse_args(struct cli *cli, int argc, char **argv,
+		      struct restore_opts *o, const char **session)
+{
+	static const struct option opts[] = {
+		{ "target", required_argument, NULL, 'T' },
+		{ "partial", no_argument, NULL, 'P' },
+		{ "allow-version-mismatch", no_argument, NULL, 'M' },
+		{ "rerun-hooks", no_argument, NULL, 'H' },
+		{ "no-wait", no_argument, NULL, 'W' },
+		{ "retry-failed", no_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char synopsis[] =
+		"SESSION [--target SPEC] [--partial] [--allow-version-mismatch]"
+		" [--retry-failed] [--rerun-hooks] [--no-wait]";
+	int c;
+
+	while ((c = cli_getopt(cli, argc, argv, "", opts, false)) != -1) {
+		if (c == 'h') {
+			printf("usage: sessionarchiver restore %s\n\n%s",
+			       synopsis, restore_help);
+			return 1;
+		}
+		if (restore_opt(c, o) < 0) {
+			cli_usage(cli, synopsis);
+			return -1;
+		}
+	}
+	if (argc - optind != 1) {
+		cli_usage(cli, synopsis);
+		return -1;
+	}
+	*session = argv[optind];
+	return 0;
+}
+
+int cmd_restore(struct cli *cli, int argc, char **argv)
+{
+	struct restore_opts o = { 0 };
+	struct restore_ctx r = { .cli = cli, .metafd = -1 };
+	struct scan_options so = { .quiet = true };
+	struct scan_stats stats;
+	bool complete;
+	char err[1024];
+	int rc, code;
+	int64_t target;
+	off_t off = 0;
+	long lines = 0;
+
+	rc = parse_args(cli, argc, argv, &o, &r.session);
+	if (rc)
+		return rc > 0 ? SA_EXIT_OK : SA_EXIT_USAGE;
+	if (!(r.cfg = cli_config(cli)))
+		return SA_EXIT_USAGE;
+	if (!r.cfg->archive.moodle) {
+		log_err("no archive platform configured: [archive] moodle");
+		return SA_EXIT_USAGE;
+	}
+	r.rerun_hooks = o.rerun_hooks;
+	if (!(r.store = cli_open_store(cli, &rc)))
+		return rc;
+	rc = SA_EXIT_FAILURE;
+	pthread_mutex_init(&r.m_lock, NULL);
+	if (!(r.idx = cli_open_index(cli, r.store)))
+		goto out_store;
+	so.only = r.session;
+	if (scan_store(r.idx, r.store, &so, &stats) < 0)
+		goto out_idx;
+	r.session_id = idx_session_find(r.idx, r.session);
+	r.metafd = openat(store_dirfd(r.store), r.session,
+			  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r.metafd >= 0) {
+		int fd = openat(r.metafd, SESSION_META_DIR,
+				O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		close(r.metafd);
+		r.metafd = fd;
+	}
+	if (r.metafd < 0 || r.session_id <= 0) {
+		log_err("no session '%s' with a manifest in the store",
+			r.session);
+		goto out_idx;
+	}
+	if (journal_read(r.metafd, MANIFEST_FILE, MANIFEST_FILE, &off, &lines,
+			 read_manifest_line, &r) < 0)
+		goto out_idx;
+	if (r.n == 0) {
+		log_err("session '%s' has no archived course (empty manifest)",
+			r.session);
+		goto out_idx;
+	}
+	if (!r.root_name)
+		r.root_name = xstrdup(r.session);
+	if (load_events(&r, &complete) < 0)
+		goto out_idx;
+	if (!complete && !o.partial) {
+		log_err("refused: the archive of '%s' is not complete (its "
+			"journal has no archive_complete); --partial restores "
+			"what is archived so far",
+			r.session);
+		rc = SA_EXIT_REFUSED;
+		goto out_idx;
+	}
+	r.m = moodle_open(&r.cfg->archive, &code, err, sizeof(err));
+	if (!r.m) {
+		log_err("archive platform: %s", err);
+		rc = code == MOODLE_ERR_CONFIG ? SA_EXIT_USAGE
+					       : SA_EXIT_UNREACHABLE;
+		goto out_idx;
+	}
+	if (moodle_site(r.m, &r.site) < 0) {
+		log_err("cannot read the archive site: %s", moodle_error(r.m));
+		goto out_moodle;
+	}
+	r.journal = xasprintf("%s%s%s", JOURNAL_PREFIX, r.site.site_hash,
+			      JOURNAL_SUFFIX);
+	if ((rc = check_platform(&r, o.allow_mismatch)) != 0)
+		goto out_moodle;
+	rc = SA_EXIT_FAILURE;
+	r.bridge = find_bridge();
+	if ((target = resolve_target(&r, o.target)) < 0)
+		goto out_moodle;
+	if (make_tree(&r, target) < 0)
+		goto out_moodle;
+	rc = run_restore(&r, &o);
+
+out_moodle:
+	moodle_site_release(&r.site);
+	moodle_free(r.m);
+out_idx:
+	for (size_t i = 0; i < r.n; i++)
+		rcourse_release(&r.v[i]);
+	free(r.v);
+	free(r.root_name);
+	free(r.source_site);
+	free(r.journal);
+	free(r.bridge);
+	if (r.metafd >= 0)
+		close(r.metafd);
+	idx_free(r.idx);
+out_store:
+	pthread_mutex_destroy(&r.m_lock);
+	store_free(r.store);
+	return rc;
+}
