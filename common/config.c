@@ -168,13 +168,14 @@ static const struct key_def keys[] = {
 	    parse_path) },
 	{ K("hooks", "timeout", KT_DURATION, hooks.timeout, parse_duration),
 	  .min = 1, .max = 24 * 3600 },
+	{ K("purge", "recyclebin", KT_BOOL, purge.recyclebin, parse_bool) },
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
 static const char *const sections[] = {
 	"store", "source", "archive", "session", "window", "jobs", "mail",
-	"hooks",
+	"hooks", "purge",
 };
 
 /* ---- small helpers ---------------------------------------------------- */

@@ -148,6 +148,14 @@ struct config_hooks {
 	unsigned timeout;   /* seconds, default 30m */
 };
 
+/*
+ * [purge] recyclebin: keep Moodle's recycle-bin copy of each deleted
+ * course (default no: a purge must not fill the disk with backups).
+ */
+struct config_purge {
+	bool recyclebin;
+};
+
 struct config {
 	struct config_store store;
 	struct config_platform source;
@@ -157,6 +165,7 @@ struct config {
 	struct config_jobs jobs;
 	struct config_mail mail;
 	struct config_hooks hooks;
+	struct config_purge purge;
 };
 
 /* A config holding the defaults; free with config_free(). Never NULL. */

@@ -18,6 +18,7 @@
 #include "idx.h"
 #include "op_archive.h"
 #include "op_restore.h"
+#include "op_verify.h"
 #include "log.h"
 #include "store.h"
 #include "xalloc.h"
@@ -53,11 +54,13 @@ const struct cli_command cli_commands[] = {
 	{ "plan", cmd_plan, "show what an archive would do (plan archive ...)" },
 	{ "archive", cmd_archive, "back a session's courses up into the store" },
 	{ "restore", cmd_restore, "restore a session's backups on the archive platform" },
+	{ "verify", cmd_verify, "compare the archive with the source category" },
 	{ "pause", cmd_pause, "pause the operation running on a session" },
 	{ "resume", cmd_resume, "resume a paused operation" },
 	{ "cancel", cmd_cancel, "cancel the operation running on a session" },
 	{ "inspect", cmd_inspect, "show what Moodle backups (.mbz) hold" },
 	{ "mount", cmd_mount, "mount the configured store (sessionarchiverfs)" },
+	{ "doctor", cmd_doctor, "check the configuration, store, platforms" },
 	{ NULL, NULL, NULL },
 };
 

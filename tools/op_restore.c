@@ -34,6 +34,7 @@
 #include "idx.h"
 #include "journal.h"
 #include "log.h"
+#include "manifest.h"
 #include "mbz.h"
 #include "moodle.h"
 #include "runs.h"
@@ -47,15 +48,8 @@
 #define PLACEHOLDER_SHORTNAME "restoring"
 
 struct rcourse {
+	const struct manifest_course *mc; /* what the manifest says */
 	int64_t id;             /* source course id */
-	char *file;             /* relative to the session folder */
-	char *sha256;           /* as the manifest says */
-	char *shortname, *fullname;
-	char *category_path;    /* store folders */
-	json_t *category_names; /* the source categories' names */
-	char *moodle_release;
-	int64_t moodle_version;
-	char *tool_version;
 	/* from the journals */
 	bool restored, failed, started;
 	int64_t archive_id;
@@ -80,75 +74,18 @@ struct restore_ctx {
 	int metafd;
 	char *journal;          /* journal-<archive site>.jsonl */
 	struct moodle_site site;
+	struct manifest man;
 	struct rcourse *v;
 	size_t n;
-	char *root_name;        /* the session's category on the source */
-	char *source_site;
 	bool rerun_hooks;
 	char *bridge;
 };
 
 static void rcourse_release(struct rcourse *c)
 {
-	free(c->file);
-	free(c->sha256);
-	free(c->shortname);
-	free(c->fullname);
-	free(c->category_path);
-	json_decref(c->category_names);
-	free(c->moodle_release);
-	free(c->tool_version);
 	moodle_argv_free(c->argv);
 	free(c->new_shortname);
 	free(c->hook_error);
-}
-
-static char *dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
-/* The manifest, the latest line of each course winning. */
-static int read_manifest_line(void *ctx, long line_no, json_t *o)
-{
-	struct restore_ctx *r = ctx;
-	int64_t id = journal_int(o, "source_course_id", -1);
-	const char *file = journal_str(o, "file");
-	const char *sha = journal_str(o, "sha256");
-	struct rcourse *c = NULL;
-
-	if (id <= 0 || !file || !sha) {
-		log_warn("%s/%s/%s:%ld: skipped, not a manifest entry",
-			 r->session, SESSION_META_DIR, MANIFEST_FILE, line_no);
-		return 0;
-	}
-	for (size_t i = 0; i < r->n && !c; i++)
-		if (r->v[i].id == id)
-			c = &r->v[i];
-	if (!c) {
-		r->v = xrealloc(r->v, (r->n + 1) * sizeof(*r->v));
-		c = &r->v[r->n++];
-	} else {
-		rcourse_release(c);
-	}
-	memset(c, 0, sizeof(*c));
-	c->id = id;
-	c->file = xstrdup(file);
-	c->sha256 = xstrdup(sha);
-	c->shortname = dup_or_null(journal_str(o, "shortname"));
-	c->fullname = dup_or_null(journal_str(o, "fullname"));
-	c->category_path = xstrdup(journal_str(o, "category_path")
-					   ? journal_str(o, "category_path")
-					   : "");
-	c->category_names = json_incref(json_object_get(o, "category_names"));
-	c->moodle_release = dup_or_null(journal_str(o, "moodle_release"));
-	c->moodle_version = journal_int(o, "moodle_version", 0);
-	c->tool_version = dup_or_null(journal_str(o, "tool_version"));
-	if (!r->root_name && journal_str(o, "session_category"))
-		r->root_name = xstrdup(journal_str(o, "session_category"));
-	if (!r->source_site && journal_str(o, "site_hash"))
-		r->source_site = xstrdup(journal_str(o, "site_hash"));
-	return 0;
 }
 
 static struct rcourse *find_course(struct restore_ctx *r, int64_t id)
@@ -363,7 +300,7 @@ static int make_tree(struct restore_ctx *r, int64_t target)
 	if (moodle_categories(r->m, &cats, &ncats) < 0)
 		return log_err("cannot read the archive's categories: %s",
 			       moodle_error(r->m));
-	root = ensure_category(r, cats, ncats, target, r->root_name);
+	root = ensure_category(r, cats, ncats, target, r->man.root_name);
 	if (root < 0)
 		rc = -1;
 	for (size_t i = 0; i < r->n && rc == 0; i++) {
@@ -372,7 +309,7 @@ static int make_tree(struct restore_ctx *r, int64_t target)
 		size_t k;
 		json_t *name;
 
-		json_array_foreach(c->category_names, k, name) {
+		json_array_foreach(c->mc->category_names, k, name) {
 			/* new categories appear in the list: read it again */
 			if (!child_category(cats, ncats, parent,
 					    json_string_value(name))) {
@@ -398,28 +335,6 @@ static int make_tree(struct restore_ctx *r, int64_t target)
 	}
 	moodle_categories_free(cats, ncats);
 	return rc;
-}
-
-static bool renamed_from(const char *have, const char *want,
-			 const char *sep)
-{
-	size_t n = strlen(want);
-
-	if (!have || !want)
-		return false;
-	if (strcmp(have, want) == 0)
-		return true;
-	/* Moodle's collision renaming: "S_1", "F copy 1" */
-	if (strncmp(have, want, n) != 0 || strncmp(have + n, sep,
-						   strlen(sep)) != 0)
-		return false;
-	have += n + strlen(sep);
-	if (!*have)
-		return false;
-	for (; *have; have++)
-		if (*have < '0' || *have > '9')
-			return false;
-	return true;
 }
 
 static bool mapped_elsewhere(struct restore_ctx *r, int64_t archive_id)
@@ -449,7 +364,7 @@ static void recover(struct restore_ctx *r, struct rcourse *c)
 	for (size_t i = 0; i < n; i++) {
 		struct moodle_course *mc = &list[i];
 
-		if (renamed_from(mc->shortname, PLACEHOLDER_SHORTNAME, "_") &&
+		if (manifest_name_matches(mc->shortname, PLACEHOLDER_SHORTNAME, "_") &&
 		    strncmp(mc->fullname, PLACEHOLDER_FULLNAME,
 			    strlen(PLACEHOLDER_FULLNAME)) == 0) {
 			char *args[] = { NULL, "--non-interactive",
@@ -477,8 +392,8 @@ static void recover(struct restore_ctx *r, struct rcourse *c)
 			moodle_argv_free(argv);
 			continue;
 		}
-		if (renamed_from(mc->shortname, c->shortname, "_") &&
-		    renamed_from(mc->fullname, c->fullname, " copy ") &&
+		if (manifest_name_matches(mc->shortname, c->mc->shortname, "_") &&
+		    manifest_name_matches(mc->fullname, c->mc->fullname, " copy ") &&
 		    !mapped_elsewhere(r, mc->id) && mc->id > found)
 			found = mc->id;
 	}
@@ -516,10 +431,10 @@ static char **hook_env(struct restore_ctx *r, struct rcourse *c)
 			     (long long)c->new_id);
 	env[n++] = xasprintf("SA_SHORTNAME=%s", c->new_shortname
 							? c->new_shortname
-							: c->shortname);
+							: c->mc->shortname);
 	env[n++] = xasprintf("SA_CATEGORY_ID=%lld", (long long)c->category_id);
 	env[n++] = xasprintf("SA_MBZ=%s/%s/%s", store_path(r->store),
-			     r->session, c->file);
+			     r->session, c->mc->file);
 	env[n++] = xasprintf("SA_MOODLE=%s", r->cfg->archive.moodle);
 	return env;
 }
@@ -622,7 +537,7 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 	}
 	/* the file must be the one the source platform wrote */
 	path = xasprintf("%s/%s/%s", store_path(r->store), r->session,
-			 c->file);
+			 c->mc->file);
 	mbz_info_init(&info);
 	rc = mbz_read_path(path, MBZ_FULL, &info, why, sizeof(why));
 	free(path);
@@ -630,7 +545,7 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 		mbz_info_release(&info);
 		return failed(err, errlen, "the backup is unreadable: %s", why);
 	}
-	if (strcmp(info.sha256, c->sha256) != 0) {
+	if (strcmp(info.sha256, c->mc->sha256) != 0) {
 		mbz_info_release(&info);
 		return failed(err, errlen,
 			      "checksum mismatch: the backup differs from the "
@@ -686,7 +601,7 @@ static void restore_done(void *ctx, struct engine_item *it,
 					   c->hook_error));
 	} else if (outcome == ENGINE_FAILED) {
 		log_err("course %lld '%s' failed: %s", (long long)c->id,
-			c->shortname, err);
+			c->mc->shortname, err);
 		journal_event(r, json_pack("{s:s, s:s, s:I, s:s}", "event",
 					   "restore_failed", "site",
 					   r->site.site_hash,
@@ -749,7 +664,7 @@ static int check_platform(struct restore_ctx *r, bool allow_mismatch)
 {
 	const char *want = r->cfg->archive.site;
 
-	if (r->source_site && strcmp(r->source_site, r->site.site_hash) == 0) {
+	if (r->man.source_site && strcmp(r->man.source_site, r->site.site_hash) == 0) {
 		log_err("refused: this platform (%s) is the source of session "
 			"'%s'; restore goes to the archive platform",
 			r->site.wwwroot ? r->site.wwwroot : r->site.site_hash,
@@ -768,18 +683,18 @@ static int check_platform(struct restore_ctx *r, bool allow_mismatch)
 		const char *what = NULL;
 		char ours[64], theirs[600];
 
-		if (c->moodle_version && c->moodle_version != r->site.version) {
+		if (c->mc->moodle_version && c->mc->moodle_version != r->site.version) {
 			what = "Moodle";
 			snprintf(ours, sizeof(ours), "%lld",
 				 (long long)r->site.version);
 			snprintf(theirs, sizeof(theirs), "%lld (%s)",
-				 (long long)c->moodle_version,
-				 c->moodle_release ? c->moodle_release : "?");
-		} else if (c->tool_version &&
-			   strcmp(c->tool_version, SA_VERSION) != 0) {
+				 (long long)c->mc->moodle_version,
+				 c->mc->moodle_release ? c->mc->moodle_release : "?");
+		} else if (c->mc->tool_version &&
+			   strcmp(c->mc->tool_version, SA_VERSION) != 0) {
 			what = "sessionarchiver";
 			snprintf(ours, sizeof(ours), "%s", SA_VERSION);
-			snprintf(theirs, sizeof(theirs), "%s", c->tool_version);
+			snprintf(theirs, sizeof(theirs), "%s", c->mc->tool_version);
 		}
 		if (!what)
 			continue;
@@ -896,7 +811,7 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o)
 
 			args[0] = xasprintf("--file=%s/%s/%s",
 					    store_path(r->store), r->session,
-					    c->file);
+					    c->mc->file);
 			args[1] = xasprintf("--categoryid=%lld",
 					    (long long)c->category_id);
 			args[2] = NULL;
@@ -917,7 +832,7 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o)
 			c->new_id = c->archive_id;
 		}
 		items[n++] = (struct engine_item){ .id = c->id,
-						   .label = c->shortname,
+						   .label = c->mc->shortname,
 						   .data = c };
 	}
 	if (n == 0) {
@@ -998,8 +913,6 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	char err[1024];
 	int rc, code;
 	int64_t target;
-	off_t off = 0;
-	long lines = 0;
 
 	rc = parse_args(cli, argc, argv, &o, &r.session);
 	if (rc)
@@ -1035,16 +948,21 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 			r.session);
 		goto out_idx;
 	}
-	if (journal_read(r.metafd, MANIFEST_FILE, MANIFEST_FILE, &off, &lines,
-			 read_manifest_line, &r) < 0)
+	if (manifest_load(r.metafd, r.session, &r.man) < 0)
 		goto out_idx;
+	r.v = xcalloc(r.man.n + 1, sizeof(*r.v));
+	for (size_t i = 0; i < r.man.n; i++) {
+		r.v[i].mc = &r.man.v[i];
+		r.v[i].id = r.man.v[i].id;
+	}
+	r.n = r.man.n;
 	if (r.n == 0) {
 		log_err("session '%s' has no archived course (empty manifest)",
 			r.session);
 		goto out_idx;
 	}
-	if (!r.root_name)
-		r.root_name = xstrdup(r.session);
+	if (!r.man.root_name)
+		r.man.root_name = xstrdup(r.session);
 	if (load_events(&r, &complete) < 0)
 		goto out_idx;
 	if (!complete && !o.partial) {
@@ -1085,8 +1003,7 @@ out_idx:
 	for (size_t i = 0; i < r.n; i++)
 		rcourse_release(&r.v[i]);
 	free(r.v);
-	free(r.root_name);
-	free(r.source_site);
+	manifest_release(&r.man);
 	free(r.journal);
 	free(r.bridge);
 	if (r.metafd >= 0)

@@ -299,6 +299,11 @@ class FakeSite:
         self._new_context(CONTEXT_COURSECAT, cid, pctx["path"], pctx["depth"])
         return cid
 
+    def category(self, category_id):
+        """The course_categories row of that id, or None."""
+        rows = self.query("SELECT * FROM {course_categories} WHERE id = %s", (category_id,))
+        return rows[0] if rows else None
+
     def categories(self):
         return self.query("SELECT id, name, idnumber, parent, path, depth, sortorder, coursecount, visible"
                           " FROM {course_categories} ORDER BY sortorder, id")

@@ -5,7 +5,14 @@ function cli_get_params(array $longoptions, ?array $shortmapping = null) {
     $shortmapping = (array)$shortmapping;
     $options = array();
     $unrecognized = array();
+    if (empty($_SERVER['argv'])) {
+        return array($options, $unrecognized);
+    }
     $raw = $_SERVER['argv'];
+    // Like Moodle: nothing after '--' is an option.
+    if (($cut = array_search('--', $raw, true)) !== false) {
+        $raw = array_slice($raw, 0, $cut);
+    }
     array_shift($raw);
     foreach ($raw as $arg) {
         if (substr($arg, 0, 2) === '--') {

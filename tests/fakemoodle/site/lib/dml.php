@@ -77,6 +77,17 @@ class fm_database {
         return $this->get_records_sql("SELECT * FROM {{$table}}" . $this->where($conds, $params) . " ORDER BY $sort", $params);
     }
 
+    /** Moodle's get_records_select(): $select is a WHERE clause with ? placeholders. */
+    public function get_records_select($table, $select, ?array $params = null, $sort = '', $fields = '*',
+                                       $limitfrom = 0, $limitnum = 0) {
+        $sql = "SELECT $fields FROM {{$table}}" . ($select !== '' ? " WHERE $select" : '')
+             . ($sort !== '' ? " ORDER BY $sort" : '');
+        if ($limitnum) {
+            $sql .= ' LIMIT ' . (int)$limitfrom . ', ' . (int)$limitnum;
+        }
+        return $this->get_records_sql($sql, (array)$params);
+    }
+
     public function record_exists_sql($sql, array $params = array()) {
         return (bool)$this->get_record_sql($sql, $params);
     }

@@ -31,7 +31,30 @@ umask(0);
 require_once($CFG->libdir . '/clilib.php');
 require_once($CFG->libdir . '/dml.php');
 require_once($CFG->libdir . '/fakemoodle.php');
+require_once($CFG->libdir . '/courselib.php');
+
+// Moodle's class loader makes core classes available on first use.
+spl_autoload_register(function ($class) {
+    global $CFG;
+    $map = array('core_course_category' => 'coursecatlib.php', 'core\\session\\manager' => 'sessionlib.php');
+    $class = ltrim($class, '\\');
+    if (isset($map[$class])) {
+        require_once($CFG->libdir . '/' . $map[$class]);
+    }
+});
 
 set_exception_handler('fm_default_exception_handler');
 
 $DB = new fm_database($CFG);
+
+// initialise_cfg(): settings from the config table (release, version...); config.php wins.
+foreach ($DB->get_records_sql("SELECT name, value FROM {config}") as $fmrow) {
+    if (!property_exists($CFG, $fmrow->name)) {
+        $CFG->{$fmrow->name} = $fmrow->value;
+    }
+}
+unset($fmrow);
+
+// Nobody is logged in on the command line until a script calls \core\session\manager::set_user().
+global $USER;
+$USER = (object)array('id' => 0);

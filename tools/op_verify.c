@@ -1,0 +1,566 @@
+/*
+ * The verify operation: the proof that the archive is complete, and the
+ * key that unlocks the purge of the source. Both platforms are read live
+ * (their databases, or their web services), joined through this tool's own
+ * mapping (source id -> backup -> restored id), since Moodle drops course
+ * idnumbers on restore.
+ *
+ * The report goes to the store (.session/verify-<time>.json, and
+ * .session/report.txt that the mount shows), to the journal (one "verify"
+ * line per course and a "verify_report" line that gate_purge() reads) and
+ * from there to the index.
+ */
+#include "op_verify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "exitcode.h"
+#include "idx.h"
+#include "journal.h"
+#include "log.h"
+#include "manifest.h"
+#include "mbz.h"
+#include "moodle.h"
+#include "readpool.h"
+#include "scan.h"
+#include "store.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+enum result { VR_OK, VR_MISSING, VR_FAILED, VR_MISMATCH, VR_NEW, VR_EXTRA, N_VR };
+static const char *const result_names[N_VR] = {
+	"ok", "missing", "failed", "mismatch", "new", "extra",
+};
+
+struct mapping {
+	int64_t source_id;
+	int64_t archive_id;   /* 0: never restored */
+	int64_t category_id;  /* where restore put it */
+	char *error;          /* latest failure, when it failed */
+};
+
+struct verify {
+	const char *session;
+	struct manifest man;
+	struct mapping *map;
+	size_t n_map;
+	json_t *courses;      /* report lines */
+	int counts[N_VR];
+	int64_t total;
+};
+
+static struct mapping *mapping_of(struct verify *v, int64_t source_id)
+{
+	for (size_t i = 0; i < v->n_map; i++)
+		if (v->map[i].source_id == source_id)
+			return &v->map[i];
+	v->map = xrealloc(v->map, (v->n_map + 1) * sizeof(*v->map));
+	v->map[v->n_map] = (struct mapping){ .source_id = source_id };
+	return &v->map[v->n_map++];
+}
+
+/* The journals' story of each course: restored where, or failed why. */
+static int load_mapping(struct idx *idx, int64_t session_id, struct verify *v)
+{
+	static const char sql[] =
+		"SELECT event, source_course_id,"
+		" json_extract(data, '$.archive_course_id'),"
+		" json_extract(data, '$.category_id'),"
+		" json_extract(data, '$.error')"
+		" FROM events WHERE session_id = ?1 AND source_course_id"
+		" IS NOT NULL AND event IN ('backup', 'backup_failed',"
+		" 'restore', 'restore_failed', 'purge') ORDER BY time, id";
+	sqlite3_stmt *st = idx_stmt(idx, sql);
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *ev = (const char *)sqlite3_column_text(st, 0);
+		struct mapping *m = mapping_of(v, sqlite3_column_int64(st, 1));
+
+		if (strcmp(ev, "restore") == 0) {
+			m->archive_id = sqlite3_column_int64(st, 2);
+			m->category_id = sqlite3_column_int64(st, 3);
+			free(m->error);
+			m->error = NULL;
+		} else if (strcmp(ev, "backup") == 0) {
+			free(m->error);
+			m->error = NULL;
+		} else if (strcmp(ev, "purge") != 0) {
+			free(m->error);
+			m->error = xstrdup(sqlite3_column_type(st, 4) ==
+							   SQLITE_TEXT
+						   ? (const char *)
+							     sqlite3_column_text(
+								     st, 4)
+						   : ev);
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : idx_fail(idx, "cannot read events");
+}
+
+static void report(struct verify *v, enum result r, int64_t source_id,
+		   int64_t archive_id, const char *shortname,
+		   const char *detail)
+{
+	json_t *o = json_object();
+
+	v->counts[r]++;
+	json_object_set_new(o, "result", json_string(result_names[r]));
+	json_object_set_new(o, "source_course_id",
+			    source_id ? json_integer(source_id) : json_null());
+	json_object_set_new(o, "archive_course_id",
+			    archive_id ? json_integer(archive_id)
+				       : json_null());
+	json_object_set_new(o, "shortname",
+			    shortname ? json_string(shortname) : json_null());
+	json_object_set_new(o, "detail",
+			    detail ? json_string(detail) : json_null());
+	json_array_append_new(v->courses, o);
+}
+
+/* Compares a restored course with its source; NULL when they agree. */
+static char *compare(const struct moodle_course *src,
+		     const struct moodle_course *arc, int64_t category)
+{
+	if (category && arc->category != category)
+		return xasprintf("in category %lld on the archive, restored "
+				 "into %lld",
+				 (long long)arc->category, (long long)category);
+	if (!manifest_name_matches(arc->shortname, src->shortname, "_"))
+		return xasprintf("shortname '%s' on the archive, '%s' on the "
+				 "source",
+				 arc->shortname, src->shortname);
+	if (!manifest_name_matches(arc->fullname, src->fullname, " copy "))
+		return xasprintf("fullname '%s' on the archive, '%s' on the "
+				 "source",
+				 arc->fullname, src->fullname);
+	if (arc->sections != src->sections)
+		return xasprintf("%d sections on the archive, %d on the source",
+				 arc->sections, src->sections);
+	if (arc->activities != src->activities)
+		return xasprintf("%d activities on the archive, %d on the "
+				 "source",
+				 arc->activities, src->activities);
+	return NULL;
+}
+
+/*
+ * The session's category on the archive: the ancestor of the categories
+ * restore used that carries the session's name.
+ */
+static int64_t archive_root(struct moodle *arc, struct verify *v)
+{
+	struct moodle_category *cats = NULL;
+	size_t n = 0;
+	int64_t root = 0;
+
+	if (moodle_categories(arc, &cats, &n) < 0)
+		return -1;
+	for (size_t k = 0; k < v->n_map && !root; k++) {
+		int64_t id = v->map[k].category_id;
+
+		for (int guard = 0; id && guard < 64 && !root; guard++) {
+			size_t i;
+
+			for (i = 0; i < n && cats[i].id != id; i++)
+				;
+			if (i == n)
+				break;
+			if (v->man.root_name &&
+			    strcmp(cats[i].name, v->man.root_name) == 0)
+				root = cats[i].id;
+			id = cats[i].parent;
+		}
+	}
+	moodle_categories_free(cats, n);
+	return root;
+}
+
+static int compare_platforms(struct moodle *src, struct moodle *arc,
+			     struct verify *v)
+{
+	struct moodle_course *courses = NULL, *extra = NULL;
+	size_t n = 0, n_extra = 0;
+	int64_t root;
+	int rc = 0;
+
+	if (!v->man.root_id)
+		return log_err("the manifest of '%s' does not name the "
+			       "session's category on the source (archived "
+			       "by an older version?)",
+			       v->session);
+	if (moodle_courses_in(src, v->man.root_id, true, &courses, &n) < 0)
+		return log_err("source platform: %s", moodle_error(src));
+	for (size_t i = 0; i < n; i++) {
+		struct moodle_course *c = &courses[i];
+		struct manifest_course *mc = manifest_find(&v->man, c->id);
+		struct mapping *m = mapping_of(v, c->id);
+		struct moodle_course a;
+		char *why;
+		int got;
+
+		v->total++;
+		if (!mc) {
+			report(v, VR_NEW, c->id, 0, c->shortname,
+			       "in the source category, not in the archive "
+			       "(created after it)");
+			continue;
+		}
+		if (!m->archive_id) {
+			if (m->error)
+				report(v, VR_FAILED, c->id, 0, c->shortname,
+				       m->error);
+			else
+				report(v, VR_MISSING, c->id, 0, c->shortname,
+				       "backed up but never restored");
+			continue;
+		}
+		got = moodle_course_get(arc, m->archive_id, &a);
+		if (got < 0) {
+			rc = log_err("archive platform: %s", moodle_error(arc));
+			break;
+		}
+		if (got == 1) {
+			why = xasprintf("restored as %lld, which is gone from "
+					"the archive platform",
+					(long long)m->archive_id);
+			report(v, VR_MISMATCH, c->id, m->archive_id,
+			       c->shortname, why);
+			free(why);
+			continue;
+		}
+		why = compare(c, &a, m->category_id);
+		report(v, why ? VR_MISMATCH : VR_OK, c->id, m->archive_id,
+		       c->shortname, why);
+		free(why);
+		moodle_course_release(&a);
+	}
+	/* backed up but no longer on the source: missing if not restored */
+	for (size_t k = 0; k < v->man.n && rc == 0; k++) {
+		bool seen = false;
+
+		for (size_t i = 0; i < n && !seen; i++)
+			seen = courses[i].id == v->man.v[k].id;
+		if (!seen && !mapping_of(v, v->man.v[k].id)->archive_id) {
+			v->total++;
+			report(v, VR_MISSING, v->man.v[k].id, 0,
+			       v->man.v[k].shortname,
+			       "archived, never restored, and gone from the "
+			       "source");
+		}
+	}
+	root = rc == 0 ? archive_root(arc, v) : 0;
+	if (root > 0 &&
+	    moodle_courses_in(arc, root, true, &extra, &n_extra) == 0) {
+		for (size_t i = 0; i < n_extra; i++) {
+			bool mapped = false;
+
+			for (size_t k = 0; k < v->n_map && !mapped; k++)
+				mapped = v->map[k].archive_id == extra[i].id;
+			if (!mapped)
+				report(v, VR_EXTRA, 0, extra[i].id,
+				       extra[i].shortname,
+				       "under the session on the archive, "
+				       "restored from no source course");
+		}
+		moodle_courses_free(extra, n_extra);
+	}
+	moodle_courses_free(courses, n);
+	return rc;
+}
+
+struct deep {
+	struct verify *v;
+	char **paths;
+};
+
+static int on_deep(void *ctx, size_t i, int rc, const struct mbz_info *info,
+		   const char *err)
+{
+	struct deep *d = ctx;
+	struct manifest_course *mc = &d->v->man.v[i];
+	char *why = NULL;
+
+	if (rc != 0)
+		why = xasprintf("backup '%s' unreadable: %s", mc->file, err);
+	else if (strcmp(info->sha256, mc->sha256) != 0)
+		why = xasprintf("backup '%s' differs from the manifest "
+				"(SHA-256)",
+				mc->file);
+	if (why) {
+		/* a course already counted ok is downgraded */
+		json_t *o;
+		size_t k;
+
+		json_array_foreach(d->v->courses, k, o) {
+			if (json_integer_value(json_object_get(
+				    o, "source_course_id")) == mc->id &&
+			    strcmp(json_string_value(json_object_get(o,
+								     "result")),
+				   "ok") == 0) {
+				json_object_set_new(o, "result",
+						    json_string("mismatch"));
+				json_object_set_new(o, "detail",
+						    json_string(why));
+				d->v->counts[VR_OK]--;
+				d->v->counts[VR_MISMATCH]++;
+				why[0] = '\0';
+			}
+		}
+		if (why[0])
+			report(d->v, VR_MISMATCH, mc->id, 0, mc->shortname,
+			       why);
+		free(why);
+	}
+	return 0;
+}
+
+static int deep_check(struct store *st, struct verify *v)
+{
+	struct deep d = { .v = v };
+	int rc;
+
+	d.paths = xcalloc(v->man.n + 1, sizeof(*d.paths));
+	for (size_t i = 0; i < v->man.n; i++)
+		d.paths[i] = xasprintf("%s/%s/%s", store_path(st), v->session,
+				       v->man.v[i].file);
+	rc = readpool_run(d.paths, v->man.n, MBZ_FULL, 0, on_deep, &d);
+	for (size_t i = 0; i < v->man.n; i++)
+		free(d.paths[i]);
+	free(d.paths);
+	return rc;
+}
+
+static char *report_text(struct verify *v, bool passed)
+{
+	struct strbuf sb;
+	json_t *o;
+	size_t i;
+	bool first = true;
+
+	sb_init(&sb, 0);
+	if (passed) {
+		sb_printf(&sb, "PASS %d/%lld\n", v->counts[VR_OK],
+			  (long long)v->total);
+	} else {
+		sb_adds(&sb, "FAIL:");
+		for (int r = VR_MISSING; r < N_VR; r++) {
+			if (!v->counts[r])
+				continue;
+			sb_printf(&sb, "%s %d %s", first ? "" : ",",
+				  v->counts[r], result_names[r]);
+			first = false;
+		}
+		sb_addch(&sb, '\n');
+	}
+	json_array_foreach(v->courses, i, o) {
+		const char *r = json_string_value(json_object_get(o, "result"));
+		json_t *sid = json_object_get(o, "source_course_id");
+		json_t *aid = json_object_get(o, "archive_course_id");
+		json_t *sn = json_object_get(o, "shortname");
+		json_t *det = json_object_get(o, "detail");
+
+		char s_id[32] = "-", a_id[32] = "-";
+
+		if (strcmp(r, "ok") == 0)
+			continue;
+		if (json_is_integer(sid))
+			snprintf(s_id, sizeof(s_id), "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(sid));
+		if (json_is_integer(aid))
+			snprintf(a_id, sizeof(a_id), "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(aid));
+		sb_printf(&sb, "%-8s source %s archive %s  %s: %s\n", r, s_id,
+			  a_id, json_is_string(sn) ? json_string_value(sn) : "-",
+			  json_is_string(det) ? json_string_value(det) : "");
+	}
+	return sb_detach(&sb, NULL);
+}
+
+static const char verify_help[] =
+	"Compare the session's category on the source platform with the\n"
+	"courses restored on the archive platform, both read live.\n"
+	"  --deep  also re-hash every backup in the store against the manifest\n"
+	"  --json  the report as JSON\n"
+	"Exit 0 only when the verify passes.\n";
+
+int cmd_verify(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "deep", no_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char synopsis[] = "SESSION [--deep] [--json]";
+	const struct config *cfg;
+	struct verify v = { 0 };
+	struct scan_options so = { .quiet = true };
+	struct scan_stats stats;
+	struct moodle *src = NULL, *arc = NULL;
+	struct moodle_site site = { 0 };
+	struct store *st;
+	struct idx *idx = NULL;
+	bool deep = false, passed;
+	char err[1024], name[64], *text = NULL, *journal = NULL, *js;
+	char *summary = NULL;
+	json_t *out = NULL;
+	int c, rc, code, metafd = -1, sessfd;
+	int64_t session_id;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	while ((c = cli_getopt(cli, argc, argv, "", opts, true)) != -1) {
+		if (c == 'h') {
+			printf("usage: sessionarchiver verify %s\n\n%s",
+			       synopsis, verify_help);
+			return SA_EXIT_OK;
+		}
+		if (c != 'D')
+			return cli_usage(cli, synopsis);
+		deep = true;
+	}
+	if (argc - optind != 1)
+		return cli_usage(cli, synopsis);
+	v.session = argv[optind];
+	if (!(cfg = cli_config(cli)))
+		return SA_EXIT_USAGE;
+	if (!(st = cli_open_store(cli, &rc)))
+		return rc;
+	rc = SA_EXIT_FAILURE;
+	if (!(idx = cli_open_index(cli, st)))
+		goto out_free;
+	so.only = v.session;
+	if (scan_store(idx, st, &so, &stats) < 0)
+		goto out_free;
+	session_id = idx_session_find(idx, v.session);
+	sessfd = openat(store_dirfd(st), v.session,
+			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sessfd >= 0) {
+		metafd = openat(sessfd, SESSION_META_DIR,
+				O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(sessfd);
+	}
+	if (session_id <= 0 || metafd < 0 ||
+	    manifest_load(metafd, v.session, &v.man) < 0 || v.man.n == 0) {
+		log_err("no archived session '%s' in the store", v.session);
+		goto out_free;
+	}
+	if (load_mapping(idx, session_id, &v) < 0)
+		goto out_free;
+	src = moodle_open(&cfg->source, &code, err, sizeof(err));
+	if (!src) {
+		log_err("source platform: %s", err);
+		rc = code == MOODLE_ERR_CONFIG ? SA_EXIT_USAGE
+					       : SA_EXIT_UNREACHABLE;
+		goto out_free;
+	}
+	arc = moodle_open(&cfg->archive, &code, err, sizeof(err));
+	if (!arc) {
+		log_err("archive platform: %s", err);
+		rc = code == MOODLE_ERR_CONFIG ? SA_EXIT_USAGE
+					       : SA_EXIT_UNREACHABLE;
+		goto out_free;
+	}
+	v.courses = json_array();
+	if (compare_platforms(src, arc, &v) < 0) {
+		rc = SA_EXIT_UNREACHABLE;
+		goto out_free;
+	}
+	if (deep && deep_check(st, &v) < 0)
+		goto out_free;
+	passed = v.counts[VR_OK] == v.total && !v.counts[VR_EXTRA] &&
+		 !v.counts[VR_MISMATCH];
+	text = report_text(&v, passed);
+	summary = xstrndup(text, strcspn(text, "\n"));
+
+	/* the journal of the platform that ran it */
+	if (moodle_site(arc, &site) < 0 || !site.site_hash) {
+		moodle_site_release(&site);
+		moodle_site(src, &site);
+	}
+	journal = xasprintf("%s%s%s", JOURNAL_PREFIX,
+			    site.site_hash ? site.site_hash : "verify",
+			    JOURNAL_SUFFIX);
+	out = json_pack("{s:s, s:I, s:b, s:b, s:I, s:{s:i, s:i, s:i, s:i,"
+			" s:i, s:i}, s:s, s:O}",
+			"session", v.session, "time", (json_int_t)now, "passed",
+			passed, "deep", deep, "total", (json_int_t)v.total,
+			"counts", "ok", v.counts[VR_OK], "missing",
+			v.counts[VR_MISSING], "failed", v.counts[VR_FAILED],
+			"mismatch", v.counts[VR_MISMATCH], "new",
+			v.counts[VR_NEW], "extra", v.counts[VR_EXTRA], "summary",
+			summary, "courses", v.courses);
+	localtime_r(&now, &tm);
+	strftime(name, sizeof(name), "verify-%Y%m%dT%H%M%S.json", &tm);
+	js = json_dumps(out, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	if (store_write_atomic(metafd, name, js, strlen(js), 0644) < 0 ||
+	    store_write_atomic(metafd, "report.txt", text, strlen(text),
+			       0644) < 0)
+		log_err("cannot write the report into the store: %s",
+			strerror(errno));
+	free(js);
+	{
+		json_t *o;
+		size_t i;
+
+		json_array_foreach(v.courses, i, o) {
+			json_t *sid = json_object_get(o, "source_course_id");
+
+			if (!json_is_integer(sid))
+				continue;
+			json_t *ev = json_pack(
+				"{s:s, s:s?, s:O, s:O}", "event", "verify",
+				"site", site.site_hash, "source_course_id", sid,
+				"result", json_object_get(o, "result"));
+			journal_append(metafd, journal, ev);
+			json_decref(ev);
+		}
+		json_t *ev = json_pack("{s:s, s:s?, s:b, s:s, s:O}", "event",
+				       "verify_report", "site", site.site_hash,
+				       "passed", passed, "report", name,
+				       "counts", json_object_get(out, "counts"));
+		if (journal_append(metafd, journal, ev) < 0)
+			log_err("cannot write the journal: %s",
+				strerror(errno));
+		json_decref(ev);
+	}
+	scan_session_feeds(idx, st, v.session, 0);
+	if (cli->json) {
+		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+	} else {
+		fputs(text, stdout);
+	}
+	rc = passed ? SA_EXIT_OK : SA_EXIT_FAILURE;
+
+out_free:
+	free(summary);
+	json_decref(out);
+	json_decref(v.courses);
+	free(text);
+	free(journal);
+	moodle_site_release(&site);
+	for (size_t i = 0; i < v.n_map; i++)
+		free(v.map[i].error);
+	free(v.map);
+	manifest_release(&v.man);
+	moodle_free(src);
+	moodle_free(arc);
+	if (metafd >= 0)
+		close(metafd);
+	idx_free(idx);
+	store_free(st);
+	return rc;
+}
