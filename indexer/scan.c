@@ -362,6 +362,39 @@ static int apply_manifest_line(void *ctx, long line_no, json_t *obj)
 	return 0;
 }
 
+static int note_failed_course(struct session_scan *s, int64_t course,
+			      const char *file)
+{
+	static const char sql[] =
+		"INSERT INTO courses(session_id, category_id, name, file,"
+		" source_course_id, planned) VALUES (?1, ?2, ?3, ?4, ?5, 1)"
+		" ON CONFLICT(session_id, file) DO NOTHING";
+	sqlite3_stmt *st;
+	int64_t category;
+	char *dir;
+	int rc;
+
+	if (!file || !safe_relative_file(file))
+		return 0;
+	dir = dirname_of(file);
+	category = idx_category_ensure(s->idx, s->session_id, dir);
+	free(dir);
+	if (category < 0 || !(st = idx_stmt(s->idx, sql)))
+		return -1;
+	sqlite3_bind_int64(st, 1, s->session_id);
+	if (category > 0)
+		sqlite3_bind_int64(st, 2, category);
+	sqlite3_bind_text(st, 3, strrchr(file, '/') ? strrchr(file, '/') + 1
+						    : file,
+			  -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, file, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, course);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0
+				 : idx_fail(s->idx, "cannot record a course");
+}
+
 static int apply_journal_line(void *ctx, long line_no, json_t *obj)
 {
 	static const char sql[] =
@@ -398,6 +431,9 @@ static int apply_journal_line(void *ctx, long line_no, json_t *obj)
 	if (rc != SQLITE_DONE)
 		return idx_fail(s->idx, "cannot record a journal event");
 	s->lines++;
+	/* a course that never reached the store is known by its failure */
+	if (strcmp(event, "backup_failed") == 0 && course > 0)
+		return note_failed_course(s, course, journal_str(obj, "file"));
 	return 0;
 }
 

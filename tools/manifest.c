@@ -6,7 +6,11 @@
  */
 #include "manifest.h"
 
+#include <fcntl.h>
+#include <ini.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "journal.h"
@@ -81,6 +85,40 @@ static int on_line(void *ctx, long line_no, json_t *o)
 	return 0;
 }
 
+static int on_ini(void *user, const char *section, const char *name,
+		  const char *value)
+{
+	struct manifest *m = user;
+	char *end;
+
+	if (strcmp(section, "session") != 0)
+		return 1;
+	if (strcmp(name, "source_category_id") == 0 && !m->root_id) {
+		long long v = strtoll(value, &end, 10);
+
+		if (*value && !*end && v > 0)
+			m->root_id = v;
+	} else if (strcmp(name, "source_site_hash") == 0 && !m->source_site) {
+		m->source_site = xstrdup(value);
+	}
+	return 1;
+}
+
+/* session.ini, written when the session was planned, fills the gaps */
+static void read_session_ini(int metafd, struct manifest *m)
+{
+	int fd = openat(metafd, "session.ini", O_RDONLY | O_CLOEXEC);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	ini_parse_file(f, on_ini, m);
+	fclose(f);
+}
+
 int manifest_load(int metafd, const char *session, struct manifest *out)
 {
 	struct load l = { .m = out, .session = session };
@@ -96,6 +134,8 @@ int manifest_load(int metafd, const char *session, struct manifest *out)
 	free(display);
 	if (rc < 0)
 		manifest_release(out);
+	else
+		read_session_ini(metafd, out);
 	return rc < 0 ? -1 : 0;
 }
 

@@ -1016,7 +1016,7 @@ static void archive_done(void *ctx, struct engine_item *it,
 	} else {
 		json_t *line = json_pack(
 			"{s:i, s:I, s:I, s:s, s:s, s:I, s:s, s:s, s:s, s:O,"
-			" s:I, s:i, s:i, s:s, s:s?, s:I, s:I, s:s, s:s}",
+			" s:I, s:i, s:i, s:s, s:s?, s:I, s:I, s:s, s:s, s:I}",
 			"v", 1, "time", (json_int_t)time(NULL),
 			"source_course_id", (json_int_t)pc->c.id, "file",
 			pc->file, "sha256", pc->info.sha256, "size",
@@ -1031,7 +1031,8 @@ static void archive_done(void *ctx, struct engine_item *it,
 			"moodle_version", (json_int_t)pc->info.moodle_version,
 			"backup_date", (json_int_t)pc->info.backup_date,
 			"tool_version", SA_VERSION, "session_category",
-			a->plan->root.name);
+			a->plan->root.name, "session_category_id",
+			(json_int_t)a->plan->root.id);
 
 		if (!line || journal_append(a->metafd, MANIFEST_FILE, line) < 0)
 			log_err("cannot write the manifest of '%s': %s",
@@ -1398,6 +1399,10 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 		return SA_EXIT_FAILURE;
 	}
 	if (res.window_closed) {
+		log_msg(LOG_NOTICE,
+			"archive of %s: outside the hour window, stopped "
+			"(--no-wait); the next run goes on",
+			a->plan->session);
 		runs_end(a->idx, ec.run_id, "waiting-window",
 			 "outside the hour window (--no-wait)");
 		return SA_EXIT_WINDOW;

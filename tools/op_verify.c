@@ -213,6 +213,10 @@ static int compare_platforms(struct moodle *src, struct moodle *arc,
 		int got;
 
 		v->total++;
+		if (!mc && m->error) {
+			report(v, VR_FAILED, c->id, 0, c->shortname, m->error);
+			continue;
+		}
 		if (!mc) {
 			report(v, VR_NEW, c->id, 0, c->shortname,
 			       "in the source category, not in the archive "
