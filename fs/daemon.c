@@ -101,6 +101,8 @@ struct idx *fsd_idx(struct fsd *d)
 		log_err("%s", err);
 		return NULL;
 	}
+	/* up to 16 threads hold one each: keep their page caches small */
+	idx_exec(idx, "PRAGMA cache_size = -1024");
 	pthread_setspecific(d->idx_key, idx);
 	return idx;
 }
@@ -377,7 +379,13 @@ static char **command_argv(struct fsd *d, const struct control_cmd *cmd,
 	argv[n++] = xstrdup(control_op_name(cmd->op));
 	argv[n++] = xstrdup(session);
 	if (cmd->op == CONTROL_RESTORE)
-		argv[n++] = xasprintf("--target=%s", cmd->target);
+		/* "restore target=12" means the category id 12 */
+		argv[n++] = xasprintf("--target=%s%s",
+				      strspn(cmd->target, "0123456789") ==
+						      strlen(cmd->target)
+					      ? "id:"
+					      : "",
+				      cmd->target);
 	if (cmd->deep)
 		argv[n++] = xstrdup("--deep");
 	if (cmd->op == CONTROL_PURGE) {

@@ -283,8 +283,28 @@ static int op_getattr(const char *path, struct stat *st,
 	return 0;
 }
 
-static int fill_children(struct idx *idx, const struct node *n, void *buf,
-			 fuse_fill_dir_t filler)
+/*
+ * Where a listing is: libfuse 3.14 hands the kernel the attributes of a
+ * readdirplus entry only when the entry has its own offset, so every entry
+ * gets one (its position) and a listing resumes after the last one sent.
+ */
+struct cursor {
+	void *buf;
+	fuse_fill_dir_t filler;
+	off_t skip, pos;
+};
+
+/* 1 when the kernel's buffer is full */
+static int emit(struct cursor *c, const char *name, const struct stat *st,
+		enum fuse_fill_dir_flags fl)
+{
+	if (++c->pos <= c->skip)
+		return 0;
+	return c->filler(c->buf, name, st, c->pos, fl);
+}
+
+static int fill_children(struct idx *idx, const struct node *n,
+			 struct cursor *cur)
 {
 	static const char cats[] =
 		"SELECT name FROM categories WHERE session_id = ?1"
@@ -303,11 +323,13 @@ static int fill_children(struct idx *idx, const struct node *n, void *buf,
 		sqlite3_bind_int64(st, 2, n->parent);
 	base_stat(&sb, S_IFDIR | 0555);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (filler(buf, (const char *)sqlite3_column_text(st, 0), &sb,
-			   0, FUSE_FILL_DIR_PLUS))
-			break;
+		if (emit(cur, (const char *)sqlite3_column_text(st, 0), &sb,
+			 FUSE_FILL_DIR_PLUS)) {
+			sqlite3_reset(st);
+			return 0;
+		}
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+	if (rc != SQLITE_DONE)
 		return -EIO;
 	if (!(st = idx_stmt(idx, courses)))
 		return -EIO;
@@ -317,8 +339,8 @@ static int fill_children(struct idx *idx, const struct node *n, void *buf,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		course_stat(&sb, sqlite3_column_int64(st, 1),
 			    sqlite3_column_int64(st, 2));
-		if (filler(buf, (const char *)sqlite3_column_text(st, 0), &sb,
-			   0, FUSE_FILL_DIR_PLUS))
+		if (emit(cur, (const char *)sqlite3_column_text(st, 0), &sb,
+			 FUSE_FILL_DIR_PLUS))
 			break;
 	}
 	sqlite3_reset(st);
@@ -333,37 +355,39 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 	struct idx *idx = fsd_idx(fsd_self());
 	struct node n;
 	struct stat sb;
+	struct cursor cur = { .buf = buf, .filler = filler, .skip = off };
 	sqlite3_stmt *st;
 	int rc;
 
-	(void)off;
 	(void)fi;
 	(void)flags;
 	if ((rc = resolve(path, &n)) < 0)
 		return rc;
 	if (n.kind != N_ROOT && n.kind != N_SESSION && n.kind != N_CATEGORY)
 		return -ENOTDIR;
-	filler(buf, ".", NULL, 0, 0);
-	filler(buf, "..", NULL, 0, 0);
+	if (emit(&cur, ".", NULL, 0) || emit(&cur, "..", NULL, 0))
+		return 0;
 	if (n.kind == N_ROOT) {
 		/* status files: sizes come from getattr, not from here */
-		filler(buf, "status", NULL, 0, 0);
-		filler(buf, "status.json", NULL, 0, 0);
+		if (emit(&cur, "status", NULL, 0) ||
+		    emit(&cur, "status.json", NULL, 0))
+			return 0;
 		if (!(st = idx_stmt(idx, sessions)))
 			return -EIO;
 		base_stat(&sb, S_IFDIR | 0555);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-			if (filler(buf,
-				   (const char *)sqlite3_column_text(st, 0),
-				   &sb, 0, FUSE_FILL_DIR_PLUS))
+			if (emit(&cur,
+				 (const char *)sqlite3_column_text(st, 0),
+				 &sb, FUSE_FILL_DIR_PLUS))
 				break;
 		sqlite3_reset(st);
 		return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 	}
 	if (n.kind == N_SESSION)
 		for (size_t i = 0; i < N_SESSION_FILES; i++)
-			filler(buf, session_files[i].name, NULL, 0, 0);
-	return fill_children(idx, &n, buf, filler);
+			if (emit(&cur, session_files[i].name, NULL, 0))
+				return 0;
+	return fill_children(idx, &n, &cur);
 }
 
 static int open_beneath(int dirfd, const char *rel, int flags)
@@ -533,10 +557,12 @@ static int op_getxattr(const char *path, const char *name, char *value,
 	size_t len;
 	int rc;
 
+	/* ls asks for ACLs and SELinux labels of every file: no lookup */
+	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
+		return -ENODATA;
 	if ((rc = resolve(path, &n)) < 0)
 		return rc;
-	if (n.kind != N_COURSE ||
-	    strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
+	if (n.kind != N_COURSE)
 		return -ENODATA;
 	if ((rc = course_xattrs(&n, vals)) < 0)
 		return rc;

@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "idx.h"
 #include "op_archive.h"
 #include "op_restore.h"
+#include "op_purge.h"
 #include "op_verify.h"
 #include "log.h"
 #include "store.h"
@@ -55,6 +57,7 @@ const struct cli_command cli_commands[] = {
 	{ "archive", cmd_archive, "back a session's courses up into the store" },
 	{ "restore", cmd_restore, "restore a session's backups on the archive platform" },
 	{ "verify", cmd_verify, "compare the archive with the source category" },
+	{ "purge", cmd_purge, "delete a session's courses on one platform" },
 	{ "pause", cmd_pause, "pause the operation running on a session" },
 	{ "resume", cmd_resume, "resume a paused operation" },
 	{ "cancel", cmd_cancel, "cancel the operation running on a session" },
@@ -229,4 +232,30 @@ struct idx *cli_open_index(struct cli *cli, struct store *st)
 		log_err("%s", err);
 	free(path);
 	return idx;
+}
+
+char *cli_find_bridge(void)
+{
+	static const char *const rel[] = {
+		"/../tools/bridge/sessionarchiver-bridge.php",
+		"/../../tools/bridge/sessionarchiver-bridge.php",
+	};
+	const char *env = getenv("SA_BRIDGE");
+	char self[PATH_MAX], *path;
+	ssize_t n;
+
+	if (env && *env == '/')
+		return xstrdup(env);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		*strrchr(self, '/') = '\0';
+		for (size_t i = 0; i < 2; i++) {
+			path = xasprintf("%s%s", self, rel[i]);
+			if (access(path, R_OK) == 0)
+				return path;
+			free(path);
+		}
+	}
+	return xasprintf("%s/sessionarchiver-bridge.php", SA_DATADIR);
 }

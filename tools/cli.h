@@ -76,6 +76,13 @@ extern const struct cli_command cli_commands[];
 /* The subcommand called name, or NULL. */
 const struct cli_command *cli_find_command(const char *name);
 
+/*
+ * The tool's PHP bridge (categories through Moodle's API): $SA_BRIDGE,
+ * else next to this program in a build tree, else the installed one under
+ * SA_DATADIR. Caller frees.
+ */
+char *cli_find_bridge(void);
+
 /* The subcommands; each returns an enum sa_exit value. */
 int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_inspect(struct cli *cli, int argc, char **argv);

@@ -14,6 +14,7 @@
 #include "op_restore.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
@@ -21,6 +22,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -53,6 +55,8 @@ struct rcourse {
 	/* from the journals */
 	bool restored, failed, started;
 	int64_t archive_id;
+	int64_t after_id;       /* highest course id in the category before
+				   Moodle ran: what it makes comes after */
 	bool hook_failed;
 	/* this run */
 	int64_t category_id;    /* on the archive platform */
@@ -60,6 +64,7 @@ struct rcourse {
 	int64_t new_id;
 	char *new_shortname;
 	char *hook_error;
+	bool leftover;          /* Moodle died: a placeholder may be left */
 };
 
 struct restore_ctx {
@@ -102,7 +107,8 @@ static int load_events(struct restore_ctx *r, bool *complete)
 	static const char sql[] =
 		"SELECT event, source_course_id,"
 		" json_extract(data, '$.archive_course_id'),"
-		" json_extract(data, '$.hook_error')"
+		" json_extract(data, '$.hook_error'),"
+		" json_extract(data, '$.after_course_id')"
 		" FROM events WHERE session_id = ?1 ORDER BY time, id";
 	sqlite3_stmt *st = idx_stmt(r->idx, sql);
 	int rc;
@@ -121,6 +127,7 @@ static int load_events(struct restore_ctx *r, bool *complete)
 			continue;
 		if (strcmp(ev, "restore_started") == 0) {
 			c->started = true;
+			c->after_id = sqlite3_column_int64(st, 4);
 		} else if (strcmp(ev, "restore") == 0) {
 			c->restored = true;
 			c->started = c->failed = false;
@@ -146,33 +153,6 @@ static void journal_event(struct restore_ctx *r, json_t *ev)
 		log_err("cannot write the journal '%s': %s", r->journal,
 			strerror(errno));
 	json_decref(ev);
-}
-
-/* The PHP bridge: next to the program in a build tree, or installed. */
-static char *find_bridge(void)
-{
-	static const char *const rel[] = {
-		"/../tools/bridge/sessionarchiver-bridge.php",
-		"/../../tools/bridge/sessionarchiver-bridge.php",
-	};
-	const char *env = getenv("SA_BRIDGE");
-	char self[PATH_MAX], *path;
-	ssize_t n;
-
-	if (env && *env == '/')
-		return xstrdup(env);
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		*strrchr(self, '/') = '\0';
-		for (size_t i = 0; i < 2; i++) {
-			path = xasprintf("%s%s", self, rel[i]);
-			if (access(path, R_OK) == 0)
-				return path;
-			free(path);
-		}
-	}
-	return xasprintf("%s/sessionarchiver-bridge.php", SA_DATADIR);
 }
 
 static char *const child_env[] = {
@@ -345,77 +325,255 @@ static bool mapped_elsewhere(struct restore_ctx *r, int64_t archive_id)
 	return false;
 }
 
+/* A running restore_backup.php with that --file argument, or 0. */
+static pid_t find_restore_process(const char *file_arg)
+{
+	static const char script[] = "restore_backup.php";
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d))) {
+		char path[64], buf[16384], *end;
+		long pid = strtol(de->d_name, &end, 10);
+		bool file = false, prog = false;
+		ssize_t n;
+		int fd;
+
+		if (*end || pid <= 0 || pid == (long)getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		for (char *a = buf; a < buf + n; a += strlen(a) + 1) {
+			size_t len = strlen(a);
+
+			if (strcmp(a, file_arg) == 0)
+				file = true;
+			if (len >= sizeof(script) - 1 &&
+			    strcmp(a + len - (sizeof(script) - 1), script) == 0)
+				prog = true;
+		}
+		if (file && prog)
+			found = (pid_t)pid;
+	}
+	closedir(d);
+	return found;
+}
+
 /*
- * After a crash between "restore_started" and its end: record the course
- * Moodle finished, delete the placeholder it left half-made.
+ * A run killed with -9 leaves its restore_backup.php running (it has its
+ * own process group): what it makes must be seen before deciding, so wait
+ * for it to end, and kill it at the job timeout.
  */
-static void recover(struct restore_ctx *r, struct rcourse *c)
+static void wait_orphan(struct restore_ctx *r, struct rcourse *c)
+{
+	char *arg = xasprintf("--file=%s/%s/%s", store_path(r->store),
+			      r->session, c->mc->file);
+	time_t deadline = time(NULL) + (time_t)r->cfg->jobs.timeout;
+	bool said = false, killed = false;
+	pid_t pid;
+
+	for (int i = 0; i < 600 && (pid = find_restore_process(arg)); i++) {
+		if (!said)
+			log_msg(LOG_NOTICE,
+				"course %lld: waiting for restore_backup.php "
+				"(pid %d) left by an interrupted run",
+				(long long)c->id, (int)pid);
+		said = true;
+		if (!killed && time(NULL) >= deadline) {
+			log_warn("course %lld: killing restore_backup.php "
+				 "(pid %d) at the job timeout",
+				 (long long)c->id, (int)pid);
+			kill(pid, SIGKILL);
+			killed = true;
+		}
+		usleep(100 * 1000);
+	}
+	free(arg);
+}
+
+/*
+ * The highest course id in the category, into *max: what Moodle makes
+ * after this has a higher id. 0, or -1 with the reason in err. Caller
+ * holds m_lock.
+ */
+static int max_course_id(struct restore_ctx *r, int64_t category,
+			 int64_t *max, char *err, size_t errlen)
 {
 	struct moodle_course *list = NULL;
 	size_t n = 0;
+
+	*max = 0;
+	if (moodle_courses_in(r->m, category, false, &list, &n) < 0) {
+		snprintf(err, errlen, "cannot read the courses of category "
+			 "%lld: %s", (long long)category, moodle_error(r->m));
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (list[i].id > *max)
+			*max = list[i].id;
+	moodle_courses_free(list, n);
+	return 0;
+}
+
+static bool is_placeholder(const struct moodle_course *mc)
+{
+	return manifest_name_matches(mc->shortname, PLACEHOLDER_SHORTNAME,
+				     "_") &&
+	       strncmp(mc->fullname, PLACEHOLDER_FULLNAME,
+		       strlen(PLACEHOLDER_FULLNAME)) == 0;
+}
+
+/*
+ * The course Moodle made for c after c->after_id (complete: its names,
+ * possibly renamed), or 0; its shortname goes to c->new_shortname. Takes
+ * m_lock.
+ */
+static int64_t find_restored(struct restore_ctx *r, struct rcourse *c)
+{
+	struct moodle_course *list = NULL;
+	size_t n = 0, best = 0;
 	int64_t found = 0;
 
+	pthread_mutex_lock(&r->m_lock);
 	if (moodle_courses_in(r->m, c->category_id, false, &list, &n) < 0) {
 		log_warn("cannot look for course %lld in category %lld: %s",
 			 (long long)c->id, (long long)c->category_id,
 			 moodle_error(r->m));
+		pthread_mutex_unlock(&r->m_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&r->m_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct moodle_course *mc = &list[i];
+
+		if (mc->id > c->after_id && !is_placeholder(mc) &&
+		    manifest_name_matches(mc->shortname, c->mc->shortname,
+					  "_") &&
+		    manifest_name_matches(mc->fullname, c->mc->fullname,
+					  " copy ") &&
+		    !mapped_elsewhere(r, mc->id) && mc->id > found) {
+			found = mc->id;
+			best = i;
+		}
+	}
+	if (found) {
+		free(c->new_shortname);
+		c->new_shortname = xstrdup(list[best].shortname);
+	}
+	moodle_courses_free(list, n);
+	return found;
+}
+
+/* Deletes Moodle's half-made placeholders after after_id in category. */
+static void delete_placeholders(struct restore_ctx *r, int64_t category,
+				int64_t after_id)
+{
+	struct moodle_course *list = NULL;
+	size_t n = 0;
+
+	if (moodle_courses_in(r->m, category, false, &list, &n) < 0) {
+		log_warn("cannot look for placeholders in category %lld: %s",
+			 (long long)category, moodle_error(r->m));
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct moodle_course *mc = &list[i];
+		char *args[] = { NULL, "--non-interactive",
+				 "--disablerecyclebin", NULL };
+		struct child_opts o = { .envp = child_env, .out_fd = -1,
+					.timeout_s = 600 };
+		struct child_result res;
+		char **argv, how[128];
 
-		if (manifest_name_matches(mc->shortname, PLACEHOLDER_SHORTNAME, "_") &&
-		    strncmp(mc->fullname, PLACEHOLDER_FULLNAME,
-			    strlen(PLACEHOLDER_FULLNAME)) == 0) {
-			char *args[] = { NULL, "--non-interactive",
-					 "--disablerecyclebin", NULL };
-			struct child_opts o = { .envp = child_env,
-						.out_fd = -1,
-						.timeout_s = 600 };
-			struct child_result res;
-			char **argv;
-
-			args[0] = xasprintf("--courseid=%lld",
-					    (long long)mc->id);
-			argv = moodle_cli_argv(r->m, "admin/cli/delete_course.php",
-					       args);
-			free(args[0]);
-			o.argv = argv;
-			if (argv && child_run(&o, &res) == 0) {
+		if (mc->id <= after_id || !is_placeholder(mc))
+			continue;
+		args[0] = xasprintf("--courseid=%lld", (long long)mc->id);
+		argv = moodle_cli_argv(r->m, "admin/cli/delete_course.php",
+				       args);
+		free(args[0]);
+		o.argv = argv;
+		if (!argv) {
+			log_warn("cannot delete the placeholder course %lld: "
+				 "%s", (long long)mc->id, moodle_error(r->m));
+		} else if (child_run(&o, &res) < 0) {
+			log_warn("cannot run '%s': %s", argv[0],
+				 strerror(errno));
+		} else {
+			if (child_ok(&res))
 				log_msg(LOG_NOTICE,
 					"deleted the half-restored placeholder "
-					"course %lld left by an interrupted "
-					"run",
+					"course %lld",
 					(long long)mc->id);
-				child_result_release(&res);
-			}
-			moodle_argv_free(argv);
-			continue;
+			else
+				log_warn("cannot delete the placeholder course "
+					 "%lld: delete_course.php %s",
+					 (long long)mc->id,
+					 child_describe(&res, o.timeout_s, how,
+							sizeof(how)));
+			child_result_release(&res);
 		}
-		if (manifest_name_matches(mc->shortname, c->mc->shortname, "_") &&
-		    manifest_name_matches(mc->fullname, c->mc->fullname, " copy ") &&
-		    !mapped_elsewhere(r, mc->id) && mc->id > found)
-			found = mc->id;
+		moodle_argv_free(argv);
 	}
 	moodle_courses_free(list, n);
+}
+
+/*
+ * After a crash between "restore_started" and its end: record the course
+ * Moodle finished, delete the placeholder it left half-made. Only courses
+ * made after the start count: a namesake that was there before is not it.
+ */
+static void recover(struct restore_ctx *r, struct rcourse *c)
+{
+	int64_t found;
+
+	wait_orphan(r, c);
+	delete_placeholders(r, c->category_id, c->after_id);
+	found = find_restored(r, c);
 	if (found) {
 		log_msg(LOG_NOTICE,
 			"course %lld was restored as %lld by an interrupted "
 			"run: recorded, not restored again",
 			(long long)c->id, (long long)found);
-		journal_event(r, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}",
+		journal_event(r, json_pack("{s:s, s:s, s:I, s:I, s:s?, s:I, "
+					   "s:b}",
 					   "event", "restore", "site",
 					   r->site.site_hash,
 					   "source_course_id",
 					   (json_int_t)c->id,
 					   "archive_course_id",
-					   (json_int_t)found, "category_id",
+					   (json_int_t)found, "shortname",
+					   c->new_shortname, "category_id",
 					   (json_int_t)c->category_id,
 					   "recovered", 1));
 		c->restored = true;
 		c->archive_id = found;
 	}
 	c->started = false;
+}
+
+/* The shortname Moodle gave the restored course (it may rename). */
+static void fetch_shortname(struct restore_ctx *r, struct rcourse *c)
+{
+	struct moodle_course mc;
+
+	if (c->new_shortname)
+		return;
+	pthread_mutex_lock(&r->m_lock);
+	if (moodle_course_get(r->m, c->new_id, &mc) == 0) {
+		c->new_shortname = xstrdup(mc.shortname);
+		moodle_course_release(&mc);
+	}
+	pthread_mutex_unlock(&r->m_lock);
 }
 
 static char **hook_env(struct restore_ctx *r, struct rcourse *c)
@@ -455,16 +613,7 @@ static void run_hook(struct restore_ctx *r, struct rcourse *c,
 	c->hook_error = NULL;
 	if (!argv[0])
 		return;
-	if (!c->new_shortname) {
-		struct moodle_course mc;
-
-		pthread_mutex_lock(&r->m_lock);
-		if (moodle_course_get(r->m, c->new_id, &mc) == 0) {
-			c->new_shortname = xstrdup(mc.shortname);
-			moodle_course_release(&mc);
-		}
-		pthread_mutex_unlock(&r->m_lock);
-	}
+	fetch_shortname(r, c);
 	env = hook_env(r, c);
 	o.envp = env;
 	if (child_run(&o, &res) < 0) {
@@ -554,10 +703,17 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 	mbz_info_release(&info);
 	if (atomic_load(&job->abort))
 		return ENGINE_ABORTED;
-	journal_event(r, json_pack("{s:s, s:s, s:I, s:I}", "event",
+	pthread_mutex_lock(&r->m_lock);
+	rc = max_course_id(r, c->category_id, &c->after_id, why, sizeof(why));
+	pthread_mutex_unlock(&r->m_lock);
+	if (rc < 0)
+		return failed(err, errlen, "%s", why);
+	journal_event(r, json_pack("{s:s, s:s, s:I, s:I, s:I}", "event",
 				   "restore_started", "site", r->site.site_hash,
 				   "source_course_id", (json_int_t)c->id,
-				   "category_id", (json_int_t)c->category_id));
+				   "category_id", (json_int_t)c->category_id,
+				   "after_course_id",
+				   (json_int_t)c->after_id));
 	if (child_run(&o, &res) < 0)
 		return failed(err, errlen, "cannot run '%s': %s", c->argv[0],
 			      strerror(errno));
@@ -571,7 +727,18 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 		child_result_release(&res);
 		return ENGINE_ABORTED;
 	}
+	if (c->new_id <= 0 && !atomic_load(&job->abort) &&
+	    (c->new_id = find_restored(r, c)) > 0) {
+		/* it died after the work, before saying so */
+		log_msg(LOG_NOTICE,
+			"course %lld: restore_backup.php %s, but the course "
+			"is restored as %lld: recorded",
+			(long long)c->id,
+			child_describe(&res, o.timeout_s, how, sizeof(how)),
+			(long long)c->new_id);
+	}
 	if (c->new_id <= 0) {
+		c->leftover = true;
 		moodle_message(res.output, why, sizeof(why));
 		failed(err, errlen, "restore_backup.php %s: %s",
 		       child_describe(&res, o.timeout_s, how, sizeof(how)),
@@ -580,6 +747,7 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 		return ENGINE_FAILED;
 	}
 	child_result_release(&res);
+	fetch_shortname(r, c);
 	run_hook(r, c, job);
 	return ENGINE_DONE;
 }
@@ -767,7 +935,19 @@ static int64_t resolve_target(struct restore_ctx *r, const char *spec)
 	return id;
 }
 
-static int run_restore(struct restore_ctx *r, const struct restore_opts *o)
+/* The window's clock: SA_NOW=<unix time> in tests, as for archive. */
+static time_t now_time(void)
+{
+	const char *fake = getenv("SA_NOW");
+	unsigned long long v;
+
+	if (fake && config_parse_uint(fake, 0, INT64_MAX, &v) == 0)
+		return (time_t)v;
+	return time(NULL);
+}
+
+static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
+		       int64_t target)
 {
 	struct engine_config ec = { .operation = "restore",
 				    .session = r->session,
@@ -793,6 +973,21 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o)
 	}
 	if (ec.run_id < 0)
 		return SA_EXIT_FAILURE;
+	/* outside the window nothing is written on the archive platform */
+	if (o->no_wait && !config_window_contains(&r->cfg->window, now_time())) {
+		log_msg(LOG_NOTICE,
+			"restore of %s: outside the hour window (--no-wait); "
+			"the next run goes on",
+			r->session);
+		runs_end(r->idx, ec.run_id, "waiting-window",
+			 "outside the hour window (--no-wait)");
+		return SA_EXIT_WINDOW;
+	}
+	if (make_tree(r, target) < 0) {
+		runs_end(r->idx, ec.run_id, "failed",
+			 "cannot make the category tree");
+		return SA_EXIT_FAILURE;
+	}
 	items = xcalloc(r->n + 1, sizeof(*items));
 	for (size_t i = 0; i < r->n; i++) {
 		struct rcourse *c = &r->v[i];
@@ -845,6 +1040,11 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o)
 		r->session, n, (int)ec.parallel);
 	rc = engine_run(&ec, items, n, &ops, r, &res);
 	free(items);
+	/* every job has ended: a placeholder left now is nobody's */
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].leftover)
+			delete_placeholders(r, r->v[i].category_id,
+					    r->v[i].after_id);
 	if (rc < 0) {
 		runs_end(r->idx, ec.run_id, "failed", "could not start");
 		return SA_EXIT_FAILURE;
@@ -859,6 +1059,10 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o)
 		return SA_EXIT_FAILURE;
 	}
 	if (res.window_closed) {
+		log_msg(LOG_NOTICE,
+			"restore of %s: outside the hour window, stopped "
+			"(--no-wait); the next run goes on",
+			r->session);
 		runs_end(r->idx, ec.run_id, "waiting-window",
 			 "outside the hour window (--no-wait)");
 		return SA_EXIT_WINDOW;
@@ -989,12 +1193,10 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if ((rc = check_platform(&r, o.allow_mismatch)) != 0)
 		goto out_moodle;
 	rc = SA_EXIT_FAILURE;
-	r.bridge = find_bridge();
+	r.bridge = cli_find_bridge();
 	if ((target = resolve_target(&r, o.target)) < 0)
 		goto out_moodle;
-	if (make_tree(&r, target) < 0)
-		goto out_moodle;
-	rc = run_restore(&r, &o);
+	rc = run_restore(&r, &o, target);
 
 out_moodle:
 	moodle_site_release(&r.site);

@@ -22,6 +22,9 @@
 #   4. Peak RSS of index --rebuild. Target <= 64 MiB; its ratio is against
 #      the peak RSS of the nothing-changed index (the process's fixed cost).
 #
+# Then bench-mount.sh measures the mount (reads, listings, mount time,
+# daemon memory; see there), unless SA_BENCH_MOUNT=0.
+#
 # All runs are with a warm page cache: the whole store is read once first
 # (and fincore reports how much of it is resident). Times are wall-clock;
 # the big runs happen $SA_BENCH_RUNS times (default 1), the small ones 5
@@ -218,5 +221,14 @@ if [ -n "$noisy" ]; then
 	echo "WARNING: other processes competed for the CPUs (see above):" \
 		"wall times and ratios are pessimistic; run again on a quiet" \
 		"machine" >&2
+fi
+
+# --- 4. the mount (bench-mount.sh; root only, SA_BENCH_MOUNT=0 skips) ------
+
+if [ "${SA_BENCH_MOUNT:-1}" != 0 ]; then
+	echo
+	rc=0
+	"$here/bench-mount.sh" "$1" || rc=$?
+	[ "$rc" -le "$missed" ] || missed=$rc
 fi
 exit "$missed"

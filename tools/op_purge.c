@@ -1,0 +1,818 @@
+/*
+ * The purge operation: deleting an outgoing category and its courses,
+ * through Moodle (admin/cli/delete_course.php, then the bridge for the
+ * emptied categories, bottom up).
+ *
+ * Source side: only courses that the latest verify saw "ok", only after a
+ * passing verify newer than the last restore (gate_purge()), and each one
+ * checked live on the archive platform just before it goes. Archive side:
+ * the session's subtree on the archive platform (an old session past its
+ * retention), no verify needed. Preview lists exactly what would go and
+ * what is kept back; a dry run goes through the whole run (window, jobs,
+ * status, mails, journal lines marked dry_run) deleting nothing.
+ */
+#include "op_purge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "cli.h"
+#include "config.h"
+#include "engine.h"
+#include "exitcode.h"
+#include "gate.h"
+#include "idx.h"
+#include "journal.h"
+#include "log.h"
+#include "manifest.h"
+#include "moodle.h"
+#include "runs.h"
+#include "scan.h"
+#include "store.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+enum mode { MODE_PREVIEW, MODE_DRY_RUN, MODE_CONFIRM };
+
+struct victim {
+	int64_t id;          /* the course to delete, on its platform */
+	int64_t source_id;   /* its source course id (0 when unknown) */
+	int64_t archive_id;  /* where it lives on the archive (source side) */
+	char *shortname, *fullname;
+	int64_t estimate;
+	char **argv;         /* delete_course.php */
+	bool deleted;
+};
+
+struct kept {
+	int64_t id;
+	char *shortname;
+	char *why;
+};
+
+struct purge {
+	struct cli *cli;
+	const struct config *cfg;
+	const char *session;
+	bool source;         /* which side */
+	enum mode mode;
+	bool remove_backups;
+	bool no_wait;
+	struct store *store;
+	struct idx *idx;
+	int64_t session_id;
+	int metafd;
+	struct manifest man;
+	struct moodle *m;    /* the platform purged */
+	struct moodle *arc;  /* the archive, for live checks (source side) */
+	pthread_mutex_t arc_lock; /* guards arc: workers check courses */
+	struct moodle_site site;
+	char *journal;
+	int64_t root;        /* the session's category on m */
+	struct moodle_category *cats;
+	size_t n_cats;
+	struct victim *v;
+	size_t n;
+	struct kept *k;
+	size_t n_kept;
+};
+
+static char *const child_env[] = {
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"LANG=C.UTF-8", NULL
+};
+
+static void keep(struct purge *p, int64_t id, const char *shortname,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void keep(struct purge *p, int64_t id, const char *shortname,
+		 const char *fmt, ...)
+{
+	struct kept *k;
+	va_list ap;
+
+	p->k = xrealloc(p->k, (p->n_kept + 1) * sizeof(*p->k));
+	k = &p->k[p->n_kept++];
+	k->id = id;
+	k->shortname = xstrdup(shortname ? shortname : "");
+	va_start(ap, fmt);
+	if (vasprintf(&k->why, fmt, ap) < 0)
+		k->why = xstrdup("?");
+	va_end(ap);
+}
+
+static void add_victim(struct purge *p, const struct moodle_course *c,
+		       int64_t source_id, int64_t archive_id)
+{
+	struct victim *v;
+
+	p->v = xrealloc(p->v, (p->n + 1) * sizeof(*p->v));
+	v = &p->v[p->n++];
+	memset(v, 0, sizeof(*v));
+	v->id = c->id;
+	v->source_id = source_id;
+	v->archive_id = archive_id;
+	v->shortname = xstrdup(c->shortname);
+	v->fullname = xstrdup(c->fullname);
+	v->estimate = c->estimate;
+}
+
+/* Per source course: the latest verify result, and the archive id. */
+struct seen {
+	int64_t source_id, archive_id;
+	char result[16];
+};
+
+static int load_seen(struct purge *p, struct seen **out, size_t *n)
+{
+	static const char sql[] =
+		"SELECT source_course_id, event,"
+		" json_extract(data, '$.result'),"
+		" json_extract(data, '$.archive_course_id')"
+		" FROM events WHERE session_id = ?1 AND source_course_id IS"
+		" NOT NULL AND event IN ('verify', 'restore')"
+		" ORDER BY time, id";
+	sqlite3_stmt *st = idx_stmt(p->idx, sql);
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, p->session_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		struct seen *s = NULL;
+
+		for (size_t i = 0; i < *n && !s; i++)
+			if ((*out)[i].source_id == id)
+				s = &(*out)[i];
+		if (!s) {
+			*out = xrealloc(*out, (*n + 1) * sizeof(**out));
+			s = &(*out)[(*n)++];
+			memset(s, 0, sizeof(*s));
+			s->source_id = id;
+		}
+		if (strcmp((const char *)sqlite3_column_text(st, 1),
+			   "restore") == 0)
+			s->archive_id = sqlite3_column_int64(st, 3);
+		else if (sqlite3_column_type(st, 2) == SQLITE_TEXT)
+			snprintf(s->result, sizeof(s->result), "%s",
+				 sqlite3_column_text(st, 2));
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : idx_fail(p->idx, "cannot read events");
+}
+
+/* The session's category on the archive: where restore put it. */
+static int64_t find_archive_root(struct purge *p)
+{
+	static const char sql[] =
+		"SELECT json_extract(data, '$.category_id') FROM events"
+		" WHERE session_id = ?1 AND event = 'restore'"
+		" AND json_extract(data, '$.category_id') IS NOT NULL"
+		" ORDER BY time DESC LIMIT 1";
+	sqlite3_stmt *st = idx_stmt(p->idx, sql);
+	int64_t id = 0;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, p->session_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	/* climb to the ancestor that carries the session's name */
+	for (int guard = 0; id && guard < 64; guard++) {
+		size_t i;
+
+		for (i = 0; i < p->n_cats && p->cats[i].id != id; i++)
+			;
+		if (i == p->n_cats)
+			return 0;
+		if (p->man.root_name &&
+		    strcmp(p->cats[i].name, p->man.root_name) == 0)
+			return id;
+		id = p->cats[i].parent;
+	}
+	return 0;
+}
+
+static int select_source(struct purge *p)
+{
+	struct moodle_course *list = NULL;
+	struct seen *seen = NULL;
+	size_t n = 0, n_seen = 0;
+
+	p->root = p->man.root_id;
+	if (!p->root)
+		return log_err("the manifest of '%s' does not name the "
+			       "session's category on the source",
+			       p->session);
+	if (load_seen(p, &seen, &n_seen) < 0)
+		return -1;
+	if (moodle_courses_in(p->m, p->root, true, &list, &n) < 0) {
+		free(seen);
+		return log_err("source platform: %s", moodle_error(p->m));
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct moodle_course *c = &list[i];
+		const struct seen *s = NULL;
+
+		for (size_t k = 0; k < n_seen && !s; k++)
+			if (seen[k].source_id == c->id)
+				s = &seen[k];
+		if (!manifest_find(&p->man, c->id))
+			keep(p, c->id, c->shortname,
+			     "new: not in the archive (created after it)");
+		else if (!s || !s->result[0])
+			keep(p, c->id, c->shortname,
+			     "never verified: run verify first");
+		else if (strcmp(s->result, "ok") != 0)
+			keep(p, c->id, c->shortname,
+			     "the latest verify saw it '%s'", s->result);
+		else if (!s->archive_id)
+			keep(p, c->id, c->shortname,
+			     "no restored copy is recorded");
+		else
+			add_victim(p, c, c->id, s->archive_id);
+	}
+	moodle_courses_free(list, n);
+	free(seen);
+	return 0;
+}
+
+static int select_archive(struct purge *p)
+{
+	struct moodle_course *list = NULL;
+	struct seen *seen = NULL;
+	size_t n = 0, n_seen = 0;
+
+	if (load_seen(p, &seen, &n_seen) < 0)
+		return -1;
+	p->root = find_archive_root(p);
+	if (p->root <= 0) {
+		free(seen);
+		return log_err("cannot find session '%s' on the archive "
+			       "platform (no restore recorded)",
+			       p->session);
+	}
+	if (moodle_courses_in(p->m, p->root, true, &list, &n) < 0) {
+		free(seen);
+		return log_err("archive platform: %s", moodle_error(p->m));
+	}
+	for (size_t i = 0; i < n; i++) {
+		int64_t source_id = 0;
+
+		for (size_t k = 0; k < n_seen; k++)
+			if (seen[k].archive_id == list[i].id)
+				source_id = seen[k].source_id;
+		add_victim(p, &list[i], source_id, list[i].id);
+	}
+	moodle_courses_free(list, n);
+	free(seen);
+	return 0;
+}
+
+/* The session's categories on m, deepest first. */
+static size_t subtree(struct purge *p, int64_t **out)
+{
+	size_t n = 0;
+
+	*out = xcalloc(p->n_cats + 1, sizeof(**out));
+	for (int depth = 64; depth >= 0; depth--) {
+		for (size_t i = 0; i < p->n_cats; i++) {
+			int64_t id = p->cats[i].id;
+			bool inside = false;
+
+			if (p->cats[i].depth != depth)
+				continue;
+			for (int guard = 0; id && guard < 64 && !inside;
+			     guard++) {
+				size_t k;
+
+				inside = id == p->root;
+				for (k = 0; k < p->n_cats && p->cats[k].id != id;
+				     k++)
+					;
+				id = k < p->n_cats ? p->cats[k].parent : 0;
+			}
+			if (inside)
+				(*out)[n++] = p->cats[i].id;
+		}
+	}
+	return n;
+}
+
+static const char *cat_name(const struct purge *p, int64_t id)
+{
+	for (size_t i = 0; i < p->n_cats; i++)
+		if (p->cats[i].id == id)
+			return p->cats[i].name_path;
+	return "?";
+}
+
+static json_t *preview_json(struct purge *p)
+{
+	json_t *o = json_object(), *del = json_array(), *kept = json_array(),
+	       *cats = json_array();
+	int64_t *ids, total = 0;
+	size_t n = subtree(p, &ids);
+
+	for (size_t i = 0; i < p->n; i++) {
+		json_array_append_new(
+			del, json_pack("{s:I, s:I, s:s, s:s, s:I}", "id",
+				       (json_int_t)p->v[i].id,
+				       "source_course_id",
+				       (json_int_t)p->v[i].source_id,
+				       "shortname", p->v[i].shortname,
+				       "fullname", p->v[i].fullname, "size",
+				       (json_int_t)p->v[i].estimate));
+		total += p->v[i].estimate;
+	}
+	for (size_t i = 0; i < p->n_kept; i++)
+		json_array_append_new(
+			kept, json_pack("{s:I, s:s, s:s}", "id",
+					(json_int_t)p->k[i].id, "shortname",
+					p->k[i].shortname, "reason",
+					p->k[i].why));
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(
+			cats, json_pack("{s:I, s:s}", "id", (json_int_t)ids[i],
+					"path", cat_name(p, ids[i])));
+	free(ids);
+	json_object_set_new(o, "session", json_string(p->session));
+	json_object_set_new(o, "side",
+			    json_string(p->source ? "source" : "archive"));
+	json_object_set_new(o, "courses", del);
+	json_object_set_new(o, "bytes", json_integer(total));
+	json_object_set_new(o, "kept", kept);
+	json_object_set_new(o, "categories", cats);
+	json_object_set_new(o, "note",
+			    json_string("categories are deleted last, bottom "
+					"up, and only when empty"));
+	return o;
+}
+
+static void print_preview(struct purge *p)
+{
+	json_t *o = preview_json(p), *x;
+	size_t i;
+
+	if (p->cli->json) {
+		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+		json_decref(o);
+		return;
+	}
+	printf("purge preview: session %s, %s side\n", p->session,
+	       p->source ? "source" : "archive");
+	printf("courses to delete (%zu, %lld bytes of files):\n",
+	       json_array_size(json_object_get(o, "courses")),
+	       (long long)json_integer_value(json_object_get(o, "bytes")));
+	json_array_foreach(json_object_get(o, "courses"), i, x)
+		printf("  %8lld  %10lld  %s  (%s)\n",
+		       (long long)json_integer_value(json_object_get(x, "id")),
+		       (long long)json_integer_value(
+			       json_object_get(x, "size")),
+		       json_string_value(json_object_get(x, "shortname")),
+		       json_string_value(json_object_get(x, "fullname")));
+	printf("categories to delete when empty, deepest first (%zu):\n",
+	       json_array_size(json_object_get(o, "categories")));
+	json_array_foreach(json_object_get(o, "categories"), i, x)
+		printf("  %8lld  %s\n",
+		       (long long)json_integer_value(json_object_get(x, "id")),
+		       json_string_value(json_object_get(x, "path")));
+	printf("kept back (%zu):\n",
+	       json_array_size(json_object_get(o, "kept")));
+	json_array_foreach(json_object_get(o, "kept"), i, x)
+		printf("  %8lld  %s: %s\n",
+		       (long long)json_integer_value(json_object_get(x, "id")),
+		       json_string_value(json_object_get(x, "shortname")),
+		       json_string_value(json_object_get(x, "reason")));
+	json_decref(o);
+}
+
+static enum engine_outcome failed(char *err, size_t errlen, const char *fmt,
+				  ...) __attribute__((format(printf, 3, 4)));
+static enum engine_outcome failed(char *err, size_t errlen, const char *fmt,
+				  ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return ENGINE_FAILED;
+}
+
+static enum engine_outcome purge_run(void *ctx, struct engine_item *it,
+				     struct engine_job *job, char *err,
+				     size_t errlen)
+{
+	struct purge *p = ctx;
+	struct victim *v = it->data;
+	struct child_opts o = { .argv = v->argv, .envp = child_env,
+				.out_fd = -1, .timeout_s = p->cfg->jobs.timeout,
+				.own_group = true, .running_pid = &job->pid };
+	struct child_result res;
+	struct moodle_course c;
+	char how[128];
+	int got;
+
+	/* the rule of the source side, checked live, just before */
+	if (p->source) {
+		pthread_mutex_lock(&p->arc_lock);
+		got = moodle_course_get(p->arc, v->archive_id, &c);
+		pthread_mutex_unlock(&p->arc_lock);
+		if (got < 0)
+			return failed(err, errlen,
+				      "kept: cannot check the archive: %s",
+				      moodle_error(p->arc));
+		if (got == 1)
+			return failed(err, errlen,
+				      "kept: its restored copy %lld is no "
+				      "longer on the archive platform",
+				      (long long)v->archive_id);
+		moodle_course_release(&c);
+	}
+	if (p->mode == MODE_DRY_RUN) {
+		log_msg(LOG_NOTICE, "dry run: would delete course %lld '%s'",
+			(long long)v->id, v->shortname);
+		return ENGINE_DONE;
+	}
+	if (child_run(&o, &res) < 0)
+		return failed(err, errlen, "cannot run '%s': %s", v->argv[0],
+			      strerror(errno));
+	log_info("delete_course.php for course %lld: %s", (long long)v->id,
+		 res.output);
+	if (atomic_load(&job->abort)) {
+		child_result_release(&res);
+		return ENGINE_ABORTED;
+	}
+	/* gone already (a run killed after deleting it): that is done */
+	if (!child_ok(&res) && !strstr(res.output, "Course not found")) {
+		failed(err, errlen, "delete_course.php %s: %.300s",
+		       child_describe(&res, o.timeout_s, how, sizeof(how)),
+		       res.output);
+		child_result_release(&res);
+		return ENGINE_FAILED;
+	}
+	child_result_release(&res);
+	v->deleted = true;
+	return ENGINE_DONE;
+}
+
+static void purge_done(void *ctx, struct engine_item *it,
+		       enum engine_outcome outcome, const char *err)
+{
+	struct purge *p = ctx;
+	struct victim *v = it->data;
+	json_t *ev;
+
+	if (outcome == ENGINE_ABORTED)
+		return;
+	if (outcome == ENGINE_FAILED) {
+		log_err("course %lld '%s' not deleted: %s", (long long)v->id,
+			v->shortname, err);
+		return;
+	}
+	ev = json_pack("{s:s, s:s?, s:s, s:I, s:b}", "event", "purge", "site",
+		       p->site.site_hash, "side",
+		       p->source ? "source" : "archive", "course_id",
+		       (json_int_t)v->id, "dry_run", p->mode == MODE_DRY_RUN);
+	if (v->source_id)
+		json_object_set_new(ev, "source_course_id",
+				    json_integer(v->source_id));
+	if (journal_append(p->metafd, p->journal, ev) < 0)
+		log_err("cannot write the journal: %s", strerror(errno));
+	json_decref(ev);
+	if (v->source_id)
+		scan_session_feeds(p->idx, p->store, p->session, v->source_id);
+	if (p->source && p->remove_backups && v->deleted) {
+		const struct manifest_course *mc =
+			manifest_find(&p->man, v->source_id);
+		char *path = mc ? xasprintf("%s/%s/%s", store_path(p->store),
+					    p->session, mc->file)
+				: NULL;
+
+		if (path && unlink(path) < 0 && errno != ENOENT)
+			log_err("cannot remove '%s': %s", path,
+				strerror(errno));
+		free(path);
+	}
+}
+
+/* Categories last, deepest first, only when empty. */
+static void purge_categories(struct purge *p)
+{
+	int64_t *ids;
+	size_t n = subtree(p, &ids);
+	char *bridge = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		char *args[4], **argv, *mark;
+		struct child_opts o = { .envp = child_env, .out_fd = -1,
+					.timeout_s = 600 };
+		struct child_result res;
+
+		if (p->mode == MODE_DRY_RUN) {
+			log_msg(LOG_NOTICE,
+				"dry run: would delete category %lld '%s' "
+				"once empty",
+				(long long)ids[i], cat_name(p, ids[i]));
+			continue;
+		}
+		if (!bridge)
+			bridge = cli_find_bridge();
+		args[0] = xasprintf("--moodle=%s", p->source
+							   ? p->cfg->source.moodle
+							   : p->cfg->archive.moodle);
+		args[1] = "delete-category";
+		args[2] = xasprintf("--id=%lld", (long long)ids[i]);
+		args[3] = NULL;
+		argv = moodle_cli_argv(p->m, bridge, args);
+		free(args[0]);
+		free(args[2]);
+		if (!argv)
+			break;
+		o.argv = argv;
+		if (child_run(&o, &res) == 0) {
+			mark = strstr(res.output, "SESSIONARCHIVER-JSON:");
+			if (mark && strstr(mark, "\"deleted\""))
+				log_msg(LOG_NOTICE, "deleted category %lld "
+						    "'%s'",
+					(long long)ids[i],
+					cat_name(p, ids[i]));
+			else
+				log_warn("category %lld '%s' kept: %.200s",
+					 (long long)ids[i],
+					 cat_name(p, ids[i]),
+					 mark ? mark + 22 : res.output);
+			child_result_release(&res);
+		}
+		moodle_argv_free(argv);
+	}
+	free(bridge);
+	free(ids);
+}
+
+static int run_purge(struct purge *p)
+{
+	struct engine_config ec = { .operation = p->mode == MODE_DRY_RUN
+							 ? "purge (dry run)"
+							 : "purge",
+				    .session = p->session,
+				    .parallel = p->cfg->jobs.parallel,
+				    .window = &p->cfg->window,
+				    .no_wait = p->no_wait,
+				    .mail = &p->cfg->mail,
+				    .quiet = p->cli->verbosity < 0,
+				    .idx = p->idx };
+	struct engine_ops ops = { .run = purge_run, .done = purge_done };
+	struct engine_item *items = xcalloc(p->n + 1, sizeof(*items));
+	struct engine_result res;
+	struct run_info busy;
+	int rc;
+
+	ec.run_id = runs_begin(p->idx, p->session_id, "purge", getpid(), NULL,
+			       &busy);
+	if (ec.run_id == 0) {
+		free(items);
+		log_err("%s is already running on session '%s' (pid %d)",
+			busy.operation, p->session, (int)busy.pid);
+		return SA_EXIT_BUSY;
+	}
+	if (ec.run_id < 0) {
+		free(items);
+		return SA_EXIT_FAILURE;
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		char *args[] = { NULL, "--non-interactive", NULL, NULL };
+
+		args[0] = xasprintf("--courseid=%lld", (long long)p->v[i].id);
+		if (!p->cfg->purge.recyclebin)
+			args[2] = "--disablerecyclebin";
+		p->v[i].argv = moodle_cli_argv(p->m,
+					       "admin/cli/delete_course.php",
+					       args);
+		free(args[0]);
+		if (!p->v[i].argv) {
+			log_err("cannot run Moodle's CLI: %s",
+				moodle_error(p->m));
+			free(items);
+			runs_end(p->idx, ec.run_id, "failed", "no Moodle CLI");
+			return SA_EXIT_FAILURE;
+		}
+		items[i] = (struct engine_item){ .id = p->v[i].id,
+						 .label = p->v[i].shortname,
+						 .bytes = p->v[i].estimate,
+						 .data = &p->v[i] };
+	}
+	rc = engine_run(&ec, items, p->n, &ops, p, &res);
+	free(items);
+	if (rc < 0) {
+		runs_end(p->idx, ec.run_id, "failed", "could not start");
+		return SA_EXIT_FAILURE;
+	}
+	if (!res.cancelled && !res.window_closed && !res.aborted &&
+	    !res.not_started)
+		purge_categories(p);
+	log_msg(LOG_NOTICE,
+		"purge%s of %s (%s side): %lld deleted, %lld kept or failed",
+		p->mode == MODE_DRY_RUN ? " (dry run)" : "", p->session,
+		p->source ? "source" : "archive", (long long)res.done,
+		(long long)res.failed);
+	runs_end(p->idx, ec.run_id, res.cancelled ? "cancelled" : "finished",
+		 res.cancelled ? "cancelled" : NULL);
+	if (res.cancelled)
+		return SA_EXIT_FAILURE;
+	if (res.window_closed)
+		return SA_EXIT_WINDOW;
+	return res.failed ? SA_EXIT_PARTIAL : SA_EXIT_OK;
+}
+
+static const char purge_help[] =
+	"Delete a session's courses and categories through Moodle.\n"
+	"  --side source   the session just archived, on the source platform:\n"
+	"                  only courses the latest verify saw ok, and only\n"
+	"                  after a passing verify newer than the last restore\n"
+	"  --side archive  the session's subtree on the archive platform\n"
+	"  --preview       list what would be deleted and what is kept (the\n"
+	"                  default)\n"
+	"  --dry-run       the whole run, deleting nothing\n"
+	"  --confirm       the real run\n"
+	"  --remove-backups  after a source purge, remove the purged courses'\n"
+	"                  backups from the store\n"
+	"  --no-wait       outside the window, exit 3\n"
+	"  --json          the preview as JSON\n";
+
+int cmd_purge(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "side", required_argument, NULL, 'S' },
+		{ "preview", no_argument, NULL, 'P' },
+		{ "dry-run", no_argument, NULL, 'D' },
+		{ "confirm", no_argument, NULL, 'C' },
+		{ "remove-backups", no_argument, NULL, 'B' },
+		{ "no-wait", no_argument, NULL, 'W' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char synopsis[] =
+		"SESSION --side source|archive [--preview | --dry-run | "
+		"--confirm] [--remove-backups] [--no-wait] [--json]";
+	struct purge p = { .cli = cli, .metafd = -1 };
+	struct scan_options so = { .quiet = true };
+	struct scan_stats stats;
+	const char *side = NULL;
+	int c, rc, code, modes = 0, sessfd;
+	char err[1024];
+
+	while ((c = cli_getopt(cli, argc, argv, "", opts, true)) != -1) {
+		switch (c) {
+		case 'S': side = optarg; break;
+		case 'P': p.mode = MODE_PREVIEW, modes++; break;
+		case 'D': p.mode = MODE_DRY_RUN, modes++; break;
+		case 'C': p.mode = MODE_CONFIRM, modes++; break;
+		case 'B': p.remove_backups = true; break;
+		case 'W': p.no_wait = true; break;
+		case 'h':
+			printf("usage: sessionarchiver purge %s\n\n%s",
+			       synopsis, purge_help);
+			return SA_EXIT_OK;
+		default: return cli_usage(cli, synopsis);
+		}
+	}
+	if (argc - optind != 1 || !side || modes > 1 ||
+	    (strcmp(side, "source") != 0 && strcmp(side, "archive") != 0))
+		return cli_usage(cli, synopsis);
+	p.session = argv[optind];
+	p.source = strcmp(side, "source") == 0;
+	if (p.remove_backups && (!p.source || p.mode != MODE_CONFIRM)) {
+		log_err("--remove-backups goes with --side source --confirm");
+		return SA_EXIT_USAGE;
+	}
+	if (!(p.cfg = cli_config(cli)))
+		return SA_EXIT_USAGE;
+	if (!(p.source ? p.cfg->source.moodle : p.cfg->archive.moodle)) {
+		log_err("no %s platform configured: [%s] moodle", side, side);
+		return SA_EXIT_USAGE;
+	}
+	if (!(p.store = cli_open_store(cli, &rc)))
+		return rc;
+	rc = SA_EXIT_FAILURE;
+	pthread_mutex_init(&p.arc_lock, NULL);
+	if (!(p.idx = cli_open_index(cli, p.store)))
+		goto out_free;
+	so.only = p.session;
+	if (scan_store(p.idx, p.store, &so, &stats) < 0)
+		goto out_free;
+	p.session_id = idx_session_find(p.idx, p.session);
+	sessfd = openat(store_dirfd(p.store), p.session,
+			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sessfd >= 0) {
+		p.metafd = openat(sessfd, SESSION_META_DIR,
+				  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(sessfd);
+	}
+	if (p.session_id <= 0 || p.metafd < 0 ||
+	    manifest_load(p.metafd, p.session, &p.man) < 0) {
+		log_err("no archived session '%s' in the store", p.session);
+		goto out_free;
+	}
+	if (p.source && p.mode == MODE_CONFIRM) {
+		int gate = gate_purge(p.idx, p.session_id, "source", "confirm",
+				      err, sizeof(err));
+
+		if (gate != 0) {
+			if (gate > 0)
+				log_err("%s", err);
+			rc = gate > 0 ? SA_EXIT_REFUSED : SA_EXIT_FAILURE;
+			goto out_free;
+		}
+	}
+	p.m = moodle_open(p.source ? &p.cfg->source : &p.cfg->archive, &code,
+			  err, sizeof(err));
+	if (!p.m) {
+		log_err("%s platform: %s", side, err);
+		rc = code == MOODLE_ERR_CONFIG ? SA_EXIT_USAGE
+					       : SA_EXIT_UNREACHABLE;
+		goto out_free;
+	}
+	if (moodle_site(p.m, &p.site) < 0 ||
+	    moodle_categories(p.m, &p.cats, &p.n_cats) < 0) {
+		log_err("%s platform: %s", side, moodle_error(p.m));
+		rc = SA_EXIT_UNREACHABLE;
+		goto out_free;
+	}
+	/* purging the wrong platform is what this tool must never do */
+	if (p.source && p.man.source_site && p.site.site_hash &&
+	    strcmp(p.man.source_site, p.site.site_hash) != 0) {
+		log_err("refused: the configured source platform (site %s) is "
+			"not the one session '%s' was archived from (site %s)",
+			p.site.site_hash, p.session, p.man.source_site);
+		rc = SA_EXIT_REFUSED;
+		goto out_free;
+	}
+	if (!p.source && p.man.source_site && p.site.site_hash &&
+	    strcmp(p.man.source_site, p.site.site_hash) == 0) {
+		log_err("refused: the configured archive platform is the "
+			"source of session '%s'",
+			p.session);
+		rc = SA_EXIT_REFUSED;
+		goto out_free;
+	}
+	if (p.source) {
+		p.arc = moodle_open(&p.cfg->archive, &code, err, sizeof(err));
+		if (!p.arc) {
+			log_err("archive platform (to check each course "
+				"before it goes): %s",
+				err);
+			rc = code == MOODLE_ERR_CONFIG ? SA_EXIT_USAGE
+						       : SA_EXIT_UNREACHABLE;
+			goto out_free;
+		}
+	}
+	if ((p.source ? select_source(&p) : select_archive(&p)) < 0)
+		goto out_free;
+	p.journal = xasprintf("%s%s%s", JOURNAL_PREFIX,
+			      p.site.site_hash ? p.site.site_hash : "purge",
+			      JOURNAL_SUFFIX);
+	if (p.mode == MODE_PREVIEW) {
+		print_preview(&p);
+		rc = SA_EXIT_OK;
+		goto out_free;
+	}
+	rc = run_purge(&p);
+
+out_free:
+	for (size_t i = 0; i < p.n; i++) {
+		free(p.v[i].shortname);
+		free(p.v[i].fullname);
+		moodle_argv_free(p.v[i].argv);
+	}
+	free(p.v);
+	for (size_t i = 0; i < p.n_kept; i++) {
+		free(p.k[i].shortname);
+		free(p.k[i].why);
+	}
+	free(p.k);
+	moodle_categories_free(p.cats, p.n_cats);
+	moodle_site_release(&p.site);
+	moodle_free(p.m);
+	moodle_free(p.arc);
+	manifest_release(&p.man);
+	free(p.journal);
+	if (p.metafd >= 0)
+		close(p.metafd);
+	idx_free(p.idx);
+	store_free(p.store);
+	pthread_mutex_destroy(&p.arc_lock);
+	return rc;
+}
