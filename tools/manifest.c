@@ -132,10 +132,14 @@ int manifest_load(int metafd, const char *session, struct manifest *out)
 	rc = journal_read(metafd, MANIFEST_FILE, display, &off, &lines,
 			  on_line, &l);
 	free(display);
-	if (rc < 0)
+	if (rc < 0) {
 		manifest_release(out);
-	else
-		read_session_ini(metafd, out);
+		return -1;
+	}
+	read_session_ini(metafd, out);
+	/* archives of this version name it; the session was named after it */
+	if (!out->root_name)
+		out->root_name = xstrdup(session);
 	return rc < 0 ? -1 : 0;
 }
 

@@ -27,7 +27,8 @@ struct manifest_course {
 struct manifest {
 	struct manifest_course *v;
 	size_t n;
-	char *root_name;            /* the session's category on the source */
+	char *root_name;            /* the session's category on the source
+				       (the session's name if unknown) */
 	int64_t root_id;            /* its id there, 0 when unknown */
 	char *source_site;          /* md5 of the source's siteidentifier */
 };

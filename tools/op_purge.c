@@ -128,6 +128,7 @@ static void add_victim(struct purge *p, const struct moodle_course *c,
 struct seen {
 	int64_t source_id, archive_id;
 	char result[16];
+	bool backup_failed; /* its latest backup attempt failed */
 };
 
 static int load_seen(struct purge *p, struct seen **out, size_t *n)
@@ -137,8 +138,8 @@ static int load_seen(struct purge *p, struct seen **out, size_t *n)
 		" json_extract(data, '$.result'),"
 		" json_extract(data, '$.archive_course_id')"
 		" FROM events WHERE session_id = ?1 AND source_course_id IS"
-		" NOT NULL AND event IN ('verify', 'restore')"
-		" ORDER BY time, id";
+		" NOT NULL AND event IN ('verify', 'restore', 'backup',"
+		" 'backup_failed') ORDER BY time, id";
 	sqlite3_stmt *st = idx_stmt(p->idx, sql);
 	int rc;
 
@@ -160,9 +161,12 @@ static int load_seen(struct purge *p, struct seen **out, size_t *n)
 			memset(s, 0, sizeof(*s));
 			s->source_id = id;
 		}
-		if (strcmp((const char *)sqlite3_column_text(st, 1),
-			   "restore") == 0)
+		const char *ev = (const char *)sqlite3_column_text(st, 1);
+
+		if (strcmp(ev, "restore") == 0)
 			s->archive_id = sqlite3_column_int64(st, 3);
+		else if (strncmp(ev, "backup", 6) == 0)
+			s->backup_failed = strcmp(ev, "backup_failed") == 0;
 		else if (sqlite3_column_type(st, 2) == SQLITE_TEXT)
 			snprintf(s->result, sizeof(s->result), "%s",
 				 sqlite3_column_text(st, 2));
@@ -228,7 +232,10 @@ static int select_source(struct purge *p)
 		for (size_t k = 0; k < n_seen && !s; k++)
 			if (seen[k].source_id == c->id)
 				s = &seen[k];
-		if (!manifest_find(&p->man, c->id))
+		if (!manifest_find(&p->man, c->id) && s && s->backup_failed)
+			keep(p, c->id, c->shortname,
+			     "not in the archive: its backup failed");
+		else if (!manifest_find(&p->man, c->id))
 			keep(p, c->id, c->shortname,
 			     "new: not in the archive (created after it)");
 		else if (!s || !s->result[0])
@@ -624,10 +631,10 @@ static int run_purge(struct purge *p)
 	if (!res.cancelled && !res.window_closed && !res.aborted &&
 	    !res.not_started)
 		purge_categories(p);
-	log_msg(LOG_NOTICE,
-		"purge%s of %s (%s side): %lld deleted, %lld kept or failed",
+	log_msg(LOG_NOTICE, "purge%s of %s (%s side): %lld %s, %lld kept or failed",
 		p->mode == MODE_DRY_RUN ? " (dry run)" : "", p->session,
 		p->source ? "source" : "archive", (long long)res.done,
+		p->mode == MODE_DRY_RUN ? "would be deleted" : "deleted",
 		(long long)res.failed);
 	runs_end(p->idx, ec.run_id, res.cancelled ? "cancelled" : "finished",
 		 res.cancelled ? "cancelled" : NULL);

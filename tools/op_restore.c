@@ -1165,8 +1165,6 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 			r.session);
 		goto out_idx;
 	}
-	if (!r.man.root_name)
-		r.man.root_name = xstrdup(r.session);
 	if (load_events(&r, &complete) < 0)
 		goto out_idx;
 	if (!complete && !o.partial) {
