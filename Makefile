@@ -132,17 +132,42 @@ bench: all
 deps:
 	$(Q)tests/install-deps.sh
 
+# What `make install` ships besides the programs.
+MAN1        := man/sessionarchiver.1 man/sessionarchiverfs.1
+MAN5        := man/sessionarchiver.conf.5
+COMPLETION  := completion/sessionarchiver.bash
+COMPDIR     := $(DATADIR)/bash-completion/completions
+BRIDGE      := $(wildcard tools/bridge/*.php)
+EXAMPLES    := $(filter-out examples/hooks,$(wildcard examples/*))
+HOOKS       := $(wildcard examples/hooks/*)
+
 install: all
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/sessionarchiver
 	install -m 755 $(FSBIN) $(DESTDIR)$(BINDIR)/sessionarchiverfs
-	install -d $(DESTDIR)$(DOCDIR)/examples
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -d $(DESTDIR)$(COMPDIR)
+	install -m 644 $(COMPLETION) $(DESTDIR)$(COMPDIR)/sessionarchiver
+	ln -sf sessionarchiver $(DESTDIR)$(COMPDIR)/sessionarchiverfs
+ifneq ($(BRIDGE),)
+	install -d $(DESTDIR)$(DATADIR)/sessionarchiver
+	install -m 644 $(BRIDGE) $(DESTDIR)$(DATADIR)/sessionarchiver/
+endif
+	install -d $(DESTDIR)$(DOCDIR)/examples/hooks
 	install -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
-	install -m 644 examples/* $(DESTDIR)$(DOCDIR)/examples/
+	install -m 644 $(EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+	install -m 755 $(HOOKS) $(DESTDIR)$(DOCDIR)/examples/hooks/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sessionarchiver \
 	      $(DESTDIR)$(BINDIR)/sessionarchiverfs
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
+	      $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+	rm -f $(DESTDIR)$(COMPDIR)/sessionarchiver \
+	      $(DESTDIR)$(COMPDIR)/sessionarchiverfs
+	rm -rf $(DESTDIR)$(DATADIR)/sessionarchiver
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:

@@ -14,7 +14,7 @@ packages=(
 	fuse3 php-cli php-mysql ca-certificates
 	# tests and demo: real servers, the fake Moodle site, test runners
 	libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-pymysql
-	mariadb-server mariadb-client attr openssl sqlite3 procps
+	mariadb-server mariadb-client attr openssl sqlite3 procps groff-base man-db
 )
 
 missing=()

@@ -789,13 +789,15 @@ static void check_platform(struct doctor *d, const struct config_platform *p,
 	/* without php or config.php the database settings are unknown */
 	if (p->db.set || (cfgphp_ok && php_ok))
 		check_database(d, p, seen);
-	if (p->moodle)
+	/* a wrong 'moodle' folder is one cause: one FAIL, not two */
+	if (p->moodle && cfgphp_ok)
 		check_scripts(d, p, seen->section);
 	check_user(d, p, seen->section);
 	if (p->url && p->token_file)
 		check_webservice(d, p, seen->section);
 }
 
+/* restore refuses backups of another Moodle version, older or newer */
 static void check_versions(struct doctor *d, const struct platform_seen *src,
 			   const struct platform_seen *arc)
 {
@@ -808,14 +810,10 @@ static void check_versions(struct doctor *d, const struct platform_seen *src,
 		       "source and archive both run Moodle %s (version %lld)",
 		       src->release, (long long)src->version);
 	else
-		report(d, arc->version < src->version ? LVL_FAIL : LVL_WARN,
-		       name,
-		       arc->version < src->version
-			       ? "upgrade the archive Moodle: it cannot "
-				 "restore backups of a newer Moodle"
-			       : "both platforms should run the same Moodle "
-				 "version; restores of older backups usually "
-				 "work",
+		report(d, LVL_FAIL, name,
+		       "upgrade one platform so that both run the same "
+		       "Moodle version: restore refuses backups of another "
+		       "version (unless --allow-version-mismatch)",
 		       "source runs Moodle %s (%lld), archive %s (%lld)",
 		       src->release, (long long)src->version, arc->release,
 		       (long long)arc->version);
@@ -909,7 +907,9 @@ static void check_tool_versions(struct doctor *d, struct store *st)
 	if (v.foreign)
 		report(d, LVL_WARN, name,
 		       "both platforms should run the same sessionarchiver "
-		       "version: upgrade the older one",
+		       "version: upgrade the older one (restore refuses "
+		       "backups of another version unless "
+		       "--allow-version-mismatch)",
 		       "%ld of %ld manifest and journal lines were written "
 		       "by another version than %s: %s",
 		       v.foreign, v.lines, SA_VERSION, v.others.buf);
