@@ -45,7 +45,7 @@ static void print_help(void)
 	       "\nExit codes: 0 success, 1 failure, 2 usage, 3 outside the "
 	       "window,\n4 refused by a safety rule, 5 platform unreachable, "
 	       "6 some courses failed,\n7 not a store or unknown store format, "
-	       "8 another run is active.\n");
+	       "8 another run is active, 9 bad mountpoint (sessionarchiverfs).\n");
 }
 
 int main(int argc, char **argv)

@@ -10,9 +10,18 @@
  * The listing of a category's courses is four set-based queries for the
  * whole subtree (courses, sections, activities, estimates), whatever the
  * number of courses.
+ *
+ * The web-service backend (the last part of this file) answers the same
+ * calls through Moodle's REST server with one libcurl handle per moodle
+ * handle (kept alive between calls). The token lives in the handle, goes
+ * out only in POST bodies, and the bodies are wiped after each call;
+ * answers are read into a capped buffer and parsed with jansson. Errors
+ * name the URL and the function, never the token: a server message or a
+ * parser message that quotes it is not shown.
  */
 #include "moodle.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <mysql.h>
@@ -49,6 +58,13 @@
 
 #define CONFIG_MARKER "sessionarchiver-config:"
 
+#define WS_PATH "/webservice/rest/server.php"
+/* cap on one web-service answer */
+#define WS_ANSWER_MAX (64u * 1024 * 1024)
+#define WS_CONNECT_TIMEOUT_S 10L
+#define WS_TIMEOUT_S 120L
+#define WS_UNAVAILABLE "not available through web services"
+
 struct moodle {
 	MYSQL *db;
 	char *dir;    /* Moodle code directory; NULL when not configured */
@@ -61,8 +77,31 @@ struct moodle {
 	bool user_known; /* uid and gid hold user's ids */
 	uid_t uid;
 	gid_t gid;
+	char *where; /* "in database 'x'" or "on 'URL'", for messages */
+	/* web services only (remote): db is NULL */
+	bool remote;
+	CURL *curl;
+	char *url;     /* the configured url, for messages */
+	char *ws_url;  /* url + WS_PATH */
+	char *token;   /* secret: wiped by moodle_free() */
+	char *release; /* from core_webservice_get_site_info */
+	int64_t version;
+	struct strbuf *answer; /* the answer being read, capped */
+	bool overflow;         /* it hit WS_ANSWER_MAX */
+	char curl_err[CURL_ERROR_SIZE];
 	char err[1024];
 };
+
+static struct moodle *ws_open(const struct config_platform *p, int *code,
+			      char *err, size_t errlen);
+static int ws_site(struct moodle *m, struct moodle_site *out);
+static int ws_categories(struct moodle *m, struct moodle_category **out,
+			 size_t *n);
+static int ws_courses_in(struct moodle *m, int64_t category_id,
+			 bool recursive, struct moodle_course **out,
+			 size_t *n);
+static int ws_course_get(struct moodle *m, int64_t id,
+			 struct moodle_course *out);
 
 /* What connecting needs; pass is a secret, wiped by settings_release(). */
 struct settings {
@@ -617,6 +656,9 @@ struct moodle *moodle_open(const struct config_platform *p, int *code,
 	struct moodle *m = NULL;
 	const char *from;
 
+	/* out of our client's reach: the one case for web services */
+	if (p->url && p->token_file && !p->moodle && !p->db.set)
+		return ws_open(p, code, err, errlen);
 	*code = MOODLE_ERR_CONFIG;
 	if (p->db.set ? settings_from_url(p, &s, err, errlen) < 0
 		      : settings_from_php(p, &s, err, errlen) < 0)
@@ -643,6 +685,7 @@ struct moodle *moodle_open(const struct config_platform *p, int *code,
 	m->dbname = xstrdup(s.name);
 	m->wwwroot = s.wwwroot ? xstrdup(s.wwwroot) : NULL;
 	m->dataroot = s.dataroot ? xstrdup(s.dataroot) : NULL;
+	m->where = xasprintf("in database '%s'", s.name);
 	if (connect_db(m, &s) < 0 || check_tables(m) < 0) {
 		*code = MOODLE_ERR_UNREACHABLE;
 		snprintf(err, errlen, "%s", m->err);
@@ -662,6 +705,16 @@ void moodle_free(struct moodle *m)
 		return;
 	if (m->db)
 		mysql_close(m->db);
+	if (m->curl)
+		curl_easy_cleanup(m->curl);
+	if (m->token) {
+		explicit_bzero(m->token, strlen(m->token));
+		free(m->token);
+	}
+	free(m->where);
+	free(m->url);
+	free(m->ws_url);
+	free(m->release);
 	free(m->dir);
 	free(m->php);
 	free(m->user);
@@ -675,6 +728,11 @@ void moodle_free(struct moodle *m)
 const char *moodle_error(const struct moodle *m)
 {
 	return m ? m->err : "no Moodle platform";
+}
+
+bool moodle_is_remote(const struct moodle *m)
+{
+	return m->remote;
 }
 
 const char *moodle_dir(const struct moodle *m)
@@ -724,6 +782,8 @@ int moodle_site(struct moodle *m, struct moodle_site *out)
 	char *version = NULL;
 	int rc;
 
+	if (m->remote)
+		return ws_site(m, out);
 	memset(out, 0, sizeof(*out));
 	if (q_start(&q, m, "config",
 		    "SELECT name, value FROM {config} WHERE name IN "
@@ -815,8 +875,8 @@ static int build_name_paths(struct moodle *m, struct moodle_category *c,
 			sb_printf(&sb, "/%s", c[i].name);
 		} else if (!id_path_ok(c[i].path)) {
 			sb_release(&sb);
-			fail(m, "category %lld has a bad path '%s' in database "
-			     "'%s'", (long long)c[i].id, c[i].path, m->dbname);
+			fail(m, "category %lld has a bad path '%s' %s",
+			     (long long)c[i].id, c[i].path, m->where);
 			goto out;
 		}
 		for (const char *p = c[i].path; *p == '/';) {
@@ -828,9 +888,8 @@ static int build_name_paths(struct moodle *m, struct moodle_category *c,
 			hit = bsearch(&kp, byid, n, sizeof(*byid), cat_by_id);
 			if (!hit || errno) {
 				sb_release(&sb);
-				fail(m, "category %lld has a bad path '%s' in "
-				     "database '%s'", (long long)c[i].id,
-				     c[i].path, m->dbname);
+				fail(m, "category %lld has a bad path '%s' %s",
+				     (long long)c[i].id, c[i].path, m->where);
 				goto out;
 			}
 			sb_printf(&sb, "/%s", (*hit)->name);
@@ -852,6 +911,8 @@ int moodle_categories(struct moodle *m, struct moodle_category **out,
 	struct query q;
 	int rc;
 
+	if (m->remote)
+		return ws_categories(m, out, n);
 	*out = NULL;
 	*n = 0;
 	if (q_start(&q, m, "course_categories",
@@ -1008,6 +1069,8 @@ int moodle_courses_in(struct moodle *m, int64_t category_id, bool recursive,
 	struct query q;
 	int rc, ret = -1;
 
+	if (m->remote)
+		return ws_courses_in(m, category_id, recursive, out, n);
 	*out = NULL;
 	*n = 0;
 	p[0] = int_param(category_id);
@@ -1027,8 +1090,8 @@ int moodle_courses_in(struct moodle *m, int64_t category_id, bool recursive,
 	if (rc < 0)
 		goto out;
 	if (rc == 0) {
-		fail(m, "no category with id %lld in database '%s'",
-		     (long long)category_id, m->dbname);
+		fail(m, "no category with id %lld %s", (long long)category_id,
+		     m->where);
 		goto out;
 	}
 	if (recursive && !id_path_ok(cat_path)) {
@@ -1138,6 +1201,8 @@ int moodle_course_get(struct moodle *m, int64_t id, struct moodle_course *out)
 	struct query q;
 	int rc;
 
+	if (m->remote)
+		return ws_course_get(m, id, out);
 	memset(out, 0, sizeof(*out));
 	if (q_start(&q, m, "course",
 		    "SELECT " COURSE_COLUMNS " FROM {course} c"
@@ -1175,6 +1240,9 @@ int moodle_course_estimate(struct moodle *m, int64_t course_id,
 	int rc;
 
 	*bytes = 0;
+	if (m->remote)
+		return fail(m, "the estimate of course %lld is " WS_UNAVAILABLE,
+			    (long long)course_id);
 	if (q_start(&q, m, "context",
 		    "SELECT id, path FROM {context}"
 		    " WHERE contextlevel = 50 AND instanceid = ?",
@@ -1268,6 +1336,10 @@ char **moodle_cli_argv(struct moodle *m, const char *script,
 	bool as_other = false;
 	char **argv;
 
+	if (m->remote) {
+		fail(m, "Moodle's CLI is " WS_UNAVAILABLE);
+		return NULL;
+	}
 	if (!m->dir) {
 		fail(m, "no Moodle directory configured ('moodle')");
 		return NULL;
@@ -1306,4 +1378,675 @@ void moodle_argv_free(char **argv)
 	for (size_t i = 0; argv && argv[i]; i++)
 		free(argv[i]);
 	free(argv);
+}
+
+/* ---- web services ------------------------------------------------------ */
+
+/* The functions the backend calls: the token's service must allow them. */
+static const char *const ws_needed[] = {
+	"core_webservice_get_site_info",
+	"core_course_get_categories",
+	"core_course_get_courses_by_field",
+	"core_course_get_contents",
+};
+
+struct ws_param {
+	const char *key;
+	const char *value;
+};
+
+static bool unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || (c && strchr("-._~", c));
+}
+
+/*
+ * application/x-www-form-urlencoded, all but the unreserved characters
+ * escaped: with out NULL, only the length. Two passes so that the body,
+ * which holds the token, is allocated once and never left behind by a
+ * realloc.
+ */
+static size_t form_put(char *out, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (unreserved(*p)) {
+			if (out)
+				out[n] = (char)*p;
+			n++;
+			continue;
+		}
+		if (out) {
+			out[n] = '%';
+			out[n + 1] = hex[*p >> 4];
+			out[n + 2] = hex[*p & 15];
+		}
+		n += 3;
+	}
+	return n;
+}
+
+/* "wstoken=...&wsfunction=fn&moodlewsrestformat=json&k=v..." */
+static char *ws_body(const struct moodle *m, const char *fn,
+		     const struct ws_param *p, size_t np, size_t *len)
+{
+	const char **kv = xcalloc(2 * (3 + np), sizeof(*kv));
+	size_t nkv = 0, n = 0;
+	char *body;
+
+	kv[nkv++] = "wstoken";
+	kv[nkv++] = m->token;
+	kv[nkv++] = "wsfunction";
+	kv[nkv++] = fn;
+	kv[nkv++] = "moodlewsrestformat";
+	kv[nkv++] = "json";
+	for (size_t i = 0; i < np; i++) {
+		kv[nkv++] = p[i].key;
+		kv[nkv++] = p[i].value;
+	}
+	for (size_t i = 0; i < nkv; i++)
+		n += form_put(NULL, kv[i]) + 1;
+	body = xmalloc(n);
+	n = 0;
+	for (size_t i = 0; i < nkv; i++) {
+		n += form_put(body + n, kv[i]);
+		body[n++] = i % 2 ? '&' : '=';
+	}
+	body[--n] = '\0';
+	free(kv);
+	*len = n;
+	return body;
+}
+
+static size_t ws_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct moodle *m = userp;
+
+	if (sb_add(m->answer, data, size * nmemb) < 0) {
+		m->overflow = true;
+		return 0;
+	}
+	return size * nmemb;
+}
+
+/* Sets one option unless an earlier one failed. */
+#define SETOPT(rc, h, opt, val)                                          \
+	do {                                                             \
+		if ((rc) == CURLE_OK)                                    \
+			(rc) = curl_easy_setopt((h), (opt), (val));       \
+	} while (0)
+
+static int ws_start(struct moodle *m)
+{
+	CURLcode rc = CURLE_OK;
+
+	m->curl = curl_easy_init();
+	if (!m->curl)
+		return fail(m, "cannot reach '%s': curl_easy_init failed",
+			    m->url);
+	SETOPT(rc, m->curl, CURLOPT_URL, m->ws_url);
+	SETOPT(rc, m->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(rc, m->curl, CURLOPT_POST, 1L);
+	/* a redirect would carry the token elsewhere, or turn POST to GET */
+	SETOPT(rc, m->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(rc, m->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(rc, m->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	SETOPT(rc, m->curl, CURLOPT_CONNECTTIMEOUT, WS_CONNECT_TIMEOUT_S);
+	SETOPT(rc, m->curl, CURLOPT_TIMEOUT, WS_TIMEOUT_S);
+	/* signals would hit other threads; the resolver must not use them */
+	SETOPT(rc, m->curl, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(rc, m->curl, CURLOPT_ACCEPT_ENCODING, "");
+	SETOPT(rc, m->curl, CURLOPT_USERAGENT, "sessionarchiver/" SA_VERSION);
+	SETOPT(rc, m->curl, CURLOPT_ERRORBUFFER, m->curl_err);
+	SETOPT(rc, m->curl, CURLOPT_WRITEFUNCTION, ws_write);
+	SETOPT(rc, m->curl, CURLOPT_WRITEDATA, m);
+	if (rc != CURLE_OK)
+		return fail(m, "cannot reach '%s': %s", m->url,
+			    curl_easy_strerror(rc));
+	return 0;
+}
+
+/* text from the server, shown only when it does not quote the token */
+static const char *ws_safe(const struct moodle *m, const char *text)
+{
+	return text && !strstr(text, m->token) ? text : "(not shown)";
+}
+
+/*
+ * Calls fn with params p: its JSON answer (caller json_decref()s it), or
+ * NULL with moodle_error() set. Moodle's error object is an error.
+ */
+static json_t *ws_call(struct moodle *m, const char *fn,
+		       const struct ws_param *p, size_t np)
+{
+	struct strbuf answer;
+	json_error_t jerr;
+	json_t *root = NULL;
+	long status = 0;
+	CURLcode rc = CURLE_OK;
+	size_t len;
+	char *body = ws_body(m, fn, p, np, &len);
+
+	sb_init(&answer, WS_ANSWER_MAX);
+	m->overflow = false;
+	m->curl_err[0] = '\0';
+	SETOPT(rc, m->curl, CURLOPT_POSTFIELDS, body);
+	SETOPT(rc, m->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	m->answer = &answer;
+	if (rc == CURLE_OK)
+		rc = curl_easy_perform(m->curl);
+	m->answer = NULL;
+	/* the handle keeps the pointer: the next call sets it before use */
+	explicit_bzero(body, len);
+	free(body);
+	if (m->overflow) {
+		fail(m, "the answer of '%s' to %s is larger than %u MiB",
+		     m->url, fn, WS_ANSWER_MAX >> 20);
+		goto out;
+	}
+	if (rc != CURLE_OK) {
+		fail(m, "cannot reach '%s' (%s): %s", m->url, fn,
+		     m->curl_err[0] ? m->curl_err : curl_easy_strerror(rc));
+		goto out;
+	}
+	curl_easy_getinfo(m->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		fail(m, "'%s' answered %s with HTTP status %ld%s", m->ws_url,
+		     fn, status,
+		     status / 100 == 3 ? " (redirects are not followed: "
+					 "check 'url')"
+				       : "");
+		goto out;
+	}
+	if (!answer.len) {
+		fail(m, "'%s' answered %s with nothing", m->url, fn);
+		goto out;
+	}
+	root = json_loadb(answer.buf, answer.len, 0, &jerr);
+	if (!root) {
+		fail(m, "cannot read the answer of '%s' to %s: not JSON "
+		     "(line %d: %s)", m->url, fn, jerr.line,
+		     ws_safe(m, jerr.text));
+		goto out;
+	}
+	/* Moodle reports errors as HTTP 200 with this object */
+	if (json_is_object(root) && json_object_get(root, "exception")) {
+		const char *msg, *code;
+
+		msg = json_string_value(json_object_get(root, "message"));
+		code = json_string_value(json_object_get(root, "errorcode"));
+		if (!code)
+			code = json_string_value(
+				json_object_get(root, "exception"));
+		fail(m, "'%s' refused %s: %s (%s)", m->url, fn,
+		     ws_safe(m, msg), ws_safe(m, code));
+		json_decref(root);
+		root = NULL;
+	}
+out:
+	sb_release(&answer);
+	return root;
+}
+
+/* Moodle's external_format_string escapes these; nothing else is undone */
+static char *html_decode(const char *s)
+{
+	static const struct {
+		const char *entity;
+		char c;
+	} ents[] = { { "&amp;", '&' },	 { "&lt;", '<' },   { "&gt;", '>' },
+		     { "&quot;", '"' }, { "&#39;", '\'' }, { "&#039;", '\'' } };
+	struct strbuf sb;
+
+	sb_init(&sb, 0);
+	for (; *s; s++) {
+		size_t i, n = sizeof(ents) / sizeof(ents[0]);
+
+		for (i = 0; *s == '&' && i < n; i++)
+			if (!strncmp(s, ents[i].entity, strlen(ents[i].entity)))
+				break;
+		if (*s == '&' && i < n) {
+			sb_addch(&sb, ents[i].c);
+			s += strlen(ents[i].entity) - 1;
+		} else {
+			sb_addch(&sb, *s);
+		}
+	}
+	return sb_detach(&sb, NULL);
+}
+
+static int ws_bad(struct moodle *m, const char *fn, const char *key,
+		  const char *why)
+{
+	return fail(m, "bad answer of '%s' to %s: '%s' %s", m->url, fn, key,
+		    why);
+}
+
+/*
+ * An integer member: a JSON integer or a string of digits (Moodle's
+ * PARAM_INT comes as a number, but its versions are strings). Absent or
+ * null: 0, an error when required.
+ */
+static int js_int(struct moodle *m, const char *fn, json_t *o,
+		  const char *key, bool required, int64_t *out)
+{
+	json_t *v = json_object_get(o, key);
+	unsigned long long u;
+	const char *s;
+
+	*out = 0;
+	if (!v || json_is_null(v))
+		return required ? ws_bad(m, fn, key, "is missing") : 0;
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return 0;
+	}
+	if (json_is_boolean(v)) {
+		*out = json_is_true(v);
+		return 0;
+	}
+	s = json_string_value(v);
+	if (s && *s == '-' && config_parse_uint(s + 1, 0, INT64_MAX, &u) == 0) {
+		*out = -(int64_t)u;
+		return 0;
+	}
+	if (s && config_parse_uint(s, 0, INT64_MAX, &u) == 0) {
+		*out = (int64_t)u;
+		return 0;
+	}
+	return ws_bad(m, fn, key, "is not a number");
+}
+
+/*
+ * A string member, HTML-decoded when html: caller frees. Absent or null:
+ * "", an error when required.
+ */
+static int js_str(struct moodle *m, const char *fn, json_t *o,
+		  const char *key, bool required, bool html, char **out)
+{
+	json_t *v = json_object_get(o, key);
+	const char *s;
+
+	*out = NULL;
+	if (!v || json_is_null(v)) {
+		if (required)
+			return ws_bad(m, fn, key, "is missing");
+		*out = xstrdup("");
+		return 0;
+	}
+	s = json_string_value(v);
+	if (!s)
+		return ws_bad(m, fn, key, "is not a string");
+	*out = html ? html_decode(s) : xstrdup(s);
+	return 0;
+}
+
+static bool ws_lists(json_t *functions, const char *name)
+{
+	size_t i;
+	json_t *f;
+
+	json_array_foreach(functions, i, f) {
+		const char *s = json_string_value(json_object_get(f, "name"));
+
+		if (s && !strcmp(s, name))
+			return true;
+	}
+	return false;
+}
+
+/* core_webservice_get_site_info: checks the URL and token, keeps the site */
+static int ws_site_info(struct moodle *m)
+{
+	static const char fn[] = "core_webservice_get_site_info";
+	json_t *root = ws_call(m, fn, NULL, 0), *functions, *v;
+	char *version = NULL, *siteurl = NULL;
+	int ret = -1;
+
+	if (!root)
+		return -1;
+	if (!json_is_object(root)) {
+		fail(m, "bad answer of '%s' to %s: expected an object", m->url,
+		     fn);
+		goto out;
+	}
+	if (js_str(m, fn, root, "release", true, false, &m->release) < 0)
+		goto out;
+	v = json_object_get(root, "version");
+	if (json_is_integer(v))
+		version = xasprintf("%lld", (long long)json_integer_value(v));
+	else if (js_str(m, fn, root, "version", true, false, &version) < 0)
+		goto out;
+	if (parse_version(version, &m->version) < 0) {
+		ws_bad(m, fn, "version", "is not a Moodle version");
+		goto out;
+	}
+	if (js_str(m, fn, root, "siteurl", false, false, &siteurl) < 0)
+		goto out;
+	m->wwwroot = *siteurl ? siteurl : xstrdup(m->url);
+	if (!*siteurl)
+		free(siteurl);
+	/* fail now rather than halfway through a listing */
+	functions = json_object_get(root, "functions");
+	for (size_t i = 0; json_is_array(functions) &&
+			   i < sizeof(ws_needed) / sizeof(ws_needed[0]);
+	     i++) {
+		if (!ws_lists(functions, ws_needed[i])) {
+			fail(m, "the web service of the token for '%s' does "
+			     "not allow %s", m->url, ws_needed[i]);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	free(version);
+	json_decref(root);
+	return ret;
+}
+
+static struct moodle *ws_open(const struct config_platform *p, int *code,
+			      char *err, size_t errlen)
+{
+	struct moodle *m;
+	char *token = NULL;
+
+	*code = MOODLE_ERR_CONFIG;
+	if (config_read_secret(p->token_file, &token, err, errlen) < 0)
+		return NULL;
+	m = xcalloc(1, sizeof(*m));
+	m->remote = true;
+	m->token = token;
+	m->url = xstrdup(p->url);
+	m->ws_url = xasprintf("%s" WS_PATH, p->url);
+	m->where = xasprintf("on '%s'", p->url);
+	if (ws_start(m) < 0 || ws_site_info(m) < 0) {
+		*code = MOODLE_ERR_UNREACHABLE;
+		snprintf(err, errlen, "%s", m->err);
+		moodle_free(m);
+		return NULL;
+	}
+	*code = 0;
+	return m;
+}
+
+static int ws_site(struct moodle *m, struct moodle_site *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->release = xstrdup(m->release);
+	out->version = m->version;
+	out->wwwroot = xstrdup(m->wwwroot);
+	return 0;
+}
+
+static int cat_by_path(const void *a, const void *b)
+{
+	const struct moodle_category *x = a, *y = b;
+	int rc = strcmp(x->path, y->path);
+
+	return rc ? rc : (x->id > y->id) - (x->id < y->id);
+}
+
+static int ws_categories(struct moodle *m, struct moodle_category **out,
+			 size_t *n)
+{
+	static const char fn[] = "core_course_get_categories";
+	struct moodle_category *c = NULL;
+	json_t *root, *v;
+	size_t len = 0, i;
+
+	*out = NULL;
+	*n = 0;
+	root = ws_call(m, fn, NULL, 0);
+	if (!root)
+		return -1;
+	if (!json_is_array(root)) {
+		fail(m, "bad answer of '%s' to %s: expected a list", m->url,
+		     fn);
+		goto out_fail;
+	}
+	len = json_array_size(root);
+	c = xcalloc(len ? len : 1, sizeof(*c));
+	json_array_foreach(root, i, v) {
+		int64_t depth;
+
+		if (js_int(m, fn, v, "id", true, &c[i].id) < 0 ||
+		    js_int(m, fn, v, "parent", true, &c[i].parent) < 0 ||
+		    js_str(m, fn, v, "name", true, true, &c[i].name) < 0 ||
+		    js_str(m, fn, v, "idnumber", false, false,
+			   &c[i].idnumber) < 0 ||
+		    js_str(m, fn, v, "path", true, false, &c[i].path) < 0 ||
+		    js_int(m, fn, v, "depth", true, &depth) < 0 ||
+		    js_int(m, fn, v, "sortorder", true, &c[i].sortorder) < 0)
+			goto out_fail;
+		c[i].depth = (int)depth;
+	}
+	qsort(c, len, sizeof(*c), cat_by_path);
+	if (build_name_paths(m, c, len) < 0)
+		goto out_fail;
+	json_decref(root);
+	*out = c;
+	*n = len;
+	return 0;
+out_fail:
+	moodle_categories_free(c, len);
+	json_decref(root);
+	return -1;
+}
+
+/* One course of core_course_get_courses_by_field's answer into c. */
+static int ws_course_from(struct moodle *m, json_t *v,
+			  struct moodle_course *c)
+{
+	static const char fn[] = "core_course_get_courses_by_field";
+	int64_t visible;
+
+	memset(c, 0, sizeof(*c));
+	if (js_int(m, fn, v, "id", true, &c->id) < 0 ||
+	    js_int(m, fn, v, "categoryid", true, &c->category) < 0 ||
+	    js_str(m, fn, v, "shortname", true, true, &c->shortname) < 0 ||
+	    js_str(m, fn, v, "fullname", true, true, &c->fullname) < 0 ||
+	    js_str(m, fn, v, "idnumber", false, false, &c->idnumber) < 0)
+		goto out_fail;
+	/* only for a user who may enter the course */
+	if (js_int(m, fn, v, "startdate", true, &c->startdate) < 0 ||
+	    js_int(m, fn, v, "enddate", true, &c->enddate) < 0 ||
+	    js_int(m, fn, v, "visible", true, &visible) < 0) {
+		char why[sizeof(m->err)];
+
+		snprintf(why, sizeof(why), "%s", m->err);
+		fail(m, "%s for course %lld: can the token's user enter it?",
+		     why, (long long)c->id);
+		goto out_fail;
+	}
+	c->visible = (int)visible;
+	return 0;
+out_fail:
+	moodle_course_release(c);
+	return -1;
+}
+
+/*
+ * The courses core_course_get_courses_by_field gives for field = value,
+ * appended to *c (len and alloc follow), the site course left out.
+ */
+static int ws_courses_by(struct moodle *m, const char *field,
+			 const char *value, struct moodle_course **c,
+			 size_t *len, size_t *alloc)
+{
+	static const char fn[] = "core_course_get_courses_by_field";
+	const struct ws_param p[] = { { "field", field }, { "value", value } };
+	json_t *root = ws_call(m, fn, p, 2), *list, *v;
+	size_t i;
+	int ret = -1;
+
+	if (!root)
+		return -1;
+	list = json_object_get(root, "courses");
+	if (!json_is_array(list)) {
+		ws_bad(m, fn, "courses", "is not a list");
+		goto out;
+	}
+	json_array_foreach(list, i, v) {
+		if (*len == *alloc) {
+			*alloc = *alloc ? 2 * *alloc : 64;
+			*c = xrealloc(*c, *alloc * sizeof(**c));
+		}
+		if (ws_course_from(m, v, &(*c)[*len]) < 0)
+			goto out;
+		if ((*c)[*len].id == 1)
+			moodle_course_release(&(*c)[*len]);
+		else
+			(*len)++;
+	}
+	ret = 0;
+out:
+	json_decref(root);
+	return ret;
+}
+
+/* sections and activities of c, from core_course_get_contents */
+static int ws_counts(struct moodle *m, struct moodle_course *c)
+{
+	static const char fn[] = "core_course_get_contents";
+	char id[24];
+	const struct ws_param p[] = {
+		{ "courseid", id },
+		{ "options[0][name]", "excludecontents" },
+		{ "options[0][value]", "1" },
+	};
+	json_t *root, *v;
+	size_t i;
+	int ret = -1;
+
+	snprintf(id, sizeof(id), "%lld", (long long)c->id);
+	root = ws_call(m, fn, p, 3);
+	if (!root)
+		return -1;
+	if (!json_is_array(root)) {
+		fail(m, "bad answer of '%s' to %s for course %lld: expected a "
+		     "list", m->url, fn, (long long)c->id);
+		goto out;
+	}
+	c->sections = 0;
+	c->activities = 0;
+	json_array_foreach(root, i, v) {
+		json_t *mods = json_object_get(v, "modules");
+		int64_t sid;
+
+		if (js_int(m, fn, v, "id", true, &sid) < 0)
+			goto out;
+		/* -1: stealth activities of hidden sections, not a section */
+		if (sid == -1)
+			continue;
+		c->sections++;
+		if (json_is_array(mods))
+			c->activities += (int)json_array_size(mods);
+	}
+	ret = 0;
+out:
+	json_decref(root);
+	return ret;
+}
+
+static int course_cmp_id(const void *a, const void *b)
+{
+	int64_t x = ((const struct moodle_course *)a)->id;
+	int64_t y = ((const struct moodle_course *)b)->id;
+
+	return (x > y) - (x < y);
+}
+
+static int ws_courses_in(struct moodle *m, int64_t category_id,
+			 bool recursive, struct moodle_course **out,
+			 size_t *n)
+{
+	static const char fn[] = "core_course_get_categories";
+	struct moodle_course *c = NULL;
+	size_t len = 0, alloc = 0, i;
+	char id[24];
+	const struct ws_param p[] = {
+		{ "criteria[0][key]", "id" },
+		{ "criteria[0][value]", id },
+		{ "addsubcategories", recursive ? "1" : "0" },
+	};
+	json_t *cats, *v;
+	int64_t *ids = NULL;
+	bool found = false;
+	int ret = -1;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(id, sizeof(id), "%lld", (long long)category_id);
+	cats = ws_call(m, fn, p, 3);
+	if (!cats)
+		return -1;
+	if (!json_is_array(cats)) {
+		fail(m, "bad answer of '%s' to %s: expected a list", m->url,
+		     fn);
+		goto out;
+	}
+	ids = xcalloc(json_array_size(cats) + 1, sizeof(*ids));
+	json_array_foreach(cats, i, v) {
+		if (js_int(m, fn, v, "id", true, &ids[i]) < 0)
+			goto out;
+		found |= ids[i] == category_id;
+	}
+	if (!found) {
+		fail(m, "no category with id %lld %s", (long long)category_id,
+		     m->where);
+		goto out;
+	}
+	for (i = 0; i < json_array_size(cats); i++) {
+		snprintf(id, sizeof(id), "%lld", (long long)ids[i]);
+		if (ws_courses_by(m, "category", id, &c, &len, &alloc) < 0)
+			goto out;
+	}
+	if (len)
+		qsort(c, len, sizeof(*c), course_cmp_id);
+	for (i = 0; i < len; i++)
+		if (ws_counts(m, &c[i]) < 0)
+			goto out;
+	ret = 0;
+out:
+	free(ids);
+	json_decref(cats);
+	if (ret < 0) {
+		moodle_courses_free(c, len);
+		return -1;
+	}
+	*out = c;
+	*n = len;
+	return 0;
+}
+
+static int ws_course_get(struct moodle *m, int64_t id,
+			 struct moodle_course *out)
+{
+	struct moodle_course *c = NULL;
+	size_t len = 0, alloc = 0;
+	char value[24];
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	/* the site course is not a course to archive */
+	if (id == 1)
+		return 1;
+	snprintf(value, sizeof(value), "%lld", (long long)id);
+	if (ws_courses_by(m, "id", value, &c, &len, &alloc) < 0)
+		goto out;
+	if (!len || c[0].id != id) {
+		ret = 1;
+		goto out;
+	}
+	if (ws_counts(m, &c[0]) < 0)
+		goto out;
+	*out = c[0];
+	memset(&c[0], 0, sizeof(c[0]));
+	ret = 0;
+out:
+	moodle_courses_free(c, len);
+	return ret;
 }

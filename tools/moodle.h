@@ -1,19 +1,37 @@
 /*
  * moodle: reading a Moodle platform, and the command lines of its CLI.
  *
- * Reads go straight to Moodle's database with libmysqlclient (prepared
- * statements, the table prefix checked against [a-z0-9_]+ since names
- * cannot be bound). The database settings come from the platform's
- * config.php, read by php itself with ABORT_AFTER_CONFIG (no DB
- * connection, no side effect), unless [source|archive] db is configured,
- * then the password comes from db_password_file. Changes never go through
- * these tables: Moodle's own CLI scripts do them, run as the configured
- * system user (moodle_cli_argv()).
+ * Two backends behind one API, chosen by moodle_open() from the platform's
+ * configuration:
  *
- * One handle = one connection: a thread uses its own handle. Errors are
- * reported in the caller's buffer, naming what failed (the host, the
- * database, the table) and never the password. mysql_library_init() must
- * have run in main() before the first moodle_open().
+ *  - the database (the default): reads go straight to Moodle's database
+ *    with libmysqlclient (prepared statements, the table prefix checked
+ *    against [a-z0-9_]+ since names cannot be bound). The database settings
+ *    come from the platform's config.php, read by php itself with
+ *    ABORT_AFTER_CONFIG (no DB connection, no side effect), unless
+ *    [source|archive] db is configured, then the password comes from
+ *    db_password_file.
+ *  - web services, when the platform has 'url' and 'token_file' but
+ *    neither 'moodle' nor 'db': the platform is out of reach of our
+ *    database client (the other side of a verify), so it is read through
+ *    Moodle's REST server (POST <url>/webservice/rest/server.php) over
+ *    libcurl. The token's service must allow core_webservice_get_site_info,
+ *    core_course_get_categories, core_course_get_courses_by_field and
+ *    core_course_get_contents, and its user must see every category and
+ *    course (a manager: idnumbers are only returned to managers, hidden
+ *    courses only to those who may see them). What web services cannot
+ *    tell is said at each function below.
+ *
+ * Changes never go through these reads: Moodle's own CLI scripts do them,
+ * run as the configured system user (moodle_cli_argv(), database backend
+ * only).
+ *
+ * One handle = one connection (a MySQL session or a libcurl handle): a
+ * thread uses its own handle. Errors are reported in the caller's buffer,
+ * naming what failed (the host, the database, the table, the URL and web
+ * service function) and never the password or token. mysql_library_init()
+ * and curl_global_init() must have run in main() before the first
+ * moodle_open().
  */
 #ifndef SA_MOODLE_H
 #define SA_MOODLE_H
@@ -27,8 +45,9 @@ struct moodle;
 
 /* What moodle_open() failed on, to choose an exit code. */
 enum moodle_error {
-	MOODLE_ERR_CONFIG = -1,      /* config.php unreadable, bad settings */
-	MOODLE_ERR_UNREACHABLE = -2, /* DB down, login refused, no table */
+	MOODLE_ERR_CONFIG = -1,      /* config.php or token unreadable... */
+	MOODLE_ERR_UNREACHABLE = -2, /* DB or URL down, login or token refused,
+					no table, an answer that is not JSON */
 };
 
 /*
@@ -43,6 +62,17 @@ enum moodle_error {
  * wwwroot is p->url (or NULL) and dataroot is NULL. p->prefix always wins
  * over config.php's. The session is read-only (SET SESSION TRANSACTION
  * READ ONLY); connect timeout 10 s, read and write timeouts 60 s.
+ *
+ * Web services (p->url and p->token_file set, p->moodle and p->db not):
+ * the token is read with config_read_secret() and travels only in POST
+ * bodies; core_webservice_get_site_info checks the URL and the token and
+ * that the token's service allows the functions this module calls.
+ * MOODLE_ERR_CONFIG for an unreadable token file; MOODLE_ERR_UNREACHABLE
+ * when the server cannot be reached, answers anything but HTTP 200 with
+ * JSON, or answers with Moodle's error object (an invalid token comes as
+ * HTTP 200 with {"exception", "errorcode", "message"}). TLS certificates
+ * and host names are verified; connect timeout 10 s, 120 s per call, an
+ * answer larger than 64 MiB is an error. Redirects are not followed.
  */
 struct moodle *moodle_open(const struct config_platform *p, int *code,
 			   char *err, size_t errlen);
@@ -51,15 +81,26 @@ void moodle_free(struct moodle *m);
 /* The last error of a failed call below, for messages. */
 const char *moodle_error(const struct moodle *m);
 
+/* true when m reads the platform through web services (see above). */
+bool moodle_is_remote(const struct moodle *m);
+
 struct moodle_site {
-	char *siteidentifier; /* config table */
-	char *site_hash;      /* md5 of siteidentifier, hex */
+	char *siteidentifier; /* config table; NULL through web services */
+	char *site_hash;      /* md5 of siteidentifier, hex; NULL likewise */
 	char *release;        /* e.g. "4.5.6 (Build: 20250811)" */
 	int64_t version;      /* e.g. 2024100706 */
 	char *wwwroot;        /* from config.php; see moodle_open() */
-	char *dataroot;       /* from config.php; NULL with a db URL */
+	char *dataroot;       /* from config.php; NULL with a db URL or
+				 through web services */
 };
-/* 0 or -1 (moodle_error() says why). Free with moodle_site_release(). */
+/*
+ * 0 or -1 (moodle_error() says why). Free with moodle_site_release().
+ * Through web services: release, version and wwwroot (siteurl) come from
+ * core_webservice_get_site_info at moodle_open(); siteidentifier is not
+ * published by any web service function, so siteidentifier and site_hash
+ * are NULL and a caller that needs the site's identity (journals, the
+ * [..] site check) must refuse a remote platform or do without.
+ */
 int moodle_site(struct moodle *m, struct moodle_site *out);
 void moodle_site_release(struct moodle_site *s);
 
@@ -73,7 +114,13 @@ struct moodle_category {
 	int depth;
 	int64_t sortorder;
 };
-/* Every category, ordered by path. Free with moodle_categories_free(). */
+/*
+ * Every category, ordered by path. Free with moodle_categories_free().
+ * Through web services: core_course_get_categories without criteria; the
+ * names come back HTML-escaped and are decoded (&amp; &lt; &gt; &quot;
+ * &#39;; a name holding tags loses them, as Moodle's format_string strips
+ * them); idnumber is "" unless the token's user may manage categories.
+ */
 int moodle_categories(struct moodle *m, struct moodle_category **out,
 		      size_t *n);
 void moodle_categories_free(struct moodle_category *c, size_t n);
@@ -95,12 +142,23 @@ struct moodle_course {
  * The courses of a category and, with recursive, of its whole subtree,
  * never the site course (id 1), ordered by id, with estimate, sections
  * and activities filled. Free with moodle_courses_free().
+ *
+ * Through web services: the subtree from core_course_get_categories
+ * (criteria id, addsubcategories), the courses of each of its categories
+ * from core_course_get_courses_by_field (field category; names decoded as
+ * for categories; idnumber "" unless the user may update the course), and
+ * one core_course_get_contents per course: sections are the sections it
+ * lists, activities the modules listed in them (Moodle already leaves out
+ * those being deleted). estimate is 0: files are not published. That is
+ * 1 + categories + courses calls, one after the other.
  */
 int moodle_courses_in(struct moodle *m, int64_t category_id, bool recursive,
 		      struct moodle_course **out, size_t *n);
 /*
  * One course by id, with estimate, sections and activities: 0 found, 1 not
- * found (the site course, id 1, counts as not found), -1 error.
+ * found (the site course, id 1, counts as not found), -1 error. Through
+ * web services: core_course_get_courses_by_field (field id) and
+ * core_course_get_contents, estimate 0, as for moodle_courses_in().
  */
 int moodle_course_get(struct moodle *m, int64_t id, struct moodle_course *out);
 void moodle_course_release(struct moodle_course *c);
@@ -110,7 +168,8 @@ void moodle_courses_free(struct moodle_course *c, size_t n);
  * Estimated backup size of a course: the sum of filesize over the DISTINCT
  * contenthash of the files in the course context and below, without the
  * 'backup' component and directory entries ('.'). See MOODLE.md. -1
- * also when the course has no context (an unknown course).
+ * also when the course has no context (an unknown course), and always
+ * through web services ("not available through web services").
  */
 int moodle_course_estimate(struct moodle *m, int64_t course_id,
 			   int64_t *bytes);
@@ -122,8 +181,9 @@ int moodle_course_estimate(struct moodle *m, int64_t course_id,
  * with the script's absolute path, through setpriv as the configured user
  * when one is set and differs from ours: /usr/bin/setpriv --reuid=UID
  * --regid=GID --init-groups php ... (needs root). NULL when the user is
- * unknown or no Moodle directory is configured (moodle_error() says).
- * The caller chooses the environment. Caller frees with moodle_argv_free().
+ * unknown or no Moodle directory is configured, and always through web
+ * services (moodle_error() says). The caller chooses the environment.
+ * Caller frees with moodle_argv_free().
  */
 char **moodle_cli_argv(struct moodle *m, const char *script,
 		       char *const args[]);

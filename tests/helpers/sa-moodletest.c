@@ -2,11 +2,13 @@
  * sa-moodletest: reads a Moodle platform the way sessionarchiver does, for
  * the integration tests (tests/integration/test_moodle.py).
  *
- *   sa-moodletest CONFIG [source|archive [CATEGORY_ID]]
+ *   sa-moodletest CONFIG [source|archive [CATEGORY_ID [flat]]]
  *
  * Loads CONFIG, opens the [source] (default) or [archive] platform with
- * moodle_open() and prints one JSON object on stdout: "site", "categories",
- * with CATEGORY_ID "courses" (moodle_courses_in(), recursive) and "single"
+ * moodle_open() and prints one JSON object on stdout: "site" (null for
+ * what the platform does not tell), "remote" (moodle_is_remote()),
+ * "categories", with CATEGORY_ID "courses" (moodle_courses_in(), recursive
+ * unless "flat" follows) and "single"
  * (the same courses through moodle_course_get()), "missing" (what
  * moodle_course_get() says of an unknown id) and "backup_argv"
  * (moodle_cli_argv() for admin/cli/backup.php --courseid=2, or null with
@@ -14,6 +16,7 @@
  * 5 (SA_EXIT_UNREACHABLE) when the platform cannot be reached, 1 when a
  * query fails; the reason goes to stderr.
  */
+#include <curl/curl.h>
 #include <jansson.h>
 #include <mysql.h>
 #include <stdio.h>
@@ -36,6 +39,11 @@ static json_t *course_json(const struct moodle_course *c)
 			 c->sections, "activities", c->activities);
 }
 
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
 static int add_site(struct moodle *m, json_t *out)
 {
 	struct moodle_site s;
@@ -44,13 +52,13 @@ static int add_site(struct moodle *m, json_t *out)
 		return -1;
 	json_object_set_new(
 		out, "site",
-		json_pack("{ss ss ss sI so so}", "siteidentifier",
-			  s.siteidentifier, "site_hash", s.site_hash,
-			  "release", s.release, "version",
-			  (json_int_t)s.version, "wwwroot",
-			  s.wwwroot ? json_string(s.wwwroot) : json_null(),
-			  "dataroot",
-			  s.dataroot ? json_string(s.dataroot) : json_null()));
+		json_pack("{so so ss sI so so}", "siteidentifier",
+			  str_or_null(s.siteidentifier), "site_hash",
+			  str_or_null(s.site_hash), "release", s.release,
+			  "version", (json_int_t)s.version, "wwwroot",
+			  str_or_null(s.wwwroot), "dataroot",
+			  str_or_null(s.dataroot)));
+	json_object_set_new(out, "remote", json_boolean(moodle_is_remote(m)));
 	moodle_site_release(&s);
 	return 0;
 }
@@ -79,7 +87,8 @@ static int add_categories(struct moodle *m, json_t *out)
 	return 0;
 }
 
-static int add_courses(struct moodle *m, long long cat, json_t *out)
+static int add_courses(struct moodle *m, long long cat, bool recursive,
+		       json_t *out)
 {
 	struct moodle_course *c, one;
 	json_t *list = json_array(), *single = json_array();
@@ -88,7 +97,7 @@ static int add_courses(struct moodle *m, long long cat, json_t *out)
 
 	json_object_set_new(out, "courses", list);
 	json_object_set_new(out, "single", single);
-	if (moodle_courses_in(m, cat, true, &c, &n) < 0)
+	if (moodle_courses_in(m, cat, recursive, &c, &n) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		json_array_append_new(list, course_json(&c[i]));
@@ -148,16 +157,22 @@ int main(int argc, char **argv)
 	char err[1024];
 	int code, ret = SA_EXIT_USAGE;
 
-	if (argc < 2 || argc > 4 ||
+	if (argc < 2 || argc > 5 ||
 	    (argc > 2 && strcmp(argv[2], "source") &&
 	     strcmp(argv[2], "archive")) ||
-	    (argc > 3 && config_parse_uint(argv[3], 1, INT64_MAX, &cat) < 0)) {
+	    (argc > 3 && config_parse_uint(argv[3], 1, INT64_MAX, &cat) < 0) ||
+	    (argc > 4 && strcmp(argv[4], "flat"))) {
 		fprintf(stderr, "usage: sa-moodletest CONFIG "
-				"[source|archive [CATEGORY_ID]]\n");
+				"[source|archive [CATEGORY_ID [flat]]]\n");
 		return SA_EXIT_USAGE;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "sa-moodletest: curl_global_init failed\n");
+		return SA_EXIT_FAILURE;
 	}
 	if (mysql_library_init(0, NULL, NULL) != 0) {
 		fprintf(stderr, "sa-moodletest: mysql_library_init failed\n");
+		curl_global_cleanup();
 		return SA_EXIT_FAILURE;
 	}
 	cfg = config_new();
@@ -178,7 +193,7 @@ int main(int argc, char **argv)
 	ret = SA_EXIT_FAILURE;
 	out = json_object();
 	if (add_site(m, out) < 0 || add_categories(m, out) < 0 ||
-	    (cat && add_courses(m, (long long)cat, out) < 0)) {
+	    (cat && add_courses(m, (long long)cat, argc <= 4, out) < 0)) {
 		fprintf(stderr, "sa-moodletest: %s\n", moodle_error(m));
 		goto out;
 	}
@@ -191,5 +206,6 @@ out:
 	moodle_free(m);
 	config_free(cfg);
 	mysql_library_end();
+	curl_global_cleanup();
 	return ret;
 }
