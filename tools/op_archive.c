@@ -1140,6 +1140,14 @@ static int open_all(struct cli *cli, struct store **st, struct idx **idx,
 		return code == MOODLE_ERR_CONFIG ? SA_EXIT_USAGE
 						 : SA_EXIT_UNREACHABLE;
 	}
+	if (moodle_is_remote(*m)) {
+		log_err("archive runs on the source platform itself: [source] "
+			"needs moodle (its code directory), not only url");
+		moodle_free(*m);
+		idx_free(*idx);
+		store_free(*st);
+		return SA_EXIT_USAGE;
+	}
 	return SA_EXIT_OK;
 }
 

@@ -752,6 +752,13 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 					       : SA_EXIT_UNREACHABLE;
 		goto out_free;
 	}
+	if (moodle_is_remote(p.m)) {
+		log_err("purge deletes through Moodle's CLI: [%s] needs moodle "
+			"(its code directory), not only url",
+			side);
+		rc = SA_EXIT_USAGE;
+		goto out_free;
+	}
 	if (moodle_site(p.m, &p.site) < 0 ||
 	    moodle_categories(p.m, &p.cats, &p.n_cats) < 0) {
 		log_err("%s platform: %s", side, moodle_error(p.m));

@@ -557,6 +557,8 @@ static void recover(struct restore_ctx *r, struct rcourse *c)
 					   "recovered", 1));
 		c->restored = true;
 		c->archive_id = found;
+		/* the index derives only the states of the course named */
+		scan_session_feeds(r->idx, r->store, r->session, c->id);
 	}
 	c->started = false;
 }
@@ -1181,6 +1183,12 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		rc = code == MOODLE_ERR_CONFIG ? SA_EXIT_USAGE
 					       : SA_EXIT_UNREACHABLE;
 		goto out_idx;
+	}
+	if (moodle_is_remote(r.m)) {
+		log_err("restore runs on the archive platform itself: [archive] "
+			"needs moodle (its code directory), not only url");
+		rc = SA_EXIT_USAGE;
+		goto out_moodle;
 	}
 	if (moodle_site(r.m, &r.site) < 0) {
 		log_err("cannot read the archive site: %s", moodle_error(r.m));
