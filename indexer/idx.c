@@ -232,6 +232,25 @@ out_fail:
 	return -1;
 }
 
+/*
+ * PRAGMA journal_mode does not wait on the busy timeout: two processes
+ * opening a new index at once would see "database is locked". Retry.
+ */
+static int set_wal(struct idx *idx)
+{
+	for (int i = 0; i < 200; i++) {
+		int rc = sqlite3_exec(idx->db, "PRAGMA journal_mode = WAL",
+				      NULL, NULL, NULL);
+
+		if (rc == SQLITE_OK)
+			return 0;
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		usleep(50 * 1000);
+	}
+	return -1;
+}
+
 struct idx *idx_open(const char *path, int flags, char *err, size_t errlen)
 {
 	int oflags = flags & IDX_READONLY
@@ -280,7 +299,7 @@ struct idx *idx_open(const char *path, int flags, char *err, size_t errlen)
 			goto out_free;
 		}
 	} else {
-		if (idx_exec(idx, "PRAGMA journal_mode = WAL") < 0 ||
+		if (set_wal(idx) < 0 ||
 		    idx_exec(idx, "PRAGMA synchronous = NORMAL") < 0) {
 			snprintf(err, errlen, "cannot set up index '%s': %s",
 				 path, sqlite3_errmsg(idx->db));

@@ -1259,9 +1259,12 @@ static struct engine_item *make_items(struct archive_ctx *a, struct moodle *m,
 
 		if (pc->archived || pc->failed_before != retry_failed)
 			continue;
-		pc->tmpdir = xasprintf("%s/%s/%s/%lld", store_path(a->store),
-				       a->plan->session, TMP_DIR,
-				       (long long)pc->c.id);
+		/* the run's pid in the name: a backup.php orphaned by a
+		 * killed run writes where no later run looks */
+		pc->tmpdir = xasprintf("%s/%s/%s/%lld-%ld",
+				       store_path(a->store), a->plan->session,
+				       TMP_DIR, (long long)pc->c.id,
+				       (long)getpid());
 		args[0] = xasprintf("--courseid=%lld", (long long)pc->c.id);
 		args[1] = xasprintf("--destination=%s", pc->tmpdir);
 		args[2] = NULL;
