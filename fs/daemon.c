@@ -186,20 +186,6 @@ static int open_meta(struct fsd *d, const char *session, bool create)
 	return fd;
 }
 
-static char *log_name(void)
-{
-	char host[256];
-
-	if (gethostname(host, sizeof(host)) < 0)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	/* a host name is a store file name too: keep it tame */
-	for (char *p = host; *p; p++)
-		if (*p == '/' || *p < 0x20)
-			*p = '_';
-	return xasprintf("log-%s.txt", host);
-}
-
 /* One time-stamped line in this host's log of the session. */
 static void session_log(struct fsd *d, const char *session, const char *fmt,
 			...) __attribute__((format(printf, 3, 4)));
@@ -227,7 +213,7 @@ static void session_log(struct fsd *d, const char *session, const char *fmt,
 			*p = ' ';
 	log_info("%s: %s", session, msg);
 	fd = open_meta(d, session, true);
-	name = log_name();
+	name = journal_log_name();
 	if (fd < 0 || store_append_line(fd, name, line) < 0)
 		log_warn("cannot write the log of session '%s': %s", session,
 			 strerror(errno));
@@ -416,7 +402,7 @@ static int start_operation(struct fsd *d, struct idx *idx,
 	struct child_opts o = { .argv = argv, .envp = env, .own_group = true };
 	struct run_info busy;
 	struct reaped *r;
-	char *name = log_name();
+	char *name = journal_log_name();
 	int metafd = open_meta(d, session, true);
 	pthread_t tid;
 	int64_t run_id;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -127,4 +128,18 @@ int journal_append(int dirfd, const char *name, json_t *obj)
 	rc = store_append_line(dirfd, name, text);
 	free(text);
 	return rc;
+}
+
+char *journal_log_name(void)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	/* a host name is a store file name too: keep it tame */
+	for (char *p = host; *p; p++)
+		if (*p == '/' || *p < 0x20)
+			*p = '_';
+	return xasprintf("log-%s.txt", host);
 }

@@ -48,6 +48,13 @@ int journal_read(int dirfd, const char *name, const char *display_name,
  */
 int journal_append(int dirfd, const char *name, json_t *obj);
 
+/*
+ * This host's operation log of a session, in its .session/ folder:
+ * "log-<host>.txt" (one writer per host; the mount shows them all).
+ * Caller frees.
+ */
+char *journal_log_name(void);
+
 /* Typed access to a line's fields; absent or wrong type gives def/NULL. */
 const char *journal_str(json_t *obj, const char *key);
 int64_t journal_int(json_t *obj, const char *key, int64_t def);

@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "config.h"
 #include "exitcode.h"
 #include "idx.h"
+#include "journal.h"
 #include "op_archive.h"
 #include "op_restore.h"
 #include "op_purge.h"
@@ -258,4 +260,34 @@ char *cli_find_bridge(void)
 		}
 	}
 	return xasprintf("%s/sessionarchiver-bridge.php", SA_DATADIR);
+}
+
+int cli_session_log(int metafd)
+{
+	char *name = journal_log_name();
+	struct stat a, b;
+	int fd = openat(metafd, name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+			0644);
+
+	free(name);
+	if (fd < 0) {
+		log_warn("cannot open the session's log: %s", strerror(errno));
+		return -1;
+	}
+	/* started by the mount, our stderr is that log already */
+	if (fstat(STDERR_FILENO, &a) == 0 && fstat(fd, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+		close(fd);
+		return -1;
+	}
+	log_set_file_fd(fd);
+	return fd;
+}
+
+void cli_session_log_close(int fd)
+{
+	if (fd < 0)
+		return;
+	log_set_file_fd(-1);
+	close(fd);
 }

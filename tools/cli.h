@@ -83,6 +83,14 @@ const struct cli_command *cli_find_command(const char *name);
  */
 char *cli_find_bridge(void);
 
+/*
+ * Copies every log message of this run into this host's operation log of
+ * the session (metafd: its .session folder), unless stderr is that file
+ * already. Returns the fd to give to cli_session_log_close(), or -1.
+ */
+int cli_session_log(int metafd);
+void cli_session_log_close(int fd);
+
 /* The subcommands; each returns an enum sa_exit value. */
 int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_inspect(struct cli *cli, int argc, char **argv);

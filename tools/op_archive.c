@@ -1450,7 +1450,7 @@ int cmd_archive(struct cli *cli, int argc, char **argv)
 	struct archive_ctx a = { .cli = cli, .metafd = -1 };
 	struct moodle *m;
 	struct plan p;
-	int rc;
+	int rc, logfd = -1;
 
 	rc = parse_selection(cli, argc, argv, synopsis, extra, "", false, &sel,
 			     archive_opt, &o, archive_help);
@@ -1472,6 +1472,7 @@ int cmd_archive(struct cli *cli, int argc, char **argv)
 	a.metafd = open_session_meta(a.store, p.session);
 	if (a.metafd < 0)
 		goto out_plan;
+	logfd = cli_session_log(a.metafd);
 	if (check_session_ini(a.metafd, &p) < 0) {
 		rc = SA_EXIT_REFUSED;
 		goto out_plan;
@@ -1493,6 +1494,7 @@ int cmd_archive(struct cli *cli, int argc, char **argv)
 		rc = run_archive(&a, m, &o);
 	free(a.journal);
 out_plan:
+	cli_session_log_close(logfd);
 	if (a.metafd >= 0)
 		close(a.metafd);
 	plan_free(&p);

@@ -420,7 +420,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 	char err[1024], name[64], *text = NULL, *journal = NULL, *js;
 	char *summary = NULL;
 	json_t *out = NULL;
-	int c, rc, code, metafd = -1, sessfd;
+	int c, rc, code, metafd = -1, sessfd, logfd = -1;
 	int64_t session_id;
 	time_t now = time(NULL);
 	struct tm tm;
@@ -461,6 +461,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 		log_err("no archived session '%s' in the store", v.session);
 		goto out_free;
 	}
+	logfd = cli_session_log(metafd);
 	if (load_mapping(idx, session_id, &v) < 0)
 		goto out_free;
 	src = moodle_open(&cfg->source, &code, err, sizeof(err));
@@ -562,6 +563,7 @@ out_free:
 	manifest_release(&v.man);
 	moodle_free(src);
 	moodle_free(arc);
+	cli_session_log_close(logfd);
 	if (metafd >= 0)
 		close(metafd);
 	idx_free(idx);
