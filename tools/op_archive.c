@@ -297,7 +297,9 @@ static int load_known(struct idx *idx, int64_t session_id, struct known **out,
 		      size_t *n)
 {
 	static const char sql[] =
-		"SELECT source_course_id, file, state, in_manifest, on_disk"
+		"SELECT source_course_id, file, state,"
+		" in_manifest AND on_disk AND read_error IS NULL"
+		"  AND sha256 IS manifest_sha256"
 		" FROM courses WHERE session_id = ?1"
 		" AND source_course_id IS NOT NULL ORDER BY source_course_id";
 	sqlite3_stmt *st = idx_stmt(idx, sql);
@@ -316,10 +318,10 @@ static int load_known(struct idx *idx, int64_t session_id, struct known **out,
 		k = &(*out)[(*n)++];
 		k->id = sqlite3_column_int64(st, 0);
 		k->file = xstrdup((const char *)sqlite3_column_text(st, 1));
-		k->archived = sqlite3_column_int(st, 3) &&
-			      sqlite3_column_int(st, 4) &&
-			      strcmp(state, "failed") != 0;
-		k->failed = strcmp(state, "failed") == 0;
+		/* the backup is what archive cares for: a course whose
+		 * restore failed later is still archived */
+		k->archived = sqlite3_column_int(st, 3);
+		k->failed = !k->archived && strcmp(state, "failed") == 0;
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : idx_fail(idx, "cannot read courses");

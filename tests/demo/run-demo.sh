@@ -106,7 +106,10 @@ expect_head() {
 	"$@" >"$DIR/tmp/out.txt" 2>&1 || RC=$?
 	head -n "$n" "$DIR/tmp/out.txt"
 	all=$(wc -l <"$DIR/tmp/out.txt")
-	[ "$all" -le "$n" ] || note "   ... ($all lines in all)"
+	if [ "$all" -gt "$n" ]; then
+		note "   ... ($all lines in all; the last one:)"
+		tail -n 1 "$DIR/tmp/out.txt"
+	fi
 	[ "$RC" -eq "$want" ] || fail "\`$*\` exited $RC, expected $want"
 	return 0
 }
@@ -134,7 +137,10 @@ look_head() {
 	head -n "$n" "$DIR/tmp/out.txt"
 	local all
 	all=$(wc -l <"$DIR/tmp/out.txt")
-	[ "$all" -le "$n" ] || note "   ... ($all lines in all)"
+	if [ "$all" -gt "$n" ]; then
+		note "   ... ($all lines in all; the last one:)"
+		tail -n 1 "$DIR/tmp/out.txt"
+	fi
 	[ $rc -eq 0 ] || note "   (exit code $rc)"
 	return 0
 }
@@ -324,12 +330,27 @@ expect 0 "${SA[@]}" status "$SESSION"
 # ---------------------------------------------------------------- 8
 step "8. verify: compare the archive with the source (both read live)"
 expect 0 "${SA[@]}" verify "$SESSION"
-look_head 15 cat "$MNT/$SESSION/report"
+look cat "$MNT/$SESSION/report"
+note "the same through the mount: one command written to the session's control file"
+note "(the daemon runs the command line as its child; what it starts is in log):"
+show_piped "> $MNT/$SESSION/control" echo verify
+if echo verify >"$MNT/$SESSION/control"; then
+	# the daemon logs "verify (pid N) ended: ..." when its child exits
+	for _ in $(seq 150); do
+		grep -q 'verify (pid [0-9]*) ended' "$MNT/$SESSION/log" 2>/dev/null && break
+		sleep 0.2
+	done
+	look cat "$MNT/$SESSION/log"
+	grep -q 'verify (pid [0-9]*) ended: exit status 0' "$MNT/$SESSION/log" ||
+		fail "echo verify > $MNT/$SESSION/control: no successful verify in $MNT/$SESSION/log"
+else
+	fail "echo verify > $MNT/$SESSION/control was refused"
+fi
 
 # ---------------------------------------------------------------- 9
 step "9. purge the source: preview, then a dry run"
 expect_head 0 15 "${SA[@]}" purge "$SESSION" --side source --preview
-expect 0 "${SA[@]}" purge "$SESSION" --side source --dry-run
+expect_head 0 6 "${SA[@]}" purge "$SESSION" --side source --dry-run
 look cat "$MNT/$SESSION/status"
 [ -z "$one" ] || look getfattr -d "$MNT/$SESSION/$one"
 
