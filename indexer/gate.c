@@ -12,16 +12,22 @@
 int gate_purge(struct idx *idx, int64_t session_id, const char *side,
 	       const char *mode, char *why, size_t whylen)
 {
+	/*
+	 * Journal times are in seconds: a restore in the same second as the
+	 * verify counts as newer unless the same journal shows it earlier.
+	 */
 	static const char sql[] =
-		"SELECT"
-		" (SELECT max(time) FROM events WHERE session_id = ?1"
-		"  AND event = 'restore'),"
-		" (SELECT time FROM events WHERE session_id = ?1"
-		"  AND event = 'verify_report' ORDER BY time DESC, id DESC"
-		"  LIMIT 1),"
-		" (SELECT coalesce(json_extract(data, '$.passed'), 0)"
+		"WITH v AS (SELECT time, source, line,"
+		"  coalesce(json_extract(data, '$.passed'), 0) AS passed"
 		"  FROM events WHERE session_id = ?1 AND event = 'verify_report'"
-		"  ORDER BY time DESC, id DESC LIMIT 1)";
+		"  ORDER BY time DESC, line DESC, id DESC LIMIT 1)"
+		" SELECT"
+		" EXISTS(SELECT 1 FROM events r, v WHERE r.session_id = ?1"
+		"  AND r.event = 'restore' AND (r.time > v.time"
+		"  OR (r.time = v.time AND NOT (r.source = v.source"
+		"  AND r.line < v.line)))),"
+		" (SELECT time FROM v),"
+		" (SELECT passed FROM v)";
 	sqlite3_stmt *st;
 	int rc;
 
@@ -44,9 +50,7 @@ int gate_purge(struct idx *idx, int64_t session_id, const char *side,
 			 "purge of the source refused: the latest verify of "
 			 "the session failed");
 		rc = 1;
-	} else if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
-		   sqlite3_column_int64(st, 0) >=
-			   sqlite3_column_int64(st, 1)) {
+	} else if (sqlite3_column_int(st, 0)) {
 		snprintf(why, whylen,
 			 "purge of the source refused: courses were restored "
 			 "after the latest verify (run verify again)");

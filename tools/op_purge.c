@@ -129,6 +129,7 @@ struct seen {
 	int64_t source_id, archive_id;
 	char result[16];
 	bool backup_failed; /* its latest backup attempt failed */
+	bool purged;        /* a real (not dry run) purge is recorded */
 };
 
 static int load_seen(struct purge *p, struct seen **out, size_t *n)
@@ -136,10 +137,11 @@ static int load_seen(struct purge *p, struct seen **out, size_t *n)
 	static const char sql[] =
 		"SELECT source_course_id, event,"
 		" json_extract(data, '$.result'),"
-		" json_extract(data, '$.archive_course_id')"
+		" json_extract(data, '$.archive_course_id'),"
+		" coalesce(json_extract(data, '$.dry_run'), 0)"
 		" FROM events WHERE session_id = ?1 AND source_course_id IS"
 		" NOT NULL AND event IN ('verify', 'restore', 'backup',"
-		" 'backup_failed') ORDER BY time, id";
+		" 'backup_failed', 'purge') ORDER BY time, id";
 	sqlite3_stmt *st = idx_stmt(p->idx, sql);
 	int rc;
 
@@ -167,6 +169,8 @@ static int load_seen(struct purge *p, struct seen **out, size_t *n)
 			s->archive_id = sqlite3_column_int64(st, 3);
 		else if (strncmp(ev, "backup", 6) == 0)
 			s->backup_failed = strcmp(ev, "backup_failed") == 0;
+		else if (strcmp(ev, "purge") == 0)
+			s->purged |= !sqlite3_column_int(st, 4);
 		else if (sqlite3_column_type(st, 2) == SQLITE_TEXT)
 			snprintf(s->result, sizeof(s->result), "%s",
 				 sqlite3_column_text(st, 2));
@@ -249,6 +253,27 @@ static int select_source(struct purge *p)
 			     "no restored copy is recorded");
 		else
 			add_victim(p, c, c->id, s->archive_id);
+	}
+	/*
+	 * Verified, gone from the source, no purge recorded: a run killed
+	 * between delete_course.php and its journal line. Deleting it again
+	 * finds nothing, and records it.
+	 */
+	for (size_t k = 0; k < n_seen; k++) {
+		const struct manifest_course *mc;
+		struct moodle_course gone = { 0 };
+		bool live = false;
+
+		for (size_t i = 0; i < n && !live; i++)
+			live = list[i].id == seen[k].source_id;
+		mc = manifest_find(&p->man, seen[k].source_id);
+		if (live || !mc || seen[k].purged || !seen[k].archive_id ||
+		    strcmp(seen[k].result, "ok") != 0)
+			continue;
+		gone.id = mc->id;
+		gone.shortname = mc->shortname ? mc->shortname : "";
+		gone.fullname = mc->fullname ? mc->fullname : "";
+		add_victim(p, &gone, mc->id, seen[k].archive_id);
 	}
 	moodle_courses_free(list, n);
 	free(seen);
@@ -588,8 +613,11 @@ static int run_purge(struct purge *p)
 	struct run_info busy;
 	int rc;
 
-	ec.run_id = runs_begin(p->idx, p->session_id, "purge", getpid(), NULL,
-			       &busy);
+	/* status must never show a dry run as a purge */
+	ec.run_id = runs_begin(p->idx, p->session_id,
+			       p->mode == MODE_DRY_RUN ? "purge-dry-run"
+						       : "purge",
+			       getpid(), NULL, &busy);
 	if (ec.run_id == 0) {
 		free(items);
 		log_err("%s is already running on session '%s' (pid %d)",
@@ -631,11 +659,13 @@ static int run_purge(struct purge *p)
 	if (!res.cancelled && !res.window_closed && !res.aborted &&
 	    !res.not_started)
 		purge_categories(p);
-	log_msg(LOG_NOTICE, "purge%s of %s (%s side): %lld %s, %lld kept or failed",
+	log_msg(LOG_NOTICE,
+		"purge%s of %s (%s side): %lld %s, %lld failed, %zu kept back "
+		"(see --preview)",
 		p->mode == MODE_DRY_RUN ? " (dry run)" : "", p->session,
 		p->source ? "source" : "archive", (long long)res.done,
 		p->mode == MODE_DRY_RUN ? "would be deleted" : "deleted",
-		(long long)res.failed);
+		(long long)res.failed, p->n_kept);
 	runs_end(p->idx, ec.run_id, res.cancelled ? "cancelled" : "finished",
 		 res.cancelled ? "cancelled" : NULL);
 	if (res.cancelled)
@@ -738,8 +768,10 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 				      err, sizeof(err));
 
 		if (gate != 0) {
-			if (gate > 0)
+			if (gate > 0) {
 				log_err("%s", err);
+				runs_refused(p.idx, p.session_id, "purge", err);
+			}
 			rc = gate > 0 ? SA_EXIT_REFUSED : SA_EXIT_FAILURE;
 			goto out_free;
 		}

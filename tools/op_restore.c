@@ -382,7 +382,9 @@ static void wait_orphan(struct restore_ctx *r, struct rcourse *c)
 	bool said = false, killed = false;
 	pid_t pid;
 
-	for (int i = 0; i < 600 && (pid = find_restore_process(arg)); i++) {
+	/* after the kill, 5 s at most for it to be gone */
+	for (int left = 50; left > 0 && (pid = find_restore_process(arg));
+	     left -= killed) {
 		if (!said)
 			log_msg(LOG_NOTICE,
 				"course %lld: waiting for restore_backup.php "

@@ -189,6 +189,22 @@ static int64_t archive_root(struct moodle *arc, struct verify *v)
 	return root;
 }
 
+static bool category_exists(struct moodle *m, int64_t id)
+{
+	struct moodle_category *cats = NULL;
+	size_t n = 0;
+	bool found = false;
+
+	/* an unreadable list is not "gone": let the real call report it */
+	if (moodle_categories(m, &cats, &n) < 0)
+		return true;
+	for (size_t i = 0; i < n && !found; i++)
+		found = cats[i].id == id;
+	moodle_categories_free(cats, n);
+	return found;
+}
+
+/* 0, -1 when a platform fails, -2 when the source category is gone. */
 static int compare_platforms(struct moodle *src, struct moodle *arc,
 			     struct verify *v)
 {
@@ -202,6 +218,12 @@ static int compare_platforms(struct moodle *src, struct moodle *arc,
 			       "session's category on the source (archived "
 			       "by an older version?)",
 			       v->session);
+	if (!category_exists(src, v->man.root_id)) {
+		log_err("the session's category (id %lld) is no longer on the "
+			"source platform (purged?): nothing to compare",
+			(long long)v->man.root_id);
+		return -2;
+	}
 	if (moodle_courses_in(src, v->man.root_id, true, &courses, &n) < 0)
 		return log_err("source platform: %s", moodle_error(src));
 	for (size_t i = 0; i < n; i++) {
@@ -223,13 +245,15 @@ static int compare_platforms(struct moodle *src, struct moodle *arc,
 			       "(created after it)");
 			continue;
 		}
+		/* in the archive but not restored: missing, whatever the cause */
 		if (!m->archive_id) {
-			if (m->error)
-				report(v, VR_FAILED, c->id, 0, c->shortname,
-				       m->error);
-			else
-				report(v, VR_MISSING, c->id, 0, c->shortname,
-				       "backed up but never restored");
+			why = m->error ? xasprintf("backed up, not restored: "
+						   "%s",
+						   m->error)
+				       : NULL;
+			report(v, VR_MISSING, c->id, 0, c->shortname,
+			       why ? why : "backed up but never restored");
+			free(why);
 			continue;
 		}
 		got = moodle_course_get(arc, m->archive_id, &a);
@@ -305,15 +329,24 @@ static int on_deep(void *ctx, size_t i, int rc, const struct mbz_info *info,
 				"(SHA-256)",
 				mc->file);
 	if (why) {
-		/* a course already counted ok is downgraded */
+		/*
+		 * A course already counted ok is downgraded; one already
+		 * counted otherwise gets the reason added, not a second line.
+		 */
 		json_t *o;
 		size_t k;
+		bool seen = false;
 
 		json_array_foreach(d->v->courses, k, o) {
+			const char *det;
+			char *both;
+
 			if (json_integer_value(json_object_get(
-				    o, "source_course_id")) == mc->id &&
-			    strcmp(json_string_value(json_object_get(o,
-								     "result")),
+				    o, "source_course_id")) != mc->id)
+				continue;
+			seen = true;
+			if (strcmp(json_string_value(json_object_get(
+					   o, "result")),
 				   "ok") == 0) {
 				json_object_set_new(o, "result",
 						    json_string("mismatch"));
@@ -321,12 +354,18 @@ static int on_deep(void *ctx, size_t i, int rc, const struct mbz_info *info,
 						    json_string(why));
 				d->v->counts[VR_OK]--;
 				d->v->counts[VR_MISMATCH]++;
-				why[0] = '\0';
+				continue;
 			}
+			det = json_string_value(json_object_get(o, "detail"));
+			both = xasprintf("%s; %s", det ? det : "", why);
+			json_object_set_new(o, "detail", json_string(both));
+			free(both);
 		}
-		if (why[0])
+		if (!seen) {
+			d->v->total++;
 			report(d->v, VR_MISMATCH, mc->id, 0, mc->shortname,
 			       why);
+		}
 		free(why);
 	}
 	return 0;
@@ -479,8 +518,8 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 		goto out_free;
 	}
 	v.courses = json_array();
-	if (compare_platforms(src, arc, &v) < 0) {
-		rc = SA_EXIT_UNREACHABLE;
+	if ((code = compare_platforms(src, arc, &v)) < 0) {
+		rc = code == -2 ? SA_EXIT_FAILURE : SA_EXIT_UNREACHABLE;
 		goto out_free;
 	}
 	if (deep && deep_check(st, &v) < 0)

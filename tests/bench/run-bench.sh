@@ -23,7 +23,9 @@
 #      the peak RSS of the nothing-changed index (the process's fixed cost).
 #
 # Then bench-mount.sh measures the mount (reads, listings, mount time,
-# daemon memory; see there), unless SA_BENCH_MOUNT=0.
+# daemon memory; see there), unless SA_BENCH_MOUNT=0, and bench-ops.sh the
+# archive and restore operations against fake Moodle sites (see there),
+# unless SA_BENCH_OPS=0.
 #
 # All runs are with a warm page cache: the whole store is read once first
 # (and fincore reports how much of it is resident). Times are wall-clock;
@@ -229,6 +231,15 @@ if [ "${SA_BENCH_MOUNT:-1}" != 0 ]; then
 	echo
 	rc=0
 	"$here/bench-mount.sh" "$1" || rc=$?
+	[ "$rc" -le "$missed" ] || missed=$rc
+fi
+
+# --- 5. archive and restore (bench-ops.sh; SA_BENCH_OPS=0 skips) ----------
+
+if [ "${SA_BENCH_OPS:-1}" != 0 ]; then
+	echo
+	rc=0
+	"$here/bench-ops.sh" "$1" || rc=$?
 	[ "$rc" -le "$missed" ] || missed=$rc
 fi
 exit "$missed"
