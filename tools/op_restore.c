@@ -1030,9 +1030,20 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		} else {
 			c->new_id = c->archive_id;
 		}
-		items[n++] = (struct engine_item){ .id = c->id,
-						   .label = c->mc->shortname,
-						   .data = c };
+		items[n] = (struct engine_item){ .id = c->id,
+						 .label = c->mc->shortname,
+						 .data = c };
+		{
+			/* progress and status count the bytes restored */
+			char *path = xasprintf("%s/%s/%s", store_path(r->store),
+					       r->session, c->mc->file);
+			struct stat sb;
+
+			if (stat(path, &sb) == 0)
+				items[n].bytes = sb.st_size;
+			free(path);
+		}
+		n++;
 	}
 	if (n == 0) {
 		log_msg(LOG_NOTICE, "restore of %s: nothing to do", r->session);
@@ -1119,7 +1130,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	struct scan_stats stats;
 	bool complete;
 	char err[1024];
-	int rc, code;
+	int rc, code, logfd = -1;
 	int64_t target;
 
 	rc = parse_args(cli, argc, argv, &o, &r.session);
@@ -1156,6 +1167,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 			r.session);
 		goto out_idx;
 	}
+	logfd = cli_session_log(r.metafd);
 	if (manifest_load(r.metafd, r.session, &r.man) < 0)
 		goto out_idx;
 	r.v = xcalloc(r.man.n + 1, sizeof(*r.v));
@@ -1216,6 +1228,7 @@ out_idx:
 	manifest_release(&r.man);
 	free(r.journal);
 	free(r.bridge);
+	cli_session_log_close(logfd);
 	if (r.metafd >= 0)
 		close(r.metafd);
 	idx_free(r.idx);
