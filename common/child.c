@@ -27,6 +27,11 @@
 
 static char *const empty_env[] = { NULL };
 
+char *const child_default_env[] = {
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"LANG=C.UTF-8", NULL
+};
+
 static int start(const struct child_opts *o, int out_fd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;

@@ -46,6 +46,9 @@ struct child_result {
  */
 pid_t child_start(const struct child_opts *opts);
 
+/* The environment Moodle's CLI and the hooks get: PATH and LANG only. */
+extern char *const child_default_env[];
+
 /*
  * Runs the program to its end: drains its output, enforces the timeout,
  * reaps it. Returns 0 when it ran (whatever its exit status: see res), -1

@@ -393,13 +393,8 @@ static int start_operation(struct fsd *d, struct idx *idx,
 			   const struct control_cmd *cmd, char *why,
 			   size_t whylen)
 {
-	static char *const env[] = {
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
-		"/sbin:/bin",
-		"LANG=C.UTF-8", NULL
-	};
 	char **argv = command_argv(d, cmd, session);
-	struct child_opts o = { .argv = argv, .envp = env, .own_group = true };
+	struct child_opts o = { .argv = argv, .envp = child_default_env, .own_group = true };
 	struct run_info busy;
 	struct reaped *r;
 	char *name = journal_log_name();

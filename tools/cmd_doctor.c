@@ -467,11 +467,9 @@ static char *check_name(const char *section, const char *what)
 static bool check_php(struct doctor *d, const struct config_platform *p,
 		      const char *section)
 {
-	static char *const envp[] = { "PATH=/usr/local/bin:/usr/bin:/bin",
-				      "LANG=C.UTF-8", NULL };
 	char *argv[] = { p->php, "-r", "echo PHP_VERSION;", NULL };
 	struct child_opts o = { .argv = argv,
-				.envp = envp,
+				.envp = child_default_env,
 				.out_fd = -1,
 				.capture_cap = 4096,
 				.timeout_s = DOCTOR_PHP_TIMEOUT_S,

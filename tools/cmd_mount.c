@@ -45,14 +45,9 @@ int cmd_mount(struct cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char synopsis[] = "[-o OPTIONS] MOUNTPOINT";
-	static char *const env[] = {
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
-		"/sbin:/bin",
-		"LANG=C.UTF-8", NULL
-	};
 	const char *extra = NULL;
 	char *fsbin, *mopts, *av[8], err[512], *real_config = NULL;
-	struct child_opts co = { .argv = av, .envp = env, .out_fd = -1,
+	struct child_opts co = { .argv = av, .envp = child_default_env, .out_fd = -1,
 				 .timeout_s = 60 };
 	struct child_result res;
 	struct store *st;

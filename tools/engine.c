@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@ static volatile sig_atomic_t want_pause, want_resume, want_cancel;
  * for --auto) sets the instant the loop starts at; from there it runs at
  * the real pace, so that a window can also close during a run.
  */
-static time_t engine_now(void)
+time_t engine_now(void)
 {
 	static time_t offset;
 	static bool read_env;
@@ -404,4 +405,15 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 	pthread_mutex_destroy(&l.lock);
 	free(l.slots);
 	return 0;
+}
+
+enum engine_outcome engine_fail(char *err, size_t errlen, const char *fmt,
+				...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return ENGINE_FAILED;
 }

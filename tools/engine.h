@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct config_mail;
 struct config_window;
@@ -77,6 +78,16 @@ struct engine_result {
 int engine_run(const struct engine_config *cfg, struct engine_item *items,
 	       size_t n, const struct engine_ops *ops, void *ctx,
 	       struct engine_result *res);
+
+/*
+ * The clock of the operations: the time, or SA_NOW=<unix time> when set
+ * (tests), from which the clock then runs on.
+ */
+time_t engine_now(void);
+
+/* Writes a course's failure reason into err; returns ENGINE_FAILED. */
+enum engine_outcome engine_fail(char *err, size_t errlen, const char *fmt,
+				...) __attribute__((format(printf, 3, 4)));
 
 /* Signals the program a job runs (its process group). */
 void engine_kill_job(struct engine_job *job, int sig);

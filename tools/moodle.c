@@ -291,8 +291,6 @@ out:
 static int settings_from_php(const struct config_platform *p,
 			     struct settings *s, char *err, size_t errlen)
 {
-	static char *const envp[] = { "PATH=/usr/local/bin:/usr/bin:/bin",
-				      "LANG=C.UTF-8", NULL };
 	struct child_result res = { 0 };
 	struct child_opts opts = { 0 };
 	char *argv[6] = { 0 };
@@ -318,7 +316,7 @@ static int settings_from_php(const struct config_platform *p,
 	argv[3] = "--";
 	argv[4] = cfgphp;
 	opts.argv = argv;
-	opts.envp = envp;
+	opts.envp = child_default_env;
 	opts.cwd = p->moodle;
 	opts.out_fd = -1;
 	opts.capture_cap = PHP_OUTPUT_MAX;

@@ -79,17 +79,6 @@ struct archive_ctx {
 	int64_t session_id;
 };
 
-static time_t now_time(void)
-{
-	/* a fixed clock for tests of --auto and the window */
-	const char *fake = getenv("SA_NOW");
-	unsigned long long v;
-
-	if (fake && config_parse_uint(fake, 0, INT64_MAX, &v) == 0)
-		return (time_t)v;
-	return time(NULL);
-}
-
 static void plan_free(struct plan *p)
 {
 	for (size_t i = 0; i < p->n; i++) {
@@ -199,7 +188,7 @@ static int select_root(const struct config *cfg, struct moodle_category *cats,
 		snprintf(what, sizeof(what), "'%s'", spec);
 	} else {
 		if (autosel) {
-			y = config_session_year(cfg, now_time());
+			y = config_session_year(cfg, engine_now());
 			if (config_pattern_expand(cfg->session.name, y, buf,
 						  sizeof(buf)) < 0)
 				return log_err("cannot expand [session] name");
@@ -773,9 +762,8 @@ static char **hook_env(const struct archive_ctx *a, const struct planned *pc)
 	char **env = xcalloc(12, sizeof(*env));
 	int n = 0;
 
-	env[n++] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-			   "/usr/bin:/sbin:/bin");
-	env[n++] = xstrdup("LANG=C.UTF-8");
+	env[n++] = xstrdup(child_default_env[0]);
+	env[n++] = xstrdup(child_default_env[1]);
 	env[n++] = xasprintf("SA_SESSION=%s", a->plan->session);
 	env[n++] = xasprintf("SA_SOURCE_COURSE_ID=%lld", (long long)pc->c.id);
 	env[n++] = xasprintf("SA_SHORTNAME=%s", pc->c.shortname);
@@ -787,19 +775,6 @@ static char **hook_env(const struct archive_ctx *a, const struct planned *pc)
 						    ? a->cfg->source.moodle
 						    : "");
 	return env;
-}
-
-static enum engine_outcome fail(char *err, size_t errlen, const char *fmt,
-				...) __attribute__((format(printf, 3, 4)));
-static enum engine_outcome fail(char *err, size_t errlen, const char *fmt,
-				...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ENGINE_FAILED;
 }
 
 static enum engine_outcome run_hook(const struct archive_ctx *a,
@@ -815,13 +790,13 @@ static enum engine_outcome run_hook(const struct archive_ctx *a,
 	enum engine_outcome out = ENGINE_DONE;
 
 	if (child_run(&o, &r) < 0) {
-		out = fail(err, errlen, "pre_backup hook '%s' cannot run: %s",
+		out = engine_fail(err, errlen, "pre_backup hook '%s' cannot run: %s",
 			   argv[0], strerror(errno));
 	} else if (atomic_load(&job->abort)) {
 		out = ENGINE_ABORTED;
 	} else if (!child_ok(&r)) {
 		moodle_words(r.output, words, sizeof(words));
-		out = fail(err, errlen, "pre_backup hook failed: %s: %s",
+		out = engine_fail(err, errlen, "pre_backup hook failed: %s: %s",
 			   child_describe(&r, o.timeout_s, how, sizeof(how)),
 			   words);
 	}
@@ -863,11 +838,8 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 {
 	struct archive_ctx *a = ctx;
 	struct planned *pc = it->data;
-	char env_lang[] = "LANG=C.UTF-8";
-	char env_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-			  "/usr/bin:/sbin:/bin";
-	char *env[] = { env_path, env_lang, NULL };
-	struct child_opts o = { .argv = pc->argv, .envp = env, .out_fd = -1,
+	struct child_opts o = { .argv = pc->argv,
+				.envp = child_default_env, .out_fd = -1,
 				.timeout_s = a->cfg->jobs.timeout,
 				.own_group = true, .running_pid = &job->pid };
 	char how[128], words[512], *mbz = NULL, *final = NULL, *dir;
@@ -880,7 +852,7 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	if (statvfs(store_path(a->store), &sv) == 0 &&
 	    (int64_t)sv.f_bavail * (int64_t)sv.f_frsize <
 		    pc->bytes + pc->bytes * ARCHIVE_MARGIN_PCT / 100)
-		return fail(err, errlen,
+		return engine_fail(err, errlen,
 			    "not enough space on the store: %lld bytes free, "
 			    "%lld needed",
 			    (long long)sv.f_bavail * (long long)sv.f_frsize,
@@ -890,12 +862,12 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 		return out;
 	remove_tree(AT_FDCWD, pc->tmpdir);
 	if (mkdir(pc->tmpdir, 0777) < 0)
-		return fail(err, errlen, "cannot create '%s': %s", pc->tmpdir,
+		return engine_fail(err, errlen, "cannot create '%s': %s", pc->tmpdir,
 			    strerror(errno));
 	/* Moodle's CLI may run as another user: it must write here */
 	chmod(pc->tmpdir, 0777);
 	if (child_run(&o, &r) < 0) {
-		out = fail(err, errlen, "cannot run '%s': %s", pc->argv[0],
+		out = engine_fail(err, errlen, "cannot run '%s': %s", pc->argv[0],
 			   strerror(errno));
 		goto out_clean;
 	}
@@ -907,27 +879,27 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	}
 	moodle_words(r.output, words, sizeof(words));
 	if (!child_ok(&r)) {
-		out = fail(err, errlen, "backup.php %s: %s",
+		out = engine_fail(err, errlen, "backup.php %s: %s",
 			   child_describe(&r, o.timeout_s, how, sizeof(how)),
 			   words);
 		goto out_clean;
 	}
 	/* real Moodle exits 0 on some failures: trust only the whole set */
 	if (!strstr(r.output, "Backup completed.")) {
-		out = fail(err, errlen, "backup.php did not complete: %s",
+		out = engine_fail(err, errlen, "backup.php did not complete: %s",
 			   words);
 		goto out_clean;
 	}
 	if (!(mbz = single_backup(pc->tmpdir, how, sizeof(how)))) {
-		out = fail(err, errlen, "%s: %s", how, words);
+		out = engine_fail(err, errlen, "%s: %s", how, words);
 		goto out_clean;
 	}
 	if (mbz_read_path(mbz, MBZ_FULL, &pc->info, how, sizeof(how)) < 0) {
-		out = fail(err, errlen, "the backup is unreadable: %s", how);
+		out = engine_fail(err, errlen, "the backup is unreadable: %s", how);
 		goto out_clean;
 	}
 	if (pc->info.original_course_id != pc->c.id) {
-		out = fail(err, errlen,
+		out = engine_fail(err, errlen,
 			   "the backup holds course %lld, not %lld",
 			   (long long)pc->info.original_course_id,
 			   (long long)pc->c.id);
@@ -935,7 +907,7 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	}
 	fd = open(mbz, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) < 0 || fchmod(fd, 0644) < 0) {
-		out = fail(err, errlen, "cannot sync '%s': %s", mbz,
+		out = engine_fail(err, errlen, "cannot sync '%s': %s", mbz,
 			   strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -950,7 +922,7 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	else
 		dir[0] = '\0';
 	if (sessfd < 0 || make_dirs(sessfd, dir) < 0) {
-		out = fail(err, errlen, "cannot create '%s' in the store: %s",
+		out = engine_fail(err, errlen, "cannot create '%s' in the store: %s",
 			   dir, strerror(errno));
 		free(dir);
 		goto out_clean;
@@ -959,7 +931,7 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	final = xasprintf("%s/%s/%s", store_path(a->store), a->plan->session,
 			  pc->file);
 	if (rename(mbz, final) < 0 || stat(final, &pc->st) < 0) {
-		out = fail(err, errlen, "cannot move the backup to '%s': %s",
+		out = engine_fail(err, errlen, "cannot move the backup to '%s': %s",
 			   final, strerror(errno));
 		goto out_clean;
 	}

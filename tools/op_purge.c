@@ -85,11 +85,6 @@ struct purge {
 	size_t n_kept;
 };
 
-static char *const child_env[] = {
-	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-	"LANG=C.UTF-8", NULL
-};
-
 static void keep(struct purge *p, int64_t id, const char *shortname,
 		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void keep(struct purge *p, int64_t id, const char *shortname,
@@ -431,26 +426,13 @@ static void print_preview(struct purge *p)
 	json_decref(o);
 }
 
-static enum engine_outcome failed(char *err, size_t errlen, const char *fmt,
-				  ...) __attribute__((format(printf, 3, 4)));
-static enum engine_outcome failed(char *err, size_t errlen, const char *fmt,
-				  ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ENGINE_FAILED;
-}
-
 static enum engine_outcome purge_run(void *ctx, struct engine_item *it,
 				     struct engine_job *job, char *err,
 				     size_t errlen)
 {
 	struct purge *p = ctx;
 	struct victim *v = it->data;
-	struct child_opts o = { .argv = v->argv, .envp = child_env,
+	struct child_opts o = { .argv = v->argv, .envp = child_default_env,
 				.out_fd = -1, .timeout_s = p->cfg->jobs.timeout,
 				.own_group = true, .running_pid = &job->pid };
 	struct child_result res;
@@ -464,11 +446,11 @@ static enum engine_outcome purge_run(void *ctx, struct engine_item *it,
 		got = moodle_course_get(p->arc, v->archive_id, &c);
 		pthread_mutex_unlock(&p->arc_lock);
 		if (got < 0)
-			return failed(err, errlen,
+			return engine_fail(err, errlen,
 				      "kept: cannot check the archive: %s",
 				      moodle_error(p->arc));
 		if (got == 1)
-			return failed(err, errlen,
+			return engine_fail(err, errlen,
 				      "kept: its restored copy %lld is no "
 				      "longer on the archive platform",
 				      (long long)v->archive_id);
@@ -480,7 +462,7 @@ static enum engine_outcome purge_run(void *ctx, struct engine_item *it,
 		return ENGINE_DONE;
 	}
 	if (child_run(&o, &res) < 0)
-		return failed(err, errlen, "cannot run '%s': %s", v->argv[0],
+		return engine_fail(err, errlen, "cannot run '%s': %s", v->argv[0],
 			      strerror(errno));
 	log_info("delete_course.php for course %lld: %s", (long long)v->id,
 		 res.output);
@@ -490,7 +472,7 @@ static enum engine_outcome purge_run(void *ctx, struct engine_item *it,
 	}
 	/* gone already (a run killed after deleting it): that is done */
 	if (!child_ok(&res) && !strstr(res.output, "Course not found")) {
-		failed(err, errlen, "delete_course.php %s: %.300s",
+		engine_fail(err, errlen, "delete_course.php %s: %.300s",
 		       child_describe(&res, o.timeout_s, how, sizeof(how)),
 		       res.output);
 		child_result_release(&res);
@@ -550,7 +532,7 @@ static void purge_categories(struct purge *p)
 
 	for (size_t i = 0; i < n; i++) {
 		char *args[4], **argv, *mark;
-		struct child_opts o = { .envp = child_env, .out_fd = -1,
+		struct child_opts o = { .envp = child_default_env, .out_fd = -1,
 					.timeout_s = 600 };
 		struct child_result res;
 
@@ -708,7 +690,7 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 	struct scan_options so = { .quiet = true };
 	struct scan_stats stats;
 	const char *side = NULL;
-	int c, rc, code, modes = 0, sessfd;
+	int c, rc, code, modes = 0, sessfd, logfd = -1;
 	char err[1024];
 
 	while ((c = cli_getopt(cli, argc, argv, "", opts, true)) != -1) {
@@ -763,6 +745,8 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 		log_err("no archived session '%s' in the store", p.session);
 		goto out_free;
 	}
+	if (p.mode != MODE_PREVIEW)
+		logfd = cli_session_log(p.metafd);
 	if (p.source && p.mode == MODE_CONFIRM) {
 		int gate = gate_purge(p.idx, p.session_id, "source", "confirm",
 				      err, sizeof(err));
@@ -855,6 +839,7 @@ out_free:
 	moodle_free(p.arc);
 	manifest_release(&p.man);
 	free(p.journal);
+	cli_session_log_close(logfd);
 	if (p.metafd >= 0)
 		close(p.metafd);
 	idx_free(p.idx);

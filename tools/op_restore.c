@@ -155,10 +155,6 @@ static void journal_event(struct restore_ctx *r, json_t *ev)
 	json_decref(ev);
 }
 
-static char *const child_env[] = {
-	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-	"LANG=C.UTF-8", NULL
-};
 
 /*
  * Runs the bridge: its JSON answer (after the marker line) or NULL with
@@ -169,7 +165,7 @@ static json_t *bridge(struct restore_ctx *r, char *err, size_t errlen,
 {
 	char *args[12], *mark, how[128];
 	char **argv;
-	struct child_opts o = { .envp = child_env, .out_fd = -1,
+	struct child_opts o = { .envp = child_default_env, .out_fd = -1,
 				.timeout_s = 300 };
 	struct child_result res;
 	json_error_t jerr;
@@ -492,7 +488,7 @@ static void delete_placeholders(struct restore_ctx *r, int64_t category,
 		struct moodle_course *mc = &list[i];
 		char *args[] = { NULL, "--non-interactive",
 				 "--disablerecyclebin", NULL };
-		struct child_opts o = { .envp = child_env, .out_fd = -1,
+		struct child_opts o = { .envp = child_default_env, .out_fd = -1,
 					.timeout_s = 600 };
 		struct child_result res;
 		char **argv, how[128];
@@ -585,8 +581,8 @@ static char **hook_env(struct restore_ctx *r, struct rcourse *c)
 	char **env = xcalloc(12, sizeof(*env));
 	int n = 0;
 
-	env[n++] = xstrdup(child_env[0]);
-	env[n++] = xstrdup(child_env[1]);
+	env[n++] = xstrdup(child_default_env[0]);
+	env[n++] = xstrdup(child_default_env[1]);
 	env[n++] = xasprintf("SA_SESSION=%s", r->session);
 	env[n++] = xasprintf("SA_SOURCE_COURSE_ID=%lld", (long long)c->id);
 	env[n++] = xasprintf("SA_ARCHIVE_COURSE_ID=%lld",
@@ -656,26 +652,13 @@ static void moodle_message(const char *out, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", (int)(end - bang), bang);
 }
 
-static enum engine_outcome failed(char *err, size_t errlen, const char *fmt,
-				  ...) __attribute__((format(printf, 3, 4)));
-static enum engine_outcome failed(char *err, size_t errlen, const char *fmt,
-				  ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ENGINE_FAILED;
-}
-
 static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 				       struct engine_job *job, char *err,
 				       size_t errlen)
 {
 	struct restore_ctx *r = ctx;
 	struct rcourse *c = it->data;
-	struct child_opts o = { .argv = c->argv, .envp = child_env,
+	struct child_opts o = { .argv = c->argv, .envp = child_default_env,
 				.out_fd = -1, .timeout_s = r->cfg->jobs.timeout,
 				.own_group = true, .running_pid = &job->pid };
 	struct child_result res;
@@ -696,11 +679,11 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 	free(path);
 	if (rc < 0) {
 		mbz_info_release(&info);
-		return failed(err, errlen, "the backup is unreadable: %s", why);
+		return engine_fail(err, errlen, "the backup is unreadable: %s", why);
 	}
 	if (strcmp(info.sha256, c->mc->sha256) != 0) {
 		mbz_info_release(&info);
-		return failed(err, errlen,
+		return engine_fail(err, errlen,
 			      "checksum mismatch: the backup differs from the "
 			      "manifest");
 	}
@@ -711,7 +694,7 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 	rc = max_course_id(r, c->category_id, &c->after_id, why, sizeof(why));
 	pthread_mutex_unlock(&r->m_lock);
 	if (rc < 0)
-		return failed(err, errlen, "%s", why);
+		return engine_fail(err, errlen, "%s", why);
 	journal_event(r, json_pack("{s:s, s:s, s:I, s:I, s:I}", "event",
 				   "restore_started", "site", r->site.site_hash,
 				   "source_course_id", (json_int_t)c->id,
@@ -719,7 +702,7 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 				   "after_course_id",
 				   (json_int_t)c->after_id));
 	if (child_run(&o, &res) < 0)
-		return failed(err, errlen, "cannot run '%s': %s", c->argv[0],
+		return engine_fail(err, errlen, "cannot run '%s': %s", c->argv[0],
 			      strerror(errno));
 	log_info("restore_backup.php for course %lld: %s", (long long)c->id,
 		 res.output);
@@ -744,7 +727,7 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 	if (c->new_id <= 0) {
 		c->leftover = true;
 		moodle_message(res.output, why, sizeof(why));
-		failed(err, errlen, "restore_backup.php %s: %s",
+		engine_fail(err, errlen, "restore_backup.php %s: %s",
 		       child_describe(&res, o.timeout_s, how, sizeof(how)),
 		       why);
 		child_result_release(&res);
@@ -939,17 +922,6 @@ static int64_t resolve_target(struct restore_ctx *r, const char *spec)
 	return id;
 }
 
-/* The window's clock: SA_NOW=<unix time> in tests, as for archive. */
-static time_t now_time(void)
-{
-	const char *fake = getenv("SA_NOW");
-	unsigned long long v;
-
-	if (fake && config_parse_uint(fake, 0, INT64_MAX, &v) == 0)
-		return (time_t)v;
-	return time(NULL);
-}
-
 static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		       int64_t target)
 {
@@ -978,7 +950,7 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 	if (ec.run_id < 0)
 		return SA_EXIT_FAILURE;
 	/* outside the window nothing is written on the archive platform */
-	if (o->no_wait && !config_window_contains(&r->cfg->window, now_time())) {
+	if (o->no_wait && !config_window_contains(&r->cfg->window, engine_now())) {
 		log_msg(LOG_NOTICE,
 			"restore of %s: outside the hour window (--no-wait); "
 			"the next run goes on",
