@@ -144,7 +144,7 @@ def test_demo_walkthrough(demo_dir):
     assert "courses to delete (30," in out, out
     assert "MATH-005-2026" in out, out
     assert ("purge (dry run) of %s (source side): 30 would be deleted, "
-            "0 kept or failed" % SESSION) in out, out
+            "0 failed, 0 kept back" % SESSION) in out, out
     # it stops before the real purge and says how to run it
     assert "purge %s --side source --confirm" % SESSION in out, out
     assert "purge source confirm" in out, out
