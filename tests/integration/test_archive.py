@@ -6,37 +6,25 @@ point.
 Run: SA_BUILD=/work/main/build/asan /usr/bin/python3 -m pytest -q tests/integration/test_archive.py
 """
 
-import itertools
 import json
 import os
 import pathlib
 import random
-import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-for p in (HERE, REPO / "tests", REPO / "tests" / "fakemoodle"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+from fakesite import FakeSite
+from harness.build import run_cli
+from harness.platforms import (PHP, SESSION, Workspace, hhmm, mail_conf,
+                               needs_php, unique, wait_until)
+from harness.smtp import AUTH_PASSWORD
 
-from fakesite import FakeSite  # noqa: E402
-from harness.build import CLI, run_cli, sanitizer_env  # noqa: E402
-from harness.smtp import AUTH_PASSWORD  # noqa: E402
-
-PHP = shutil.which("php") or "/usr/bin/php"
-SESSION = "2025-2026"
 OVERHEAD = 16384
 
-pytestmark = pytest.mark.skipif(shutil.which("php") is None,
-                                reason="php-cli is not installed")
-
-_names = itertools.count()
+pytestmark = needs_php
 
 
 # ------------------------------------------------------------------ helpers
@@ -45,22 +33,13 @@ def local_time(y, mo, d, h=12, mi=0, s=0):
     return int(time.mktime((y, mo, d, h, mi, s, 0, 0, -1)))
 
 
-def hhmm(t):
-    lt = time.localtime(t)
-    return "%02d:%02d" % (lt.tm_hour, lt.tm_min)
-
-
-class World:
+class World(Workspace):
     """One fake site, one store, one index, one config file."""
 
     def __init__(self, mariadb, tmp_path, store=None):
-        self.tmp = tmp_path
         self.site = FakeSite.create(mariadb, tmp_path / "sites",
-                                    "arch%d_%d" % (os.getpid(), next(_names)))
-        self.store = pathlib.Path(store) if store else tmp_path / "store"
-        self.index = tmp_path / "index.db"
-        self.conf = tmp_path / "sa.conf"
-        run_cli("init", "--store", self.store, check=0)
+                                    unique("arch"))
+        super().__init__(tmp_path, store)
         self.configure()
         # the index exists before any run: two processes creating it at
         # once fail with "database is locked" (indexer/idx.c, see report)
@@ -71,41 +50,9 @@ class World:
         ({"jobs": {"parallel": 2}}); [jobs] timeout defaults to 5s."""
         sections.setdefault("jobs", {})
         sections["jobs"].setdefault("timeout", "5s")
-        text = ("[store]\npath = %s\nindex = %s\n[source]\nmoodle = %s\n"
-                "php = %s\n" % (self.store, self.index, self.site.site_dir,
-                                PHP))
-        extra_source = sections.pop("source", {})
-        text += "".join("%s = %s\n" % kv for kv in extra_source.items())
-        for name, keys in sections.items():
-            text += "[%s]\n" % name
-            text += "".join("%s = %s\n" % kv for kv in keys.items())
-        fd = os.open(str(self.conf), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                     0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(str(self.conf), 0o600)
-
-    def sa(self, *args, check=None, env=None, timeout=120):
-        return run_cli("-c", self.conf, *args, check=check, env=env,
-                       timeout=timeout)
-
-    def popen(self, *args, env=None):
-        """The CLI in the background; stderr to a file (read by .log())."""
-        log = open(self.tmp / ("bg-%d.log" % next(_names)), "w+")
-        proc = subprocess.Popen([str(CLI), "-c", str(self.conf), *args],
-                                stdout=subprocess.DEVNULL, stderr=log,
-                                env=sanitizer_env(env))
-        proc.logfile = log
-        return proc
-
-    @staticmethod
-    def finish(proc, timeout=60):
-        rc = proc.wait(timeout=timeout)
-        proc.logfile.seek(0)
-        err = proc.logfile.read()
-        proc.logfile.close()
-        assert "Sanitizer" not in err, err
-        return rc, err
+        source = {"moodle": self.site.site_dir, "php": PHP,
+                  **sections.pop("source", {})}
+        self.write_config({"source": source, **sections})
 
     def courses(self, cat, n, prefix="C", size=2000, parent_files=None):
         return [self.site.add_course(cat, "%s%d" % (prefix, i),
@@ -176,16 +123,6 @@ class World:
         assert sorted(files_of) == sorted(ids)
         self.sa("check", session, check=0)
         assert self.tmp_leftovers(session) == []
-
-
-def wait_until(pred, timeout=20.0, step=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError("timed out waiting for " + what)
 
 
 @pytest.fixture
@@ -650,13 +587,6 @@ def test_pre_backup_hook(world, session):
 
 
 # ------------------------------------------------------------------ mail
-def mail_conf(url, **kw):
-    m = {"url": url, "from": "sa@example.org", "to": "admin@example.org",
-         "every": "50%", "starttls": "no"}
-    m.update(kw)
-    return m
-
-
 def subjects(srv):
     return [m.message["Subject"] for m in srv.messages]
 

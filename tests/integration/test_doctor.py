@@ -11,31 +11,22 @@ Run: SA_BUILD=/work/main/build/asan /usr/bin/python3 -m pytest -q tests/integrat
 import http.server
 import json
 import os
-import pathlib
 import shutil
 import sqlite3
 import stat
-import sys
 import threading
 import time
 import urllib.parse
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-for p in (HERE, REPO / "tests", REPO / "tests" / "fakemoodle"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+from fakesite import FakeSite
+from harness.build import run_cli
+from harness.platforms import PHP, needs_php, write_config, write_private
 
-from fakesite import FakeSite  # noqa: E402
-from harness.build import run_cli  # noqa: E402
-
-PHP = shutil.which("php") or "/usr/bin/php"
 TOKEN = "0123456789abcdef0123456789abcdef"
 
-pytestmark = pytest.mark.skipif(shutil.which("php") is None,
-                                reason="php-cli is not installed")
+pytestmark = needs_php
 
 
 def fuse_ready():
@@ -51,14 +42,6 @@ def tool_version():
 
 
 # ------------------------------------------------------------------ helpers
-def write_private(path, text):
-    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(str(path), 0o600)
-    return path
-
-
 def doctor(conf=None, *args, check=None, env=None):
     """Runs doctor --json; returns (exit code, {name: check}, process)."""
     cmd = ["doctor", "--json", *args]
@@ -182,14 +165,10 @@ class Setup:
         self.mode = 0o600
 
     def write(self, name="sa.conf"):
-        lines = ["[store]", f"path = {self.store}", f"index = {self.index}"]
-        for section, keys in (("source", self.source),
-                              ("archive", self.archive),
-                              ("mail", self.mail)):
-            if keys:
-                lines.append(f"[{section}]")
-                lines += [f"{k} = {v}" for k, v in keys.items()]
-        path = write_private(self.tmp / name, "\n".join(lines) + "\n")
+        path = write_config(self.tmp / name, {
+            "store": {"path": self.store, "index": self.index},
+            "source": self.source, "archive": self.archive,
+            "mail": self.mail})
         os.chmod(path, self.mode)
         return path
 

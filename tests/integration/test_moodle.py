@@ -10,28 +10,20 @@ Run: SA_BUILD=/work/main/build/asan /usr/bin/python3 -m pytest -q tests/integrat
 import hashlib
 import json
 import os
-import pathlib
 import pwd
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-for p in (HERE, REPO / "tests", REPO / "tests" / "fakemoodle"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
-
-from fakesite import FakeSite, generate_session  # noqa: E402
-from harness.build import BUILD, sanitizer_env  # noqa: E402
+from fakesite import FakeSite, generate_session
+from harness.build import BUILD, sanitizer_env
+from harness.platforms import PHP, needs_php, write_private, write_secret
 
 HELPER = BUILD / "tests" / "sa-moodletest"
-PHP = shutil.which("php") or "/usr/bin/php"
 
-pytestmark = pytest.mark.skipif(shutil.which("php") is None, reason="php-cli is not installed")
+pytestmark = needs_php
 
 
 # ------------------------------------------------------------------ helpers
@@ -52,30 +44,13 @@ def ok(conf, *args):
     return json.loads(r.stdout)
 
 
-def write_conf(path, text):
-    """A config file (mode 0600, as the tool wants it when it names a secret)."""
-    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(str(path), 0o600)
-    return path
-
-
-def write_secret(path, value):
-    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
-    os.chmod(str(path), 0o600)
-    return path
-
-
 def php_conf(tmp_path, site_dir, extra="", section="source", name="php.conf"):
-    return write_conf(tmp_path / name, "[%s]\nmoodle = %s\nphp = %s\n%s" % (section, site_dir, PHP, extra))
+    return write_private(tmp_path / name, "[%s]\nmoodle = %s\nphp = %s\n%s" % (section, site_dir, PHP, extra))
 
 
 def url_conf(tmp_path, site, password, extra="", socket=None, name="url.conf"):
     pw = write_secret(tmp_path / (name + ".pw"), password)
-    return write_conf(tmp_path / name,
+    return write_private(tmp_path / name,
                       "[source]\nmoodle = %s\nphp = %s\ndb = mysql://%s@localhost/%s?socket=%s\n"
                       "db_password_file = %s\n%s"
                       % (site.site_dir, PHP, site.dbuser, site.dbname, socket or site.server.socket, pw, extra))
@@ -243,7 +218,7 @@ def test_db_url(site, tmp_path):
     assert d["site"]["wwwroot"] is None and d["site"]["dataroot"] is None
     # the archive section, with a url standing for wwwroot
     pw = write_secret(tmp_path / "a.pw", site.dbpass)
-    c = write_conf(tmp_path / "arc.conf",
+    c = write_private(tmp_path / "arc.conf",
                    "[archive]\nmoodle = %s\ndb = mysql://%s@localhost/%s?socket=%s\ndb_password_file = %s\n"
                    "url = https://archive.example.org\n"
                    % (site.site_dir, site.dbuser, site.dbname, site.server.socket, pw))

@@ -9,74 +9,35 @@ the database backend returns for the same site.
 Run: SA_BUILD=/work/main/build/asan /usr/bin/python3 -m pytest -q tests/integration/test_moodle_ws.py
 """
 
-import contextlib
 import hashlib
 import json
 import os
 import pathlib
 import re
 import shutil
-import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import http.server
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-for p in (HERE, REPO / "tests", REPO / "tests" / "fakemoodle"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+from fakesite import FakeSite, generate_session
+from harness.platforms import PHP, free_port, needs_php, php_server, write_private, write_secret
+from test_moodle import ok, php_conf, run_helper
 
-from fakesite import FakeSite, generate_session  # noqa: E402
-from test_moodle import PHP, ok, php_conf, run_helper, write_conf, write_secret  # noqa: E402
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(shutil.which("php") is None, reason="php-cli is not installed")
+pytestmark = needs_php
 
 UNAVAILABLE = "not available through web services"
 
 
 # ------------------------------------------------------------------ helpers
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def php_server(docroot, log):
-    """`php -S 127.0.0.1:PORT -t docroot`, its output in log; yields the base URL. Always stopped."""
-    port = free_port()
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([PHP, "-S", "127.0.0.1:%d" % port, "-t", str(docroot)], stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT, cwd=str(docroot))
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, "php -S exited: %s" % pathlib.Path(log).read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "php -S does not listen on port %d" % port
-                time.sleep(0.05)
-        yield "http://127.0.0.1:%d" % port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def ws_conf(tmp, url, token, name="ws.conf", section="source", extra=""):
     tf = write_secret(pathlib.Path(tmp) / (name + ".token"), token)
-    return write_conf(pathlib.Path(tmp) / name, "[%s]\nurl = %s\ntoken_file = %s\n%s" % (section, url, tf, extra))
+    return write_private(pathlib.Path(tmp) / name, "[%s]\nurl = %s\ntoken_file = %s\n%s" % (section, url, tf, extra))
 
 
 def ws_names(names):
@@ -236,12 +197,12 @@ def test_generated_session(site, conf, dbconf):
 def test_selection_rule(site, server, root, dbconf):
     """url and token_file alone: web services; with moodle or db the database is read, url is wwwroot."""
     tf = write_secret(root / "sel.token", site.token)
-    c = write_conf(root / "sel1.conf", "[source]\nmoodle = %s\nphp = %s\nurl = %s\ntoken_file = %s\n"
+    c = write_private(root / "sel1.conf", "[source]\nmoodle = %s\nphp = %s\nurl = %s\ntoken_file = %s\n"
                    % (site.site_dir, PHP, server[0], tf))
     d = ok(c)
     assert d["remote"] is False and d["site"]["site_hash"] == hashlib.md5(site.siteidentifier.encode()).hexdigest()
     pw = write_secret(root / "sel.pw", site.dbpass)
-    c = write_conf(root / "sel2.conf", "[archive]\ndb = mysql://%s@localhost/%s?socket=%s\ndb_password_file = %s\n"
+    c = write_private(root / "sel2.conf", "[archive]\ndb = mysql://%s@localhost/%s?socket=%s\ndb_password_file = %s\n"
                    "url = %s\ntoken_file = %s\n" % (site.dbuser, site.dbname, site.server.socket, pw, server[0], tf))
     d = ok(c, "archive")
     assert d["remote"] is False and d["site"]["wwwroot"] == server[0]
@@ -249,7 +210,7 @@ def test_selection_rule(site, server, root, dbconf):
     d = ok(ws_conf(root, server[0], site.token, name="arch.conf", section="archive"), "archive")
     assert d["remote"] is True
     # url alone is no platform to read
-    c = write_conf(root / "sel3.conf", "[source]\nurl = %s\n" % server[0])
+    c = write_private(root / "sel3.conf", "[source]\nurl = %s\n" % server[0])
     r = run_helper(c)
     assert r.returncode == 2 and "no Moodle directory" in r.stderr
 
@@ -266,13 +227,13 @@ def test_wrong_token(site, server, root):
 
 
 def test_token_file_problems(site, server, root):
-    c = write_conf(root / "notf.conf", "[source]\nurl = %s\ntoken_file = %s\n" % (server[0], root / "none.token"))
+    c = write_private(root / "notf.conf", "[source]\nurl = %s\ntoken_file = %s\n" % (server[0], root / "none.token"))
     r = run_helper(c)
     assert r.returncode == 2 and "none.token" in r.stderr
     # a token readable by others: refused when the config is loaded
     tf = write_secret(root / "open.token", site.token)
     os.chmod(str(tf), 0o644)
-    c = write_conf(root / "open.conf", "[source]\nurl = %s\ntoken_file = %s\n" % (server[0], tf))
+    c = write_private(root / "open.conf", "[source]\nurl = %s\ntoken_file = %s\n" % (server[0], tf))
     r = run_helper(c)
     assert r.returncode == 2 and site.token not in r.stdout + r.stderr
 

@@ -13,9 +13,7 @@ Run: make -j2 SAN=1 && \
 """
 import errno
 import filecmp
-import gzip
 import hashlib
-import io
 import json
 import os
 import random
@@ -34,6 +32,7 @@ import zlib
 
 import pytest
 
+from harness.backups import backup_xml, make_tgz
 from harness.build import (CLI, FSBIN, real_fixtures, run_cli,
                            sanitizer_env)
 from harness.fusemount import (daemon_pids, is_mounted, need_fuse,
@@ -53,50 +52,17 @@ VERBS = ("archive", "restore", "verify", "purge", "pause", "resume",
 def make_mbz(path, cid, shortname=None):
     """A small but complete Moodle backup of course cid."""
     shortname = shortname or f"C{cid}"
-    xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<moodle_backup>\n'
-           f"  <information>\n"
-           f"    <name>backup-moodle2-course-{cid}-x.mbz</name>\n"
-           f"    <moodle_version>2024100706</moodle_version>\n"
-           f"    <moodle_release>4.5.6 (Build: 20250811)</moodle_release>\n"
-           f"    <backup_version>2024100700</backup_version>\n"
-           f"    <backup_release>4.5</backup_release>\n"
-           f"    <backup_date>1795676950</backup_date>\n"
-           f"    <original_wwwroot>http://localhost/src</original_wwwroot>\n"
-           f"    <original_site_identifier_hash>"
-           f"8c7c090f9a24e0f17e92e0bb2a8106a6"
-           f"</original_site_identifier_hash>\n"
-           f"    <original_course_id>{cid}</original_course_id>\n"
-           f"    <original_course_format>topics</original_course_format>\n"
-           f"    <original_course_fullname>Course {cid}"
-           f"</original_course_fullname>\n"
-           f"    <original_course_shortname>{shortname}"
-           f"</original_course_shortname>\n"
-           f"    <original_course_contextid>{cid + 1000}"
-           f"</original_course_contextid>\n"
-           f"    <details><detail backup_id=\"x\"><type>course</type>"
-           f"</detail></details>\n"
-           f"    <contents><sections><section><title>0</title></section>"
-           f"</sections></contents>\n"
-           f"  </information>\n</moodle_backup>\n").encode()
     course = (f'<?xml version="1.0" encoding="UTF-8"?>\n'
               f'<course id="{cid}" contextid="{cid + 1000}">\n'
               f"  <shortname>{shortname}</shortname>\n"
               f"  <fullname>Course {cid}</fullname>\n"
               f"</course>\n").encode()
-    members = [(".ARCHIVE_INDEX", b"Moodle archive file index. Count: 3\n"),
-               ("course/course.xml", course),
-               ("files/aa/aabbcc", f"content of {cid} ".encode() * 50),
-               ("moodle_backup.xml", xml), ("moodle_backup.log", b"")]
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w",
-                      format=tarfile.USTAR_FORMAT) as tf:
-        for name, data in members:
-            ti = tarfile.TarInfo(name)
-            ti.size, ti.mtime, ti.mode = len(data), 1795676950, 0o644
-            tf.addfile(ti, io.BytesIO(data))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(raw.getvalue(), mtime=0))
-    return path
+    return make_tgz(path, [
+        (".ARCHIVE_INDEX", b"Moodle archive file index. Count: 3\n"),
+        ("course/course.xml", course),
+        ("files/aa/aabbcc", f"content of {cid} ".encode() * 50),
+        ("moodle_backup.xml", backup_xml(cid, shortname, f"Course {cid}")),
+        ("moodle_backup.log", b"")], level=9)
 
 
 def sha256(path):

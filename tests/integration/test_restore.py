@@ -9,73 +9,32 @@ Run: SA_BUILD=/work/main/build/asan /usr/bin/python3 -m pytest -q tests/integrat
 
 import gzip
 import hashlib
-import itertools
 import json
 import os
-import pathlib
 import random
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-for p in (HERE, REPO / "tests", REPO / "tests" / "fakemoodle"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+from harness.platforms import (PHP, SESSION, TwoSites, hhmm, mail_conf,
+                               needs_php, wait_until)
 
-from fakesite import FakeSite  # noqa: E402
-from harness.build import CLI, run_cli, sanitizer_env  # noqa: E402
-
-PHP = shutil.which("php") or "/usr/bin/php"
-SESSION = "2025-2026"
 HTML_FULLNAME = 'Histoire "moderne" & Géographie <b>'
 
-pytestmark = pytest.mark.skipif(shutil.which("php") is None,
-                                reason="php-cli is not installed")
-
-_names = itertools.count()
+pytestmark = needs_php
 
 
-def wait_until(pred, timeout=20.0, step=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError("timed out waiting for " + what)
-
-
-def hhmm(t):
-    lt = time.localtime(t)
-    return "%02d:%02d" % (lt.tm_hour, lt.tm_min)
-
-
-class World:
+class World(TwoSites):
     """A source site with a session, an archive site with a target
     category, one store, one index, one config file."""
 
     def __init__(self, mariadb, tmp_path):
-        self.tmp = tmp_path
-        tag = "%d_%d" % (os.getpid(), next(_names))
-        self.src = FakeSite.create(mariadb, tmp_path / "sites", "rsrc" + tag)
-        self.arc = FakeSite.create(mariadb, tmp_path / "sites", "rarc" + tag)
-        self.target = self.arc.add_category("Archives", 0, idnumber="ARCH")
-        self.store = tmp_path / "store"
-        self.index = tmp_path / "index.db"
-        self.conf = tmp_path / "sa.conf"
-        run_cli("init", "--store", self.store, check=0)
+        super().__init__(mariadb, tmp_path, "r")
         self.sections = {}
         self.configure()
         self.sa("status", check=0)
-
-    def destroy(self):
-        for s in (self.src, self.arc):
-            s.destroy()
 
     def configure(self, archive_moodle=None, **sections):
         """Writes sa.conf (0600): [store], [source], [archive] and the
@@ -85,40 +44,9 @@ class World:
         archive = {"moodle": archive_moodle or self.arc.site_dir,
                    "php": PHP, "target": "id:%d" % self.target}
         archive.update(sections.pop("archive", {}))
-        text = ("[store]\npath = %s\nindex = %s\n[source]\nmoodle = %s\n"
-                "php = %s\n" % (self.store, self.index, self.src.site_dir,
-                                PHP))
-        text += "[archive]\n" + "".join("%s = %s\n" % kv
-                                        for kv in archive.items())
-        for name, keys in sections.items():
-            text += "[%s]\n" % name
-            text += "".join("%s = %s\n" % kv for kv in keys.items())
-        fd = os.open(str(self.conf), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                     0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(str(self.conf), 0o600)
-
-    def sa(self, *args, check=None, env=None, timeout=120):
-        return run_cli("-c", self.conf, *args, check=check, env=env,
-                       timeout=timeout)
-
-    def popen(self, *args, env=None):
-        log = open(self.tmp / ("bg-%d.log" % next(_names)), "w+")
-        proc = subprocess.Popen([str(CLI), "-c", str(self.conf), *args],
-                                stdout=subprocess.DEVNULL, stderr=log,
-                                env=sanitizer_env(env))
-        proc.logfile = log
-        return proc
-
-    @staticmethod
-    def finish(proc, timeout=60):
-        rc = proc.wait(timeout=timeout)
-        proc.logfile.seek(0)
-        err = proc.logfile.read()
-        proc.logfile.close()
-        assert "Sanitizer" not in err, err
-        return rc, err
+        self.write_config({"source": {"moodle": self.src.site_dir,
+                                      "php": PHP},
+                           "archive": archive, **sections})
 
     # -------------------------------------------------------------- source
     def session(self, n_top=2, n_sub=2, html=False):
@@ -227,13 +155,6 @@ def world(mariadb, tmp_path):
         yield w
     finally:
         w.destroy()
-
-
-def mail_conf(url, **kw):
-    m = {"url": url, "from": "sa@example.org", "to": "admin@example.org",
-         "every": "50%", "starttls": "no"}
-    m.update(kw)
-    return m
 
 
 def arc_snapshot(site):

@@ -7,70 +7,35 @@ per point.
 Run: SA_BUILD=/work/main/build/asan /usr/bin/python3 -m pytest -q tests/integration/test_verify_purge.py
 """
 
-import contextlib
-import gzip
-import itertools
 import json
-import os
 import pathlib
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-for p in (HERE, REPO / "tests", REPO / "tests" / "fakemoodle"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+from fakesite import FakeSite
+from harness.build import CLI, sanitizer_env
+from harness.platforms import (PHP, SESSION, TwoSites, mail_conf,
+                               needs_php, php_server, write_secret)
 
-from fakesite import FakeSite  # noqa: E402
-from harness.build import CLI, run_cli, sanitizer_env  # noqa: E402
-
-PHP = shutil.which("php") or "/usr/bin/php"
-SESSION = "2025-2026"
+REPO = pathlib.Path(__file__).resolve().parents[2]
 WS_SERVER = REPO / "tests" / "fakemoodle" / "site" / "webservice" / "rest" \
     / "server.php"
 
-pytestmark = pytest.mark.skipif(shutil.which("php") is None,
-                                reason="php-cli is not installed")
-
-_names = itertools.count()
+pytestmark = needs_php
 
 
-def write_private(path, text):
-    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(str(path), 0o600)
-    return path
-
-
-class World:
+class World(TwoSites):
     """A source site with a session of 6 courses in 3 categories
     (2025-2026 > Sciences > Maths), an archive site with a target
     category, one store, one index, one config file. The session is
     archived and restored for real unless restored=False."""
 
     def __init__(self, mariadb, tmp_path):
-        self.tmp = tmp_path
-        tag = "%d_%d" % (os.getpid(), next(_names))
-        self.src = FakeSite.create(mariadb, tmp_path / "sites", "vsrc" + tag)
-        self.arc = FakeSite.create(mariadb, tmp_path / "sites", "varc" + tag)
-        self.target = self.arc.add_category("Archives", 0, idnumber="ARCH")
-        self.store = tmp_path / "store"
-        self.index = tmp_path / "index.db"
-        self.conf = tmp_path / "sa.conf"
-        run_cli("init", "--store", self.store, check=0)
+        super().__init__(mariadb, tmp_path, "v")
         self.configure()
-
-    def destroy(self):
-        for s in (self.src, self.arc):
-            s.destroy()
 
     def configure(self, source=None, **sections):
         """Writes sa.conf (0600): [store], [source], [archive] and the
@@ -83,16 +48,8 @@ class World:
         archive.update(sections.pop("archive", {}))
         if source is None:
             source = {"moodle": self.src.site_dir, "php": PHP}
-        text = "[store]\npath = %s\nindex = %s\n" % (self.store, self.index)
-        for name, keys in [("source", source), ("archive", archive)] + \
-                list(sections.items()):
-            text += "[%s]\n" % name
-            text += "".join("%s = %s\n" % kv for kv in keys.items())
-        write_private(self.conf, text)
-
-    def sa(self, *args, check=None, env=None, timeout=120):
-        return run_cli("-c", self.conf, *args, check=check, env=env,
-                       timeout=timeout)
+        self.write_config({"source": source, "archive": archive,
+                           **sections})
 
     # -------------------------------------------------------------- source
     def session(self):
@@ -374,41 +331,6 @@ def test_verify_deep_corrupted_backup(restored):
 
 
 # ------------------------------------------------------------------ web services
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def php_server(docroot, log):
-    port = free_port()
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([PHP, "-S", "127.0.0.1:%d" % port, "-t",
-                                 str(docroot)], stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT,
-                                cwd=str(docroot))
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, pathlib.Path(log).read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port),
-                                         timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "php -S not listening"
-                time.sleep(0.05)
-        yield "http://127.0.0.1:%d" % port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def test_verify_through_web_services(restored):
     if not WS_SERVER.exists():
         pytest.skip("no web-service backend yet: %s missing" % WS_SERVER)
@@ -416,7 +338,7 @@ def test_verify_through_web_services(restored):
         pytest.skip("the fake site cannot make web-service tokens yet")
     w = restored
     token = w.src.create_ws_token()
-    tf = write_private(w.tmp / "src.token", token + "\n")
+    tf = write_secret(w.tmp / "src.token", token)
     with php_server(w.src.site_dir, w.tmp / "php-s.log") as url:
         w.configure(source={"url": url, "token_file": tf})
         r = w.verify(check=0)
@@ -473,11 +395,6 @@ def test_purge_preview(restored):
     assert sorted(c["id"] for c in js["courses"]) == \
         sorted(w.archive_id(i) for i in ids[1:])
     assert js["categories"][-1]["id"] == w.root_on_archive()
-
-
-def mail_conf(url):
-    return {"url": url, "from": "sa@example.org", "to": "admin@example.org",
-            "every": "50%", "starttls": "no"}
 
 
 def test_purge_dry_run(restored, smtp_server):
