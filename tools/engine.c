@@ -171,6 +171,14 @@ static char *current_labels(struct loop *l, unsigned n)
 	return sb_detach(&sb, NULL);
 }
 
+static bool any_finished(const struct loop *l, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (l->slots[i].busy && l->slots[i].finished)
+			return true;
+	return false;
+}
+
 static void timed_wait(struct loop *l, int ms)
 {
 	struct timespec until;
@@ -390,7 +398,10 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 			rc.current = NULL;
 			last_update = now;
 		}
-		timed_wait(&l, 200);
+		/* a worker may have finished while the lock was released to
+		 * record another: its signal is gone, do not sleep on it */
+		if (!any_finished(&l, parallel))
+			timed_wait(&l, 200);
 	}
 	pthread_mutex_unlock(&l.lock);
 	res->not_started = (int64_t)(n - next);
