@@ -343,6 +343,21 @@ def test_restore_failure_forms(world):
     world.assert_restored_once(ids[:2] + ok)
 
 
+def test_archive_again_after_a_failed_restore_adds_nothing(world):
+    """A course whose restore failed is still archived: a later archive
+    run neither redoes nor records it again (it once did: the state
+    'failed' of the restore was read as a failed backup)."""
+    world.session(n_top=1, n_sub=1, html=True)
+    world.archive()
+    world.restore(check=6)
+    before = world.manifest()
+    r = world.archive()
+    assert "nothing to do" in r.stderr, r.stderr
+    assert world.manifest() == before
+    ids = [line["source_course_id"] for line in before]
+    assert len(ids) == len(set(ids))
+
+
 def test_die_placeholder_then_next_run(world):
     ids = world.session(n_top=2, n_sub=1)
     world.archive()
