@@ -133,7 +133,8 @@ static int load_seen(struct purge *p, struct seen **out, size_t *n)
 		"SELECT source_course_id, event,"
 		" json_extract(data, '$.result'),"
 		" json_extract(data, '$.archive_course_id'),"
-		" coalesce(json_extract(data, '$.dry_run'), 0)"
+		" coalesce(json_extract(data, '$.dry_run'), 0),"
+		" coalesce(json_extract(data, '$.side'), '')"
 		" FROM events WHERE session_id = ?1 AND source_course_id IS"
 		" NOT NULL AND event IN ('verify', 'restore', 'backup',"
 		" 'backup_failed', 'purge') ORDER BY time, id";
@@ -165,7 +166,12 @@ static int load_seen(struct purge *p, struct seen **out, size_t *n)
 		else if (strncmp(ev, "backup", 6) == 0)
 			s->backup_failed = strcmp(ev, "backup_failed") == 0;
 		else if (strcmp(ev, "purge") == 0)
-			s->purged |= !sqlite3_column_int(st, 4);
+			/* a purge of the other side does not count here */
+			s->purged |= !sqlite3_column_int(st, 4) &&
+				     strcmp((const char *)sqlite3_column_text(
+						    st, 5),
+					    p->source ? "source"
+						      : "archive") == 0;
 		else if (sqlite3_column_type(st, 2) == SQLITE_TEXT)
 			snprintf(s->result, sizeof(s->result), "%s",
 				 sqlite3_column_text(st, 2));
@@ -301,6 +307,28 @@ static int select_archive(struct purge *p)
 			if (seen[k].archive_id == list[i].id)
 				source_id = seen[k].source_id;
 		add_victim(p, &list[i], source_id, list[i].id);
+	}
+	/*
+	 * Restored copies gone already but never recorded as purged (a run
+	 * killed between the delete and its journal line): delete_course.php
+	 * answers "Course not found", which records them.
+	 */
+	for (size_t k = 0; k < n_seen; k++) {
+		const struct manifest_course *mc;
+		struct moodle_course stub = { 0 };
+		bool live = false;
+
+		if (!seen[k].archive_id || seen[k].purged)
+			continue;
+		for (size_t i = 0; i < n && !live; i++)
+			live = list[i].id == seen[k].archive_id;
+		if (live)
+			continue;
+		mc = manifest_find(&p->man, seen[k].source_id);
+		stub.id = seen[k].archive_id;
+		stub.shortname = mc && mc->shortname ? mc->shortname : "?";
+		stub.fullname = mc && mc->fullname ? mc->fullname : "?";
+		add_victim(p, &stub, seen[k].source_id, seen[k].archive_id);
 	}
 	moodle_courses_free(list, n);
 	free(seen);

@@ -596,6 +596,21 @@ def test_archive_side_purge(restored):
     assert not rb.exists() or list(rb.iterdir()) == []
 
 
+def test_archive_side_purge_records_a_copy_already_gone(restored):
+    """A run killed between a delete and its journal line: the next
+    archive-side purge records the course that is already gone."""
+    w = restored
+    gone = w.ids[0]
+    aid = w.archive_id(gone)
+    w.arc.php("delete_course.php", "--courseid=%d" % aid, "--non-interactive",
+              "--disablerecyclebin")
+    assert w.arc.course(aid) is None
+    w.purge("--side", "archive", "--confirm", check=0)
+    ev = w.events("purge")
+    assert sorted(e["source_course_id"] for e in ev) == sorted(w.ids)
+    assert w.listing()[gone]["state"] == "purged"
+
+
 def test_recyclebin_switch(restored):
     w = restored
     w.configure(purge={"recyclebin": "yes"})
