@@ -315,7 +315,7 @@ static int select_archive(struct purge *p)
 	 */
 	for (size_t k = 0; k < n_seen; k++) {
 		const struct manifest_course *mc;
-		struct moodle_course stub = { 0 };
+		struct moodle_course gone = { 0 };
 		bool live = false;
 
 		if (!seen[k].archive_id || seen[k].purged)
@@ -325,10 +325,10 @@ static int select_archive(struct purge *p)
 		if (live)
 			continue;
 		mc = manifest_find(&p->man, seen[k].source_id);
-		stub.id = seen[k].archive_id;
-		stub.shortname = mc && mc->shortname ? mc->shortname : "?";
-		stub.fullname = mc && mc->fullname ? mc->fullname : "?";
-		add_victim(p, &stub, seen[k].source_id, seen[k].archive_id);
+		gone.id = seen[k].archive_id;
+		gone.shortname = mc && mc->shortname ? mc->shortname : "?";
+		gone.fullname = mc && mc->fullname ? mc->fullname : "?";
+		add_victim(p, &gone, seen[k].source_id, seen[k].archive_id);
 	}
 	moodle_courses_free(list, n);
 	free(seen);
