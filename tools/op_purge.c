@@ -322,8 +322,13 @@ static int select_archive(struct purge *p)
 			continue;
 		for (size_t i = 0; i < n && !live; i++)
 			live = list[i].id == seen[k].archive_id;
-		if (live)
+		/* moved out of the session's tree is not gone: it stays */
+		if (live || moodle_course_get(p->m, seen[k].archive_id,
+					      &gone) != 1) {
+			moodle_course_release(&gone);
 			continue;
+		}
+		memset(&gone, 0, sizeof(gone));
 		mc = manifest_find(&p->man, seen[k].source_id);
 		gone.id = seen[k].archive_id;
 		gone.shortname = mc && mc->shortname ? mc->shortname : "?";
