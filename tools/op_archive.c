@@ -500,7 +500,8 @@ static json_t *plan_json(const struct plan *p)
 	return o;
 }
 
-static char *plan_text(const struct plan *p)
+/* The plan as text; at most max_courses course lines (0: all). */
+static char *plan_text(const struct plan *p, size_t max_courses)
 {
 	struct strbuf sb;
 
@@ -514,6 +515,12 @@ static char *plan_text(const struct plan *p)
 	for (size_t i = 0; i < p->n; i++) {
 		const struct planned *pc = &p->v[i];
 
+		if (max_courses && i == max_courses) {
+			sb_printf(&sb, "  ... and %zu more (see plan.txt in the "
+				       "session's .session folder)\n",
+				  p->n - i);
+			break;
+		}
 		sb_printf(&sb, "  %-8s %8lld  %12lld  %s  -> %s\n",
 			  pc->archived ? "archived"
 			  : pc->failed_before ? "failed"
@@ -612,7 +619,7 @@ static int record_plan(struct idx *idx, int metafd, const struct plan *p)
 		" fullname = coalesce(fullname, ?7)";
 	json_t *j = plan_json(p);
 	char *text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-	char *txt = plan_text(p);
+	char *txt = plan_text(p, 0);
 	int64_t session_id;
 	int rc = 0;
 
@@ -1175,7 +1182,7 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
 				free(s);
 				json_decref(j);
 			} else {
-				char *s = plan_text(&p);
+				char *s = plan_text(&p, 0);
 
 				fputs(s, stdout);
 				free(s);
@@ -1362,7 +1369,8 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 		free(items);
 		return SA_EXIT_OK;
 	}
-	summary = plan_text(a->plan);
+	/* a mail, not the plan of 10,000 courses: the store has that */
+	summary = plan_text(a->plan, 50);
 	ec.start_summary = summary;
 	log_msg(LOG_NOTICE, "archive of %s: %zu course(s) to back up, %d at a "
 			    "time",
