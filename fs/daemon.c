@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include "child.h"
-#include "cli.h"
 #include "control.h"
 #include "gate.h"
 #include "idx.h"
@@ -536,14 +535,6 @@ int fsd_control(struct fsd *d, const char *session, const char *buf,
 			       sizeof(why))) != 0) {
 		pthread_mutex_unlock(&d->lock);
 		rc = gate < 0 ? -EIO : -EPERM;
-		goto out_refused;
-	}
-	if (!cli_find_command(control_op_name(cmd.op))) {
-		pthread_mutex_unlock(&d->lock);
-		snprintf(why, sizeof(why),
-			 "%s is not implemented in sessionarchiver %s yet",
-			 control_op_name(cmd.op), SA_VERSION);
-		rc = -ENOSYS;
 		goto out_refused;
 	}
 	if (!d->cli_path) {

@@ -51,7 +51,7 @@ struct idx *fsd_idx(struct fsd *d);
 /*
  * Handles one control write for session: 0 when the command was accepted
  * (an operation started or a running one was steered), else -EINVAL,
- * -EBUSY, -EPERM, -ENOSYS or -EIO; the reason goes to the session's
+ * -EBUSY, -EPERM or -EIO; the reason goes to the session's
  * status (last_error) and log.
  */
 int fsd_control(struct fsd *d, const char *session, const char *buf,
