@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -250,4 +251,22 @@ const char *child_describe(const struct child_result *res, unsigned timeout_s,
 		snprintf(buf, len, "killed by signal %d (%s)", res->signal,
 			 strsignal(res->signal));
 	return buf;
+}
+
+char *child_beside_self(const char *rel, int mode)
+{
+	char self[PATH_MAX], *slash, *path;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	if (!(slash = strrchr(self, '/')))
+		return NULL;
+	*slash = '\0';
+	path = xasprintf("%s/%s", self, rel);
+	if (access(path, mode) == 0)
+		return path;
+	free(path);
+	return NULL;
 }

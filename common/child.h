@@ -46,6 +46,14 @@ struct child_result {
  */
 pid_t child_start(const struct child_opts *opts);
 
+/*
+ * rel ("sessionarchiverfs", "../tools/bridge/x.php") resolved against the
+ * folder of the running program, when that file passes access(mode);
+ * else NULL. How a build tree finds its sibling programs before they are
+ * installed. Caller frees.
+ */
+char *child_beside_self(const char *rel, int mode);
+
 /* The environment Moodle's CLI and the hooks get: PATH and LANG only. */
 extern char *const child_default_env[];
 

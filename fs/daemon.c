@@ -42,20 +42,10 @@ static void free_idx(void *p)
 /* The sessionarchiver next to this program, else the installed one. */
 static char *find_cli(void)
 {
-	char self[PATH_MAX], *slash, *path;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *path = child_beside_self("sessionarchiver", X_OK);
 
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			path = xasprintf("%s/sessionarchiver", self);
-			if (access(path, X_OK) == 0)
-				return path;
-			free(path);
-		}
-	}
+	if (path)
+		return path;
 	path = xasprintf("%s/sessionarchiver", SA_BINDIR);
 	if (access(path, X_OK) == 0)
 		return path;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "config.h"
 #include "exitcode.h"
 #include "idx.h"
@@ -238,27 +239,19 @@ struct idx *cli_open_index(struct cli *cli, struct store *st)
 
 char *cli_find_bridge(void)
 {
+	/* build/ and build/asan/ sit below the repository's tools/bridge */
 	static const char *const rel[] = {
-		"/../tools/bridge/sessionarchiver-bridge.php",
-		"/../../tools/bridge/sessionarchiver-bridge.php",
+		"../tools/bridge/sessionarchiver-bridge.php",
+		"../../tools/bridge/sessionarchiver-bridge.php",
 	};
 	const char *env = getenv("SA_BRIDGE");
-	char self[PATH_MAX], *path;
-	ssize_t n;
+	char *path;
 
 	if (env && *env == '/')
 		return xstrdup(env);
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		*strrchr(self, '/') = '\0';
-		for (size_t i = 0; i < 2; i++) {
-			path = xasprintf("%s%s", self, rel[i]);
-			if (access(path, R_OK) == 0)
-				return path;
-			free(path);
-		}
-	}
+	for (size_t i = 0; i < 2; i++)
+		if ((path = child_beside_self(rel[i], R_OK)))
+			return path;
 	return xasprintf("%s/sessionarchiver-bridge.php", SA_DATADIR);
 }
 

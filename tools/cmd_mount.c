@@ -22,20 +22,9 @@
 /* sessionarchiverfs next to this program, else the installed one */
 static char *find_fs(void)
 {
-	char self[PATH_MAX], *slash, *path;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *path = child_beside_self("sessionarchiverfs", X_OK);
 
-	if (n > 0) {
-		self[n] = '\0';
-		if ((slash = strrchr(self, '/'))) {
-			*slash = '\0';
-			path = xasprintf("%s/sessionarchiverfs", self);
-			if (access(path, X_OK) == 0)
-				return path;
-			free(path);
-		}
-	}
-	return xasprintf("%s/sessionarchiverfs", SA_BINDIR);
+	return path ? path : xasprintf("%s/sessionarchiverfs", SA_BINDIR);
 }
 
 int cmd_mount(struct cli *cli, int argc, char **argv)
