@@ -2048,3 +2048,42 @@ out:
 	moodle_courses_free(c, len);
 	return ret;
 }
+
+const struct moodle_category *
+moodle_category_find(const struct moodle_category *cats, size_t n,
+		     int64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cats[i].id == id)
+			return &cats[i];
+	return NULL;
+}
+
+int64_t moodle_category_ancestor_named(const struct moodle_category *cats,
+				       size_t n, int64_t id, const char *name)
+{
+	/* depth is bounded in Moodle; the guard stops a corrupt cycle */
+	for (int guard = 0; id && name && guard < 64; guard++) {
+		const struct moodle_category *c =
+			moodle_category_find(cats, n, id);
+
+		if (!c)
+			return 0;
+		if (strcmp(c->name, name) == 0)
+			return id;
+		id = c->parent;
+	}
+	return 0;
+}
+
+bool moodle_category_matches(const struct config_selector *sel,
+			     const struct moodle_category *c)
+{
+	switch (sel->kind) {
+	case CONFIG_SEL_ID: return (unsigned long long)c->id == sel->id;
+	case CONFIG_SEL_IDNUMBER:
+		return c->idnumber && strcmp(c->idnumber, sel->value) == 0;
+	case CONFIG_SEL_PATH: return strcmp(c->name_path, sel->value) == 0;
+	default: return false;
+	}
+}

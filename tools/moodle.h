@@ -125,6 +125,18 @@ int moodle_categories(struct moodle *m, struct moodle_category **out,
 		      size_t *n);
 void moodle_categories_free(struct moodle_category *c, size_t n);
 
+/* The category of id in cats, or NULL. */
+const struct moodle_category *
+moodle_category_find(const struct moodle_category *cats, size_t n,
+		     int64_t id);
+/* The nearest of id and its ancestors called name, or 0. */
+int64_t moodle_category_ancestor_named(const struct moodle_category *cats,
+				       size_t n, int64_t id, const char *name);
+/* Does c match an id:N, idnumber:X or path:/A/B selector? */
+struct config_selector;
+bool moodle_category_matches(const struct config_selector *sel,
+			     const struct moodle_category *c);
+
 struct moodle_course {
 	int64_t id;
 	int64_t category;

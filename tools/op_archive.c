@@ -100,18 +100,6 @@ static void plan_free(struct plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static bool selector_matches(const struct config_selector *sel,
-			     const struct moodle_category *c)
-{
-	switch (sel->kind) {
-	case CONFIG_SEL_ID: return (unsigned long long)c->id == sel->id;
-	case CONFIG_SEL_IDNUMBER:
-		return c->idnumber && strcmp(c->idnumber, sel->value) == 0;
-	case CONFIG_SEL_PATH: return strcmp(c->name_path, sel->value) == 0;
-	default: return false;
-	}
-}
-
 /* The one category matching, or an error listing the candidates. */
 static int pick_category(const struct moodle_category *cats, size_t n,
 			 const struct config_selector *sel, const char *name,
@@ -122,7 +110,7 @@ static int pick_category(const struct moodle_category *cats, size_t n,
 
 	sb_init(&sb, 4096);
 	for (size_t i = 0; i < n; i++) {
-		bool hit = sel ? selector_matches(sel, &cats[i])
+		bool hit = sel ? moodle_category_matches(sel, &cats[i])
 			       : strcmp(cats[i].name, name) == 0;
 
 		if (!hit)

@@ -198,19 +198,8 @@ static int64_t find_archive_root(struct purge *p)
 		id = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	/* climb to the ancestor that carries the session's name */
-	for (int guard = 0; id && guard < 64; guard++) {
-		size_t i;
-
-		for (i = 0; i < p->n_cats && p->cats[i].id != id; i++)
-			;
-		if (i == p->n_cats)
-			return 0;
-		if (p->man.root_name &&
-		    strcmp(p->cats[i].name, p->man.root_name) == 0)
-			return id;
-		id = p->cats[i].parent;
-	}
-	return 0;
+	return moodle_category_ancestor_named(p->cats, p->n_cats, id,
+					      p->man.root_name);
 }
 
 static int select_source(struct purge *p)
@@ -372,10 +361,10 @@ static size_t subtree(struct purge *p, int64_t **out)
 
 static const char *cat_name(const struct purge *p, int64_t id)
 {
-	for (size_t i = 0; i < p->n_cats; i++)
-		if (p->cats[i].id == id)
-			return p->cats[i].name_path;
-	return "?";
+	const struct moodle_category *c =
+		moodle_category_find(p->cats, p->n_cats, id);
+
+	return c ? c->name_path : "?";
 }
 
 static json_t *preview_json(struct purge *p)

@@ -900,11 +900,7 @@ static int64_t resolve_target(struct restore_ctx *r, const char *spec)
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		bool hit = use->kind == CONFIG_SEL_ID
-				   ? (unsigned long long)cats[i].id == use->id
-			   : use->kind == CONFIG_SEL_IDNUMBER
-				   ? strcmp(cats[i].idnumber, use->value) == 0
-				   : strcmp(cats[i].name_path, use->value) == 0;
+		bool hit = moodle_category_matches(use, &cats[i]);
 
 		if (hit) {
 			id = cats[i].id;

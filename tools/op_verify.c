@@ -169,22 +169,10 @@ static int64_t archive_root(struct moodle *arc, struct verify *v)
 
 	if (moodle_categories(arc, &cats, &n) < 0)
 		return -1;
-	for (size_t k = 0; k < v->n_map && !root; k++) {
-		int64_t id = v->map[k].category_id;
-
-		for (int guard = 0; id && guard < 64 && !root; guard++) {
-			size_t i;
-
-			for (i = 0; i < n && cats[i].id != id; i++)
-				;
-			if (i == n)
-				break;
-			if (v->man.root_name &&
-			    strcmp(cats[i].name, v->man.root_name) == 0)
-				root = cats[i].id;
-			id = cats[i].parent;
-		}
-	}
+	for (size_t k = 0; k < v->n_map && !root; k++)
+		root = moodle_category_ancestor_named(cats, n,
+						      v->map[k].category_id,
+						      v->man.root_name);
 	moodle_categories_free(cats, n);
 	return root;
 }
@@ -198,8 +186,7 @@ static bool category_exists(struct moodle *m, int64_t id)
 	/* an unreadable list is not "gone": let the real call report it */
 	if (moodle_categories(m, &cats, &n) < 0)
 		return true;
-	for (size_t i = 0; i < n && !found; i++)
-		found = cats[i].id == id;
+	found = moodle_category_find(cats, n, id) != NULL;
 	moodle_categories_free(cats, n);
 	return found;
 }
