@@ -6,8 +6,9 @@
  * streamable zip) -> expat, for the two members we care about. Nothing is
  * ever seeked or read twice, so the same code serves a pipe, a FUSE file or
  * a buffer. The outer/inner split exists because libarchive 3.6 never checks
- * the gzip trailer ("XXX TODO: Verify the length and CRC") and, in a tar,
- * stops at the end-of-archive blocks before reaching it: a bit flip inside a
+ * the gzip trailer (its gzip filter leaves the length and CRC unverified)
+ * and, in a tar, stops at the end-of-archive blocks before reaching it: a
+ * bit flip inside a
  * stored deflate block (random data, i.e. most of files/) or in the trailer
  * itself would pass unnoticed. So in MBZ_FULL we inflate to the real end of
  * the gzip stream and compare CRC-32 and length with the trailer ourselves.

@@ -157,6 +157,30 @@ static void bind_text_or_null(sqlite3_stmt *st, int col, const char *s)
 		sqlite3_bind_null(st, col);
 }
 
+/*
+ * The statement sql, bound to the course row of file: ?1 session, ?2 its
+ * category (created when missing; NULL at the session's top), ?3 its
+ * name, ?4 file. file must stay alive until the statement is reset.
+ */
+static sqlite3_stmt *course_stmt(struct idx *idx, int64_t session_id,
+				 const char *sql, const char *file)
+{
+	char *dir = dirname_of(file);
+	int64_t category = idx_category_ensure(idx, session_id, dir);
+	const char *name = strrchr(file, '/');
+	sqlite3_stmt *st;
+
+	free(dir);
+	if (category < 0 || !(st = idx_stmt(idx, sql)))
+		return NULL;
+	sqlite3_bind_int64(st, 1, session_id);
+	if (category > 0)
+		sqlite3_bind_int64(st, 2, category);
+	sqlite3_bind_text(st, 3, name ? name + 1 : file, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, file, -1, SQLITE_STATIC);
+	return st;
+}
+
 static int record_read(struct idx *idx, int64_t session_id,
 		       const struct found *f, int read_rc,
 		       const struct mbz_info *in, const char *err)
@@ -183,22 +207,12 @@ static int record_read(struct idx *idx, int64_t session_id,
 		"   CASE WHEN in_manifest THEN site_hash END),"
 		"  wwwroot = ?16, backup_date = ?17, moodle_version = ?18,"
 		"  moodle_release = ?19";
-	char *dir = dirname_of(f->file);
-	int64_t category = idx_category_ensure(idx, session_id, dir);
-	const char *name = strrchr(f->file, '/');
 	sqlite3_stmt *st;
 	bool ok = read_rc == 0 && in->have_backup_xml;
 	int rc;
 
-	free(dir);
-	if (category < 0 || !(st = idx_stmt(idx, sql)))
+	if (!(st = course_stmt(idx, session_id, sql, f->file)))
 		return -1;
-	sqlite3_bind_int64(st, 1, session_id);
-	if (category > 0)
-		sqlite3_bind_int64(st, 2, category);
-	sqlite3_bind_text(st, 3, name ? name + 1 : f->file, -1,
-			  SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, f->file, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, f->size);
 	sqlite3_bind_int64(st, 6, f->mtime_ns);
 	sqlite3_bind_int64(st, 7, f->inode);
@@ -326,9 +340,7 @@ static int apply_manifest_line(void *ctx, long line_no, json_t *obj)
 	const char *file = journal_str(obj, "file");
 	const char *sha = journal_str(obj, "sha256");
 	int64_t course = journal_int(obj, "source_course_id", -1);
-	int64_t category;
 	sqlite3_stmt *st;
-	char *dir;
 	int rc;
 
 	if (!file || !safe_relative_file(file) || !sha || course <= 0) {
@@ -337,18 +349,8 @@ static int apply_manifest_line(void *ctx, long line_no, json_t *obj)
 			 s->name, SESSION_META_DIR, MANIFEST_FILE, line_no);
 		return 0;
 	}
-	dir = dirname_of(file);
-	category = idx_category_ensure(s->idx, s->session_id, dir);
-	free(dir);
-	if (category < 0 || !(st = idx_stmt(s->idx, sql)))
+	if (!(st = course_stmt(s->idx, s->session_id, sql, file)))
 		return -1;
-	sqlite3_bind_int64(st, 1, s->session_id);
-	if (category > 0)
-		sqlite3_bind_int64(st, 2, category);
-	sqlite3_bind_text(st, 3, strrchr(file, '/') ? strrchr(file, '/') + 1
-						    : file,
-			  -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, file, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, sha, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, course);
 	bind_text_or_null(st, 7, journal_str(obj, "shortname"));
@@ -370,24 +372,12 @@ static int note_failed_course(struct session_scan *s, int64_t course,
 		" source_course_id, planned) VALUES (?1, ?2, ?3, ?4, ?5, 1)"
 		" ON CONFLICT(session_id, file) DO NOTHING";
 	sqlite3_stmt *st;
-	int64_t category;
-	char *dir;
 	int rc;
 
 	if (!file || !safe_relative_file(file))
 		return 0;
-	dir = dirname_of(file);
-	category = idx_category_ensure(s->idx, s->session_id, dir);
-	free(dir);
-	if (category < 0 || !(st = idx_stmt(s->idx, sql)))
+	if (!(st = course_stmt(s->idx, s->session_id, sql, file)))
 		return -1;
-	sqlite3_bind_int64(st, 1, s->session_id);
-	if (category > 0)
-		sqlite3_bind_int64(st, 2, category);
-	sqlite3_bind_text(st, 3, strrchr(file, '/') ? strrchr(file, '/') + 1
-						    : file,
-			  -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, file, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, course);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
