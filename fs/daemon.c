@@ -559,9 +559,12 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Appends at most the last `tail` bytes of dirfd/name to sb. */
-static void add_file_tail(struct strbuf *sb, int dirfd, const char *name,
-			  size_t tail)
+/*
+ * Appends at most the last `tail` bytes of dirfd/name to sb, or only
+ * counts them into *size when sb is NULL (getattr needs no content).
+ */
+static void add_file_tail(struct strbuf *sb, size_t *size, int dirfd,
+			  const char *name, size_t tail)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
@@ -573,7 +576,9 @@ static void add_file_tail(struct strbuf *sb, int dirfd, const char *name,
 		return;
 	if (fstat(fd, &st) == 0) {
 		pos = st.st_size > (off_t)tail ? st.st_size - (off_t)tail : 0;
-		while ((n = pread(fd, buf, sizeof(buf), pos)) > 0) {
+		if (!sb)
+			*size += (size_t)(st.st_size - pos);
+		while (sb && (n = pread(fd, buf, sizeof(buf), pos)) > 0) {
 			sb_add(sb, buf, (size_t)n);
 			pos += n;
 		}
@@ -581,22 +586,22 @@ static void add_file_tail(struct strbuf *sb, int dirfd, const char *name,
 	close(fd);
 }
 
-char *fsd_read_log(struct fsd *d, const char *session, size_t *len)
+/* The log files of the session, in sb or counted into *size. */
+static void collect_log(struct fsd *d, const char *session, struct strbuf *sb,
+			size_t *size)
 {
-	struct strbuf sb;
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0;
 	DIR *dir;
 	int fd;
 
-	sb_init(&sb, 0);
 	fd = open_meta(d, session, false);
 	dir = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!dir) {
 		if (fd >= 0)
 			close(fd);
-		return sb_detach(&sb, len);
+		return;
 	}
 	while ((de = readdir(dir))) {
 		size_t l = strlen(de->d_name);
@@ -611,14 +616,32 @@ char *fsd_read_log(struct fsd *d, const char *session, size_t *len)
 	if (n > 1)
 		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
-		if (n > 1)
-			sb_printf(&sb, "== %s ==\n", names[i]);
-		add_file_tail(&sb, dirfd(dir), names[i], LOG_TAIL);
+		if (n > 1 && sb)
+			sb_printf(sb, "== %s ==\n", names[i]);
+		else if (n > 1)
+			*size += strlen(names[i]) + strlen("==  ==\n");
+		add_file_tail(sb, size, dirfd(dir), names[i], LOG_TAIL);
 		free(names[i]);
 	}
 	free(names);
 	closedir(dir);
+}
+
+char *fsd_read_log(struct fsd *d, const char *session, size_t *len)
+{
+	struct strbuf sb;
+
+	sb_init(&sb, 0);
+	collect_log(d, session, &sb, NULL);
 	return sb_detach(&sb, len);
+}
+
+size_t fsd_log_size(struct fsd *d, const char *session)
+{
+	size_t size = 0;
+
+	collect_log(d, session, NULL, &size);
+	return size;
 }
 
 char *fsd_read_session_text(struct fsd *d, const char *session,
@@ -630,7 +653,7 @@ char *fsd_read_session_text(struct fsd *d, const char *session,
 
 	sb_init(&sb, 0);
 	if (fd >= 0) {
-		add_file_tail(&sb, fd, name, LOG_TAIL);
+		add_file_tail(&sb, NULL, fd, name, LOG_TAIL);
 		close(fd);
 	}
 	if (sb.len == 0)

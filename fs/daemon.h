@@ -63,6 +63,8 @@ int fsd_control(struct fsd *d, const char *session, const char *buf,
  */
 #define LOG_TAIL (8u * 1024 * 1024)
 char *fsd_read_log(struct fsd *d, const char *session, size_t *len);
+/* The length of fsd_read_log()'s text, from the files' sizes alone. */
+size_t fsd_log_size(struct fsd *d, const char *session);
 
 /*
  * A text file of the session's .session/ folder (plan.txt, report.txt), or

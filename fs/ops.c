@@ -274,7 +274,9 @@ static int op_getattr(const char *path, struct stat *st,
 		return rc;
 	*st = n.st;
 	/* sizes of generated files must be right for tail and less */
-	if (is_generated(n.kind) || n.kind == N_CONTROL) {
+	if (n.kind == N_LOG) {
+		st->st_size = (off_t)fsd_log_size(fsd_self(), n.session);
+	} else if (is_generated(n.kind) || n.kind == N_CONTROL) {
 		size_t len = 0;
 
 		free(generate(&n, &len));

@@ -8,10 +8,10 @@
  * a buffer. The outer/inner split exists because libarchive 3.6 never checks
  * the gzip trailer (its gzip filter leaves the length and CRC unverified)
  * and, in a tar, stops at the end-of-archive blocks before reaching it: a
- * bit flip inside a
- * stored deflate block (random data, i.e. most of files/) or in the trailer
- * itself would pass unnoticed. So in MBZ_FULL we inflate to the real end of
- * the gzip stream and compare CRC-32 and length with the trailer ourselves.
+ * bit flip inside a stored deflate block (random data, i.e. most of files/)
+ * or in the trailer itself would pass unnoticed. So in MBZ_FULL we inflate
+ * to the real end of the gzip stream and compare CRC-32 and length with the
+ * trailer ourselves.
  *
  * Only gzip is enabled, not archive_read_support_filter_all(): several of
  * its filters (lrzip, grzip, lzop without liblzo) run an external program,
