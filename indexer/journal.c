@@ -143,3 +143,19 @@ char *journal_log_name(void)
 			*p = '_';
 	return xasprintf("log-%s.txt", host);
 }
+
+int journal_open_meta(int storefd, const char *session)
+{
+	char *rel;
+	int fd;
+
+	/* a session name is one folder name: never a path */
+	if (strchr(session, '/') || session[0] == '.') {
+		errno = ENOENT;
+		return -1;
+	}
+	rel = xasprintf("%s/%s", session, SESSION_META_DIR);
+	fd = openat(storefd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(rel);
+	return fd;
+}

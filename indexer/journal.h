@@ -49,6 +49,12 @@ int journal_read(int dirfd, const char *name, const char *display_name,
 int journal_append(int dirfd, const char *name, json_t *obj);
 
 /*
+ * The session's .session folder in the store (storefd: the store's root),
+ * read side: -1 with errno when it does not exist. Caller closes.
+ */
+int journal_open_meta(int storefd, const char *session);
+
+/*
  * This host's operation log of a session, in its .session/ folder:
  * "log-<host>.txt" (one writer per host; the mount shows them all).
  * Caller frees.

@@ -712,7 +712,7 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 	struct scan_options so = { .quiet = true };
 	struct scan_stats stats;
 	const char *side = NULL;
-	int c, rc, code, modes = 0, sessfd, logfd = -1;
+	int c, rc, code, modes = 0, logfd = -1;
 	char err[1024];
 
 	while ((c = cli_getopt(cli, argc, argv, "", opts, true)) != -1) {
@@ -755,13 +755,7 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 	if (scan_store(p.idx, p.store, &so, &stats) < 0)
 		goto out_free;
 	p.session_id = idx_session_find(p.idx, p.session);
-	sessfd = openat(store_dirfd(p.store), p.session,
-			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sessfd >= 0) {
-		p.metafd = openat(sessfd, SESSION_META_DIR,
-				  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		close(sessfd);
-	}
+	p.metafd = journal_open_meta(store_dirfd(p.store), p.session);
 	if (p.session_id <= 0 || p.metafd < 0 ||
 	    manifest_load(p.metafd, p.session, &p.man) < 0) {
 		log_err("no archived session '%s' in the store", p.session);

@@ -1121,15 +1121,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if (scan_store(r.idx, r.store, &so, &stats) < 0)
 		goto out_idx;
 	r.session_id = idx_session_find(r.idx, r.session);
-	r.metafd = openat(store_dirfd(r.store), r.session,
-			  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (r.metafd >= 0) {
-		int fd = openat(r.metafd, SESSION_META_DIR,
-				O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r.metafd = journal_open_meta(store_dirfd(r.store), r.session);
 
-		close(r.metafd);
-		r.metafd = fd;
-	}
 	if (r.metafd < 0 || r.session_id <= 0) {
 		log_err("no session '%s' with a manifest in the store",
 			r.session);

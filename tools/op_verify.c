@@ -446,7 +446,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 	char err[1024], name[64], *text = NULL, *journal = NULL, *js;
 	char *summary = NULL;
 	json_t *out = NULL;
-	int c, rc, code, metafd = -1, sessfd, logfd = -1;
+	int c, rc, code, metafd = -1, logfd = -1;
 	int64_t session_id;
 	time_t now = time(NULL);
 	struct tm tm;
@@ -475,13 +475,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 	if (scan_store(idx, st, &so, &stats) < 0)
 		goto out_free;
 	session_id = idx_session_find(idx, v.session);
-	sessfd = openat(store_dirfd(st), v.session,
-			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sessfd >= 0) {
-		metafd = openat(sessfd, SESSION_META_DIR,
-				O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		close(sessfd);
-	}
+	metafd = journal_open_meta(store_dirfd(st), v.session);
 	if (session_id <= 0 || metafd < 0 ||
 	    manifest_load(metafd, v.session, &v.man) < 0 || v.man.n == 0) {
 		log_err("no archived session '%s' in the store", v.session);
