@@ -233,8 +233,12 @@ class FakeSite:
         now = int(time.time())
         for n, v in (("siteidentifier", self.siteidentifier), ("release", RELEASE), ("version", VERSION),
                      ("backup_version", "2024100700"), ("backup_release", "4.5"),
-                     ("wwwroot", self.wwwroot), ("tool_recyclebin_coursebin_enable", "1")):
+                     ("wwwroot", self.wwwroot)):
             self.query("INSERT INTO {config} (name, value) VALUES (%s, %s)", (n, v))
+        # tool_recyclebin's defaults: both bins on (a deleted course goes to its category's bin)
+        for n in ("coursebinenable", "categorybinenable"):
+            self.query("INSERT INTO {config_plugins} (plugin, name, value) VALUES ('tool_recyclebin', %s, '1')",
+                       (n,))
         self.query("INSERT INTO {context} (id, contextlevel, instanceid, path, depth) VALUES (1, 10, 0, '/1', 1)")
         self.query("INSERT INTO {course} (id, category, sortorder, fullname, shortname, summary, summaryformat,"
                    " format, newsitems, timecreated, timemodified) VALUES (1, 0, 0, 'Fake Moodle', 'fakemoodle',"
@@ -568,6 +572,24 @@ class FakeSite:
         """Run `php <site>/admin/cli/<script> args...`; returns CompletedProcess (text)."""
         return subprocess.run(["php", self.cli(script)] + [str(a) for a in args], capture_output=True, text=True,
                               timeout=timeout, input=input, **kw)
+
+    def delete_course(self, course_id, recyclebin=False):
+        """Deletes a course the way Moodle's web interface does (course/lib.php loaded, then
+        delete_course()), with the recycle bin off unless asked: a clean delete for tests to set
+        a scene with, unlike admin/cli/delete_course.php --disablerecyclebin (MOODLE.md).
+        Returns the CompletedProcess; raises when PHP fails."""
+        code = ("define('CLI_SCRIPT', true); require %s; require_once($CFG->dirroot . '/course/lib.php');"
+                " if (!%s) { $CFG->forced_plugin_settings['tool_recyclebin'] ="
+                " array('coursebinenable' => 0, 'categorybinenable' => 0); }"
+                " $c = $DB->get_record('course', array('id' => %d));"
+                " if (!$c) { fwrite(STDERR, 'Course not found'); exit(1); }"
+                " delete_course($c, false); fix_course_sortorder();"
+                % (_php_str(os.path.join(self.site_dir, "config.php")), "true" if recyclebin else "false",
+                   int(course_id)))
+        r = subprocess.run(["php", "-r", code], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("delete_course(%d): %s%s" % (course_id, r.stdout, r.stderr))
+        return r
 
     # ------------------------------------------------------------ misc
     def describe(self):

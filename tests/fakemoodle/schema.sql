@@ -1,8 +1,8 @@
 -- Fake Moodle 4.5.6 schema for sessionarchiver tests.
 -- Tables course, course_categories, context, files, config, backup_controllers, task_adhoc:
 -- column lists of a real Moodle 4.5.6 (SHOW CREATE TABLE). course_sections, course_modules,
--- modules and the activity tables: from Moodle's install.xml (activity tables reduced to the
--- columns the fake uses). {PREFIX} is replaced by the table prefix (e.g. mdl_).
+-- modules, config_plugins and the activity tables: from Moodle's install.xml (activity tables
+-- reduced to the columns the fake uses). {PREFIX} is replaced by the table prefix (e.g. mdl_).
 
 CREATE TABLE `{PREFIX}course` (
   `id` bigint(10) NOT NULL AUTO_INCREMENT,
@@ -121,6 +121,15 @@ CREATE TABLE `{PREFIX}config` (
   PRIMARY KEY (`id`),
   UNIQUE KEY `{PREFIX}conf_nam_uix` (`name`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci ROW_FORMAT=DYNAMIC COMMENT='Moodle configuration variables';
+
+CREATE TABLE `{PREFIX}config_plugins` (
+  `id` bigint(10) NOT NULL AUTO_INCREMENT,
+  `plugin` varchar(100) NOT NULL DEFAULT 'core',
+  `name` varchar(100) NOT NULL DEFAULT '',
+  `value` longtext NOT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `{PREFIX}confplug_plunam_uix` (`plugin`,`name`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci ROW_FORMAT=DYNAMIC COMMENT='Moodle modules and plugins configuration variables';
 
 CREATE TABLE `{PREFIX}backup_controllers` (
   `id` bigint(10) NOT NULL AUTO_INCREMENT,

@@ -239,8 +239,8 @@ def test_big_file_is_streamed(src, tmp_path):
     assert r.returncode == 0, r.stdout
     with tarfile.open(only_mbz(tmp_path / "b")) as tf:
         assert sum(m.size for m in tf.getmembers() if m.name.startswith("files/") and m.isfile()) == 60 << 20
-    r = src.php("delete_course.php", "--courseid=%d" % cid, "--non-interactive", "--disablerecyclebin")
-    assert r.returncode == 0
+    src.delete_course(cid)
+    assert src.course(cid) is None
 
 
 # ------------------------------------------------------------------ backup.php
@@ -520,14 +520,17 @@ def test_restore_and_collisions(src, dst, tmp_path):
 
 
 def test_restore_html_fullname_fails(src, dst, tmp_path):
+    """MOODLE.md: the PARAM_TEXT check of the course_fullname setting refuses a fullname that
+    holds a tag, with Moodle's own lines; no course is kept, the extraction folder goes."""
     before = len(dst.courses())
     r = backup(src, src.session["tricky"]["html"], tmp_path / "h")
     for mbz in [only_mbz(tmp_path / "h")] + ([real_mbz(8)] if REAL.is_dir() else []):
         r = restore(dst, mbz)
         assert r.returncode == 1
-        lines, _ = parse_restore(dst, r)
-        assert lines[2] == "!!! Exception - error/setting_invalid_text !!!"
+        lines, tmp = parse_restore(dst, r)
+        assert lines[2:] == ["== Cleaning temp data ==", "!!! Exception - error/setting_invalid_text !!!"]
         assert len(dst.courses()) == before
+        assert not os.path.exists(tmp)
 
 
 @pytest.mark.parametrize("fixture_id,shortname,sections,activities,estimate", [
@@ -550,12 +553,12 @@ def test_restore_real_fixtures(dst, fixture_id, shortname, sections, activities,
 def test_restore_failures(dst, src, tmp_path):
     before = len(dst.courses())
     r = restore(dst, tmp_path / "missing.mbz")
-    assert r.returncode == 1 and r.stdout.startswith("!!! ")
+    assert (r.returncode, r.stdout) == (1, "!!! Sorry, the requested file could not be found !!!\n")
     c = src.session["tricky"]["slash"]
     backup(src, c, tmp_path / "t")
     mbz = only_mbz(tmp_path / "t")
     r = restore(dst, mbz, cat=99999)
-    assert r.returncode == 1 and r.stdout.startswith("!!! ")
+    assert (r.returncode, r.stdout) == (1, "!!! Incorrect category ID! !!!\n")
     data = open(mbz, "rb").read()
     for cut in (len(data) // 2, len(data) - 20):
         trunc = tmp_path / ("trunc%d.mbz" % cut)
@@ -595,20 +598,55 @@ def test_restore_faults(src, dst, tmp_path):
     assert len(full) == 1 and dst.course_counts(full[0]["id"]) == src.course_counts(c)
     dst.clear_faults()
     for x in left + full:
-        assert dst.php("delete_course.php", "--courseid=%d" % x["id"], "--non-interactive",
-                       "--disablerecyclebin").returncode == 0
+        dst.delete_course(x["id"])
 
 
 # ------------------------------------------------------------------ delete_course.php
+DELETED_BEFORE_THE_CRASH = ["Course completion data", "Grades", "Blocks"]
+DELETED_AFTER_THE_MODULES = ["Activities", "Reports", "Course reports", "Course formats", "Question bank",
+                             "Enrolment methods", "Groupings", "Groups"]
+DELETED_AFTER_THE_FORMAT = ["Filters", "Notes", "Comments", "Ratings", "Course sections", "Files"]
+
+
+def recycled(site, cid):
+    rb = os.path.join(site.dataroot, "recyclebin")
+    return [f for f in os.listdir(rb) if f.startswith("course-%d-" % cid)] if os.path.isdir(rb) else []
+
+
+def test_delete_course_without_recyclebin_dies_half_way(src):
+    """MOODLE.md's trap: delete_course.php does not load course/lib.php; with --disablerecyclebin
+    nothing else does, and delete_course() dies at course_get_format(), the course partly emptied."""
+    cat = src.session["session_category"]
+    cid = src.add_course(cat, "DEL-0", "À moitié", files=[("a.txt", b"hello")], activities=["page"])
+    sections = src.course_counts(cid)[0]
+    r = src.php("delete_course.php", "--courseid=%d" % cid, "--non-interactive", "--disablerecyclebin")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stdout.splitlines() == (
+        ["Deleting course id %d" % cid, "Course name: À moitié", "Short name: DEL-0", "Disabling recycle bin..."]
+        + ["++ Deleted - %s ++" % w for w in DELETED_BEFORE_THE_CRASH + ["Page", "Resource"]
+           + DELETED_AFTER_THE_MODULES]
+        + ["!!! Exception - Call to undefined function course_get_format() !!!"])
+    assert src.course(cid) is not None
+    assert src.course_counts(cid) == (sections, 0)      # activities gone, sections left
+    assert not recycled(src, cid)
+    # the same delete through Moodle's API with course/lib.php loaded finishes it
+    src.delete_course(cid)
+    assert src.course(cid) is None and src.context(50, cid) is None
+
+
 def test_delete_course(src, tmp_path):
     cat = src.session["session_category"]
     cid = src.add_course(cat, "DEL-1", "À supprimer", files=[("a.txt", b"hello"), ("b.txt", 3000)],
                          activities=["page"])
     ctx = src.context(50, cid)
-    r = src.php("delete_course.php", "--courseid=%d" % cid, "--non-interactive", "--disablerecyclebin")
-    assert r.returncode == 0, r.stderr
+    # the recycle bin (on by default) backs the course up first, which loads course/lib.php
+    r = src.php("delete_course.php", "--courseid=%d" % cid, "--non-interactive")
+    assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()
     assert lines[:3] == ["Deleting course id %d" % cid, "Course name: À supprimer", "Short name: DEL-1"]
+    assert lines[3:-2] == ["++ Deleted - %s ++" % w for w in DELETED_BEFORE_THE_CRASH + ["Page", "Resource"]
+                           + DELETED_AFTER_THE_MODULES + DELETED_AFTER_THE_FORMAT]
+    assert 17 <= len(lines[3:-2]) <= 20
     assert lines[-2:] == ["Updating course count in categories...", "Done!"]
     assert src.course(cid) is None
     assert not src.query("SELECT id FROM {context} WHERE id = %s OR path LIKE %s", (ctx["id"], ctx["path"] + "/%"))
@@ -617,31 +655,37 @@ def test_delete_course(src, tmp_path):
     assert not src.query("SELECT id FROM {course_modules} WHERE course = %s", (cid,))
     n = src.query("SELECT COUNT(*) AS n FROM {course} WHERE category = %s", (cat,))[0]["n"]
     assert [c for c in src.categories() if c["id"] == cat][0]["coursecount"] == n
-    assert not os.path.isdir(os.path.join(src.dataroot, "recyclebin")) or \
-        not [f for f in os.listdir(os.path.join(src.dataroot, "recyclebin")) if "-%d-" % cid in f]
+    mine = recycled(src, cid)
+    assert len(mine) == 1
+    with tarfile.open(os.path.join(src.dataroot, "recyclebin", mine[0])) as tf:
+        assert tf.getnames()[0] == ".ARCHIVE_INDEX"
+    # the category bin switched off in config_plugins: nothing is backed up, and (course/lib.php
+    # never loaded) the delete dies as with --disablerecyclebin
+    src.query("UPDATE {config_plugins} SET value = '0' WHERE plugin = 'tool_recyclebin'")
+    try:
+        cid = src.add_course(cat, "DEL-4", "Sans corbeille")
+        r = src.php("delete_course.php", "--courseid=%d" % cid, "--non-interactive")
+        assert r.returncode == 1 and "course_get_format" in r.stdout.splitlines()[-1]
+        assert src.course(cid) is not None and not recycled(src, cid)
+    finally:
+        src.query("UPDATE {config_plugins} SET value = '1' WHERE plugin = 'tool_recyclebin'")
 
 
-def test_delete_recyclebin_not_found_and_confirmation(src):
+def test_delete_not_found_and_confirmation(src):
     cat = src.session["session_category"]
     cid = src.add_course(cat, "DEL-2", "Corbeille", files=[("c.txt", 2000)])
-    # without --non-interactive and stdin at EOF: aborts, nothing deleted
-    r = src.php("delete_course.php", "--courseid=%d" % cid, input="")
-    assert r.returncode != 0 and src.course(cid) is not None
-    r = src.php("delete_course.php", "--courseid=%d" % cid, input="n\n")
-    assert r.returncode != 0 and src.course(cid) is not None
-    # recycle bin on by default
+    # without --non-interactive: asks; end of input or "n" is a no, exit 0, nothing deleted
+    for answer in ("", "n\n"):
+        r = src.php("delete_course.php", "--courseid=%d" % cid, input=answer)
+        assert r.returncode == 0 and src.course(cid) is not None
+        assert "Are you sure you wish to delete this course? (y/N)" in r.stdout
     r = src.php("delete_course.php", "--courseid=%d" % cid, "--non-interactive")
     assert r.returncode == 0 and src.course(cid) is None
-    rb = os.path.join(src.dataroot, "recyclebin")
-    mine = [f for f in os.listdir(rb) if f.startswith("course-%d-" % cid)]
-    assert len(mine) == 1
-    with tarfile.open(os.path.join(rb, mine[0])) as tf:
-        assert tf.getnames()[0] == ".ARCHIVE_INDEX"
     r = src.php("delete_course.php", "--courseid=%d" % cid, "--non-interactive")
     assert r.returncode == 1 and r.stderr.strip() == "Course not found" and r.stdout == ""
     # interactive "y" works
     cid = src.add_course(cat, "DEL-3", "Oui")
-    r = src.php("delete_course.php", "--courseid=%d" % cid, "--disablerecyclebin", input="y\n")
+    r = src.php("delete_course.php", "--courseid=%d" % cid, input="y\n")
     assert r.returncode == 0 and src.course(cid) is None
 
 

@@ -73,11 +73,7 @@ function cli_problem($text) {
 function cli_input($prompt, $default = '', ?array $options = null, $casesensitiveoptions = false) {
     echo $prompt;
     echo "\n: ";
-    $input = fgets(STDIN);
-    if ($input === false) {
-        return false;   // fakemoodle: EOF, the caller decides
-    }
-    $input = trim($input);
+    $input = trim((string)fgets(STDIN));   // end of input reads as an empty answer
     if ($input === '') {
         $input = $default;
     }

@@ -22,8 +22,10 @@ class moodle_exception extends Exception {
 }
 
 function fm_default_exception_handler($ex) {
-    // Moodle's CLI renderer: "!!! message !!!" on stdout, exit 1.
-    echo "!!! " . $ex->getMessage() . " !!!\n";
+    // Moodle's CLI renderer: "!!! message !!!" on stdout, exit 1. What is not a moodle_exception
+    // (a PHP Error such as an undefined function) is reported as generalexceptionmessage.
+    $message = ($ex instanceof moodle_exception) ? $ex->getMessage() : 'Exception - ' . $ex->getMessage();
+    echo "!!! " . $message . " !!!\n";
     if (getenv('FAKEMOODLE_DEBUG')) {
         echo $ex->getTraceAsString() . "\n";
     }

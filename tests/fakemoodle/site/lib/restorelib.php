@@ -62,11 +62,19 @@ function fm_delete_course_data($course) {
     fm_update_coursecount($course->category);
 }
 
+/** After a failed restore: the course made for it goes, straight (never to a recycle bin). */
+function fm_discard_new_course($courseid) {
+    global $DB;
+    if ($courseid && ($c = $DB->get_record('course', array('id' => $courseid)))) {
+        fm_delete_course_data($c);
+    }
+}
+
 /** Read what restore needs from an extracted backup folder. Throws on a missing moodle_backup.xml. */
 function fm_read_backup_dir($path) {
     if (!is_readable($path . '/moodle_backup.xml')) {
         throw new moodle_exception('missing_moodle_backup_xml_file', 'error',
-                                   'Exception - error/missing_moodle_backup_xml_file');
+                                   'error/missing_moodle_backup_xml_file');
     }
     $mb = file_get_contents($path . '/moodle_backup.xml');
     $info = new stdClass();
@@ -86,7 +94,7 @@ function fm_read_backup_dir($path) {
             'title' => fm_xml_get($s, 'title'), 'directory' => fm_xml_get($s, 'directory'));
     }
     if (!is_readable($path . '/course/course.xml')) {
-        throw new moodle_exception('missing_course_xml', 'error', 'Exception - error/backup_controller_missing_course_xml');
+        throw new moodle_exception('missing_course_xml', 'error', 'error/backup_controller_missing_course_xml');
     }
     $cx = file_get_contents($path . '/course/course.xml');
     $course = new stdClass();
@@ -102,22 +110,15 @@ function fm_read_backup_dir($path) {
     return $info;
 }
 
-/** Moodle's PARAM_TEXT check on the course name restore settings. */
-function fm_check_param_text($value) {
-    if ($value === null) {
-        return;
-    }
-    if (strip_tags($value) !== $value) {
-        throw new moodle_exception('setting_invalid_text', 'error', 'Exception - error/setting_invalid_text');
-    }
-}
-
-/** Fill the placeholder course $courseid from the extracted backup. */
-function fm_restore_into($courseid, $path, $info) {
+/**
+ * Fill the placeholder course $courseid from the extracted backup, named after the restore's
+ * course_fullname / course_shortname settings (Moodle renames them when taken).
+ */
+function fm_restore_into($courseid, $path, $info, $fullname, $shortname) {
     global $DB;
     $now = time();
     $bc = $info->course;
-    list($fullname, $shortname) = fm_calculate_course_names($courseid, $bc->fullname, $bc->shortname);
+    list($fullname, $shortname) = fm_calculate_course_names($courseid, $fullname, $shortname);
     $DB->update_record('course', array('id' => $courseid, 'fullname' => $fullname, 'shortname' => $shortname,
         'idnumber' => '', 'summary' => (string)$bc->summary, 'summaryformat' => (int)$bc->summaryformat,
         'format' => $bc->format ?: 'topics', 'startdate' => (int)$bc->startdate, 'enddate' => (int)$bc->enddate,

@@ -26,12 +26,18 @@ if (empty($CFG->filedir)) {
 if (!defined('CLI_SCRIPT')) {
     define('CLI_SCRIPT', false);
 }
+if (!isset($CFG->forced_plugin_settings)) {
+    $CFG->forced_plugin_settings = array();
+}
 umask(0);
 
 require_once($CFG->libdir . '/clilib.php');
 require_once($CFG->libdir . '/dml.php');
 require_once($CFG->libdir . '/fakemoodle.php');
-require_once($CFG->libdir . '/courselib.php');
+require_once($CFG->libdir . '/datalib.php');
+require_once($CFG->libdir . '/moodlelib.php');
+require_once($CFG->libdir . '/filelib.php');
+// Not course/lib.php: Moodle's setup does not load it either (see moodlelib.php).
 
 // Moodle's class loader makes core classes available on first use.
 spl_autoload_register(function ($class) {

@@ -1,90 +1,84 @@
 <?php
 // fakemoodle: admin/cli/delete_course.php (Moodle 4.5.6 behaviour, see shared/MOODLE.md).
-// This script is a copy of the test bench's fake; it is not Moodle.
+// This script is a copy of the test bench's fake; it is not Moodle. Like Moodle 4.5.6's, it
+// requires lib/clilib.php but not course/lib.php: with --disablerecyclebin nothing loads it and
+// delete_course() dies half way (lib/moodlelib.php says how).
 
 define('CLI_SCRIPT', true);
 
 require(__DIR__ . '/../../config.php');
-require_once($CFG->libdir . '/backuplib.php');
-require_once($CFG->libdir . '/restorelib.php');
+require_once($CFG->libdir . '/clilib.php');
 
-list($options, $unrecognized) = cli_get_params(array(
-    'courseid' => null,
-    'disablerecyclebin' => false,
-    'non-interactive' => false,
-    'showdebugging' => false,
-    'help' => false,
-), array('h' => 'help'));
+list($options, $unrecognized) = cli_get_params(
+    array(
+        'courseid' => false,
+        'help' => false,
+        'showsql' => false,
+        'showdebugging' => false,
+        'disablerecyclebin' => false,
+        'non-interactive' => false,
+    ), array(
+        'c' => 'courseid',
+        'h' => 'help',
+    )
+);
 
 if ($unrecognized) {
     $unrecognized = implode("\n  ", $unrecognized);
     cli_error("Unrecognised options:\n  $unrecognized\nPlease use --help option.");
 }
 
-$help = <<<EOT
-Delete course by course id.
+if ($options['help'] || empty($options['courseid'])) {
+    $help = <<<EOT
+CLI script to delete a course.
 
 Options:
- --courseid=INTEGER          Course id to be deleted.
- --disablerecyclebin         Skip backing up course to recycle bin even when enabled.
- --non-interactive           Do not prompt for confirmation.
- --showdebugging             Show developer level debugging information.
- -h, --help                  Print out this help.
+ -h, --help                Print out this help
+     --showsql             Show sql queries before they are executed
+     --showdebugging       Show developer level debugging information
+     --disablerecyclebin   Skip backing up the course
+     --non-interactive     No interactive questions or confirmations
+ -c, --courseid            Course id to be deleted
 
 Example:
-\$ sudo -u www-data /usr/bin/php admin/cli/delete_course.php --courseid=123456
-\$ sudo -u www-data /usr/bin/php admin/cli/delete_course.php --courseid=123456 --disablerecyclebin
-\$ sudo -u www-data /usr/bin/php admin/cli/delete_course.php --courseid=123456 --non-interactive
+\$sudo -u www-data /usr/bin/php admin/cli/delete_course.php --courseid=123456
+\$sudo -u www-data /usr/bin/php admin/cli/delete_course.php --courseid=123456 --showdebugging
+\$sudo -u www-data /usr/bin/php admin/cli/delete_course.php --courseid=123456 --disablerecyclebin
 
 EOT;
 
-if ($options['help'] || empty($options['courseid']) || $options['courseid'] === true) {
     echo $help;
-    exit(0);
+    die;
 }
 
-$courseid = (int)$options['courseid'];
-$course = ($courseid > 1) ? $DB->get_record('course', array('id' => $courseid)) : false;
-if (!$course) {
+$interactive = empty($options['non-interactive']);
+
+$course = $DB->get_record('course', array('id' => $options['courseid']));
+if (empty($course)) {
     cli_error('Course not found');
 }
 
-if (!$options['non-interactive']) {
-    $input = cli_input("Are you sure you want to delete course id $courseid ({$course->shortname})? (y/N)", 'N');
-    if ($input === false) {
-        cli_error('Aborted: no answer (end of input)');
+mtrace('Deleting course id ' . $course->id);
+mtrace('Course name: ' . $course->fullname);
+mtrace('Short name: ' . $course->shortname);
+
+if ($interactive) {
+    mtrace('');
+    $input = cli_input('Are you sure you wish to delete this course? (y/N)', 'N', array('y', 'Y', 'n', 'N'));
+    if (strtolower($input) != 'y') {
+        exit(0);
     }
-    if (strtolower($input) !== 'y') {
-        cli_error('Aborted');
-    }
 }
 
-$fault = fm_fault('delete', array($course->id));
-fm_apply_generic_fault($fault);   // hang, slow:S, cpu:S, exit1
+if ($options['disablerecyclebin']) {
+    mtrace('Disabling recycle bin...');
+    $overrideconfig = array('tool_recyclebin' => array('coursebinenable' => false, 'categorybinenable' => false));
+    $CFG->forced_plugin_settings = array_merge($CFG->forced_plugin_settings, $overrideconfig);
+}
 
-mtrace("Deleting course id $courseid");
-mtrace("Course name: " . $course->fullname);
-mtrace("Short name: " . $course->shortname);
+delete_course($course);
 
-if (!$options['disablerecyclebin']) {
-    // tool_recyclebin: the course is backed up first (the fake keeps it in dataroot/recyclebin/).
-    $dir = $CFG->dataroot . '/recyclebin';
-    fm_mkdir($dir);
-    $time = time();
-    fm_write_backup($course, $dir . '/course-' . $course->id . '-' . $time . '.mbz',
-                    fm_backup_filename($course, $time), $time);
-    mtrace("++ Course backed up to the recycle bin ++");
-}
-if ($fault === 'die') {
-    fm_die_now();
-}
-$strdeleted = 'Deleted - ';
-foreach (array('Blocks', 'Activities', 'Question bank', 'Grades', 'Groups', 'Enrolment methods',
-               'Course sections', 'Files', 'Contexts') as $what) {
-    mtrace("++ $strdeleted$what ++");
-}
-fm_delete_course_data($course);
-mtrace("Updating course count in categories...");
-fm_update_coursecount($course->category);
-mtrace("Done!");
-exit(0);
+mtrace('Updating course count in categories...');
+fix_course_sortorder();
+
+mtrace('Done!');

@@ -1,27 +1,30 @@
 <?php
-// fakemoodle: the few Moodle API functions around courses the bridge uses. In Moodle,
-// update_course() and course_change_visibility() live in course/lib.php (which callers
-// require_once) and get_admin() in lib/datalib.php; this fake has no course/ directory, so
-// setup.php loads them all from here.
+// fakemoodle: course/lib.php. Moodle's setup does not load this file: scripts and plugins
+// require_once it when they need it (the bridge does; admin/cli/delete_course.php does not).
+// In Moodle course_get_format() lives in course/format/lib.php, which course/lib.php requires.
 
-if (!defined('MUST_EXIST')) {
-    define('IGNORE_MISSING', 0);   // lib/dmllib.php
-    define('IGNORE_MULTIPLE', 1);
-    define('MUST_EXIST', 2);
-}
-if (!defined('SITEID')) {
-    define('SITEID', 1);
+/** The course's format (course/format/lib.php): only what remove_course_contents() calls. */
+class fm_course_format {
+    private $courseid;
+
+    public function __construct($courseid) {
+        $this->courseid = $courseid;
+    }
+
+    /** Removes the format's options of the course (course_format_options in Moodle). */
+    public function delete_format_data() {
+        return true;
+    }
 }
 
-/** lib/datalib.php: the main admin (there is no user table here: a fixed record). */
-function get_admin() {
-    return (object)array('id' => 2, 'username' => 'admin', 'auth' => 'manual', 'deleted' => 0);
+function course_get_format($courseorid) {
+    return new fm_course_format(is_object($courseorid) ? $courseorid->id : (int)$courseorid);
 }
 
 /**
- * course/lib.php update_course(): writes the given fields of an existing course. Like Moodle,
- * a shortname already used by another course is refused ('shortnametaken'). Moving a course to
- * another category (context paths) is not done here.
+ * update_course(): writes the given fields of an existing course. Like Moodle, a shortname
+ * already used by another course is refused ('shortnametaken'). Moving a course to another
+ * category (context paths) is not done here.
  */
 function update_course($data, $editoroptions = null) {
     global $DB;
@@ -45,7 +48,7 @@ function update_course($data, $editoroptions = null) {
     $DB->update_record('course', $row);
 }
 
-/** course/lib.php course_change_visibility(), as in Moodle. */
+/** course_change_visibility(), as in Moodle. */
 function course_change_visibility($courseid, $show = true) {
     $course = new stdClass();
     $course->id = $courseid;
