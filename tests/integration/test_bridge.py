@@ -260,3 +260,121 @@ def test_cli_get_params_double_dash(site):
     """Like Moodle's cli_get_params, nothing after '--' is read."""
     j = fails(site, "--", "version")
     assert "exactly one command" in j["error"]
+
+
+def recyclebin_files(site, cid):
+    rb = os.path.join(site.dataroot, "recyclebin")
+    return [f for f in os.listdir(rb) if f.startswith("course-%d-" % cid)] if os.path.isdir(rb) else []
+
+
+@pytest.mark.parametrize("recyclebin", ["no", "yes"])
+def test_delete_course(site, recyclebin):
+    """delete_course() with course/lib.php loaded: where delete_course.php --disablerecyclebin dies
+    half way (MOODLE.md), the bridge deletes the course whole, the bin used only when asked."""
+    cat = ok(site, "create-category", "--name=DC %s" % recyclebin, "--parent=0")["id"]
+    cid = site.add_course(cat, "DC-%s" % recyclebin, "To delete", files=[("a.txt", b"x" * 100)])
+    rc, j, out = run_bridge(site.site_dir, "--recyclebin=%s" % recyclebin, "delete-course", "--id=%d" % cid)
+    assert rc == 0 and j == {"deleted": cid}, out
+    assert site.course(cid) is None
+    assert site.context(50, cid) is None
+    assert bool(recyclebin_files(site, cid)) == (recyclebin == "yes")
+    # a second time: gone, not an error (a run killed after the delete comes back)
+    assert ok(site, "delete-course", "--id=%d" % cid) == {"gone": cid}
+    assert fails(site, "delete-course", "--id=1")["errorcode"] == "invalidcourseid"   # never the site
+    fails(site, "--recyclebin=maybe", "delete-course", "--id=%d" % cid)
+
+
+def test_delete_course_fault_keeps_the_reason(site):
+    cat = ok(site, "create-category", "--name=DC fault", "--parent=0")["id"]
+    cid = site.add_course(cat, "DC-F", "Fails")
+    site.set_fault(cid, "delete", "exit1")
+    try:
+        j = fails(site, "--recyclebin=no", "delete-course", "--id=%d" % cid)
+    finally:
+        site.clear_faults()
+    assert "Error writing to database" in j["error"] and j["errorcode"] == "dmlwriteexception"
+    assert site.course(cid) is not None
+
+
+def backup_of(site, tmp_path, cid):
+    out = tmp_path / ("bk%d" % cid)
+    out.mkdir()
+    r = site.php("backup.php", "--courseid=%d" % cid, "--destination=%s" % out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return str(out / os.listdir(out)[0])
+
+
+def test_restore_html_fullname(site, tmp_path):
+    """restore_backup.php refuses a tag in the fullname (setting_invalid_text); the bridge restores
+    the same backup with the names PARAM_TEXT leaves."""
+    src = ok(site, "create-category", "--name=RH source", "--parent=0")["id"]
+    dst = ok(site, "create-category", "--name=RH target", "--parent=0")["id"]
+    name = 'Histoire "moderne" & Géographie <b>'
+    cid = site.add_course(src, "HIST<i>1</i>", name, files=[("a.txt", b"hello")])
+    mbz = backup_of(site, tmp_path, cid)
+    r = site.php("restore_backup.php", "--file=%s" % mbz, "--categoryid=%d" % dst)
+    assert r.returncode == 1 and "setting_invalid_text" in r.stdout + r.stderr
+    before = len(site.courses(dst))
+    j = ok(site, "restore", "--file=%s" % mbz, "--categoryid=%d" % dst)
+    assert j["fullname"] == 'Histoire "moderne" & Géographie ' and j["shortname"] == "HIST1"
+    assert j["original_fullname"] == name and j["original_shortname"] == "HIST<i>1</i>" and j["cleaned"]
+    c = site.course(j["id"])
+    assert c["category"] == dst and c["fullname"] == j["fullname"]
+    assert len(site.courses(dst)) == before + 1
+    assert os.listdir(os.path.join(site.dataroot, "temp", "backup")) == []
+    # a plain name is restored as it is
+    plain = site.add_course(src, "PLAIN1", "Plain & simple")
+    j = ok(site, "restore", "--file=%s" % backup_of(site, tmp_path, plain), "--categoryid=%d" % dst)
+    assert j["fullname"] == "Plain & simple copy 1" and not j["cleaned"]   # Moodle renames a copy
+
+
+def test_restore_failures_leave_nothing(site, tmp_path):
+    src = ok(site, "create-category", "--name=RF source", "--parent=0")["id"]
+    dst = ok(site, "create-category", "--name=RF target", "--parent=0")["id"]
+    cid = site.add_course(src, "RF1", "Restore fails")
+    mbz = backup_of(site, tmp_path, cid)
+    assert fails(site, "restore", "--file=/nonexistent.mbz", "--categoryid=%d" % dst)["errorcode"] == "filenotfound"
+    assert fails(site, "restore", "--file=%s" % mbz, "--categoryid=999999")["errorcode"] == "invalidcategoryid"
+    bad = tmp_path / "bad.mbz"
+    bad.write_bytes(b"not an archive")
+    fails(site, "restore", "--file=%s" % bad, "--categoryid=%d" % dst)
+    site.set_fault(cid, "restore", "exception")
+    try:
+        fails(site, "restore", "--file=%s" % mbz, "--categoryid=%d" % dst)
+    finally:
+        site.clear_faults()
+    assert site.courses(dst) == []
+    assert os.listdir(os.path.join(site.dataroot, "temp", "backup")) == []
+
+
+def test_worker(site):
+    """One process, many requests: answers on fd 3, Moodle's output apart on stdout."""
+    cat = ok(site, "create-category", "--name=WK", "--parent=0")["id"]
+    ids = [site.add_course(cat, "WK%d" % i, "Worker %d" % i) for i in range(3)]
+    rfd, wfd = os.pipe()
+    p = subprocess.Popen(["php", str(BRIDGE), "--moodle=%s" % site.site_dir, "--recyclebin=no",
+                          "--session=S1", "worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, close_fds=False, cwd="/",
+                         preexec_fn=lambda: os.dup2(wfd, 3))
+    os.close(wfd)
+    answers = os.fdopen(rfd)
+    try:
+        def ask(req):
+            p.stdin.write(json.dumps(req) + "\n")
+            p.stdin.flush()
+            return json.loads(answers.readline())
+        assert ask({"command": "ping"}) == {"pong": p.pid}
+        for cid in ids:
+            assert ask({"command": "delete-course", "id": cid}) == {"deleted": cid}
+        assert ask({"command": "delete-course", "id": ids[0]}) == {"gone": ids[0]}
+        assert "error" in ask({"command": "nosuch"})
+        assert "error" in ask({"nocommand": 1})
+        assert ask({"command": "delete-category", "id": cat}) == {"deleted": cat}
+        p.stdin.close()
+        assert p.wait(timeout=30) == 0
+        assert "SESSIONARCHIVER-JSON" not in p.stdout.read()
+    finally:
+        p.kill()
+        answers.close()
+    assert all(site.course(c) is None for c in ids)
+    assert not any(recyclebin_files(site, c) for c in ids)

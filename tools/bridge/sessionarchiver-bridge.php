@@ -1,33 +1,45 @@
 <?php
-// sessionarchiver-bridge.php: the few Moodle operations sessionarchiver needs that Moodle has no
-// admin/cli script for (course categories, hiding a course, finding a restored course).
+// sessionarchiver-bridge.php: the Moodle operations sessionarchiver does through Moodle's PHP API
+// rather than an admin/cli script: where Moodle has no script (course categories, hiding a
+// course, finding a restored course), or where Moodle 4.5's script fails (delete_course.php
+// without course/lib.php; restore_backup.php on a course name holding a tag).
 //
-// The C tool (tools/op_restore.c) runs it on the ARCHIVE Moodle, as Moodle's system user (through
-// setpriv when configured), like the admin/cli scripts:
+// The C tool (tools/bridge.c) runs it as Moodle's system user (through setpriv when configured),
+// like the admin/cli scripts:
 //
-//     php sessionarchiver-bridge.php --moodle=/var/www/moodle COMMAND [--opt=value ...]
+//     php sessionarchiver-bridge.php --moodle=/var/www/moodle [--recyclebin=yes|no] COMMAND [--opt=value ...]
 //
 //   version                                        {"bridge":1,"moodle_release":"..","moodle_version":".."}
+//   ping                                           {"pong":<pid>}
 //   create-category --name=N --parent=ID [--idnumber=X] [--description=D]
 //                                                  {"id","name","idnumber","parent","path","depth"}
 //   find-category --parent=ID --name=N             {"id":N} (lowest id of the children named exactly N)
 //                                                  or {"id":null}
 //   delete-category --id=N                         {"deleted":N}   (only an empty category)
+//   delete-course --id=N                           {"deleted":N} or {"gone":N} (no such course)
+//   restore --file=F --categoryid=N                {"id","fullname","shortname","original_fullname",
+//                                                   "original_shortname","cleaned"}
 //   hide-course --id=N                             {"id":N,"visible":0}
 //   find-course --category=ID --shortname=S        {"courses":[{"id","shortname","fullname"}...]}
 //                                                  shortname S or S_<digits> (restore's renaming), by id
+//   worker                                         the same commands, many per process: see sa_worker()
+//
+// --recyclebin=no switches tool_recyclebin's course and category bins off for this process only
+// (what delete_course.php --disablerecyclebin does). --session=S is ignored: it names the run a
+// worker belongs to in the process list.
 //
 // Output: Moodle may print warnings or debugging on stdout before us, so the answer is the line
 // right after the marker line "SESSIONARCHIVER-JSON:" (printed once, at the start of a line).
 // Success: exit 0 and a JSON object without "error". Failure: exit status non-zero (1 for every
 // error the bridge catches) and {"error":"<message>","errorcode":"<Moodle errorcode or ''>"}.
-// Errorcodes of our own: invalidcategoryid (unknown category id), categorynotempty, invalidcourseid.
-// Usage errors have errorcode ''. If Moodle exits during its setup (database down, CLI
-// maintenance mode...), a shutdown function still prints the marker and an error object.
+// Errorcodes of our own: invalidcategoryid (unknown category id), categorynotempty, invalidcourseid,
+// filenotfound, cannotdeletecourse. Usage errors have errorcode ''. If Moodle exits during its
+// setup (database down, CLI maintenance mode...), a shutdown function still prints the marker and
+// an error object.
 //
-// Only Moodle's API writes (core_course_category::create/delete_full, course_change_visibility);
-// plain $DB reads are used where Moodle has no reader. Works on Moodle 4.5 and on the test
-// bench's fake site (tests/fakemoodle).
+// Only Moodle's API writes (core_course_category::create/delete_full, delete_course,
+// restore_controller, course_change_visibility); plain $DB reads are used where Moodle has no
+// reader. Works on Moodle 4.5 and on the test bench's fake site (tests/fakemoodle).
 
 define('SA_MARKER', 'SESSIONARCHIVER-JSON:');
 
@@ -93,6 +105,236 @@ function sa_category($id) {
     return $cat;
 }
 
+/** A course record, or null: the site course is never one of ours. */
+function sa_course($id) {
+    global $DB;
+    $course = $DB->get_record('course', array('id' => $id));
+    return ($course && $id != SITEID) ? $course : null;
+}
+
+/**
+ * Deletes a course as admin/cli/delete_course.php does, with course/lib.php loaded (Moodle 4.5's
+ * script does not load it: with its recycle bin off, delete_course() dies half way). A course
+ * that is not there any more is "gone", not an error: a run killed after deleting it comes back.
+ */
+function sa_delete_course($id) {
+    global $CFG;
+    require_once($CFG->dirroot . '/course/lib.php');
+    if ($id == SITEID) {
+        throw new sessionarchiver_bridge_error("course $id is the site itself", 'invalidcourseid');
+    }
+    $course = sa_course($id);
+    if (!$course) {
+        return array('gone' => $id);
+    }
+    if (!delete_course($course, false)) {
+        throw new sessionarchiver_bridge_error("Moodle did not delete course $id", 'cannotdeletecourse');
+    }
+    fix_course_sortorder();
+    return array('deleted' => $id);
+}
+
+/**
+ * The extracted backup's original course name, cleaned as the restore's PARAM_TEXT settings want
+ * it: Moodle 4.5 refuses a backup whose name holds a tag (setting_invalid_text) before any setting
+ * can be changed, so the cleaned value is written into the extracted moodle_backup.xml, the only
+ * place the restore reads it from. Returns array(original, cleaned).
+ */
+function sa_clean_backup_name($path, $element) {
+    $file = $path . '/moodle_backup.xml';
+    $xml = @file_get_contents($file);
+    if ($xml === false) {
+        throw new sessionarchiver_bridge_error('the backup has no moodle_backup.xml', 'missing_moodle_backup_xml_file');
+    }
+    $re = '~<' . $element . '>(.*?)</' . $element . '>~s';
+    if (!preg_match($re, $xml, $m)) {
+        return array(null, null);
+    }
+    $original = html_entity_decode($m[1], ENT_QUOTES | ENT_XML1, 'UTF-8');
+    $cleaned = clean_param($original, PARAM_TEXT);
+    if ($cleaned !== $original) {
+        $escaped = htmlspecialchars($cleaned, ENT_QUOTES | ENT_XML1, 'UTF-8');
+        $xml = preg_replace($re, '<' . $element . '>' . strtr($escaped, array('\\' => '\\\\', '$' => '\\$'))
+                            . '</' . $element . '>', $xml, 1);
+        if (file_put_contents($file, $xml) === false) {
+            throw new sessionarchiver_bridge_error("cannot write $file");
+        }
+    }
+    return array($original, $cleaned);
+}
+
+/**
+ * Restores a backup into a new course of the category, as admin/cli/restore_backup.php does (the
+ * same controller, mode, target and user), the course names cleaned first. A failed restore
+ * leaves neither the temp folder nor the new course behind.
+ */
+function sa_restore($file, $catid) {
+    global $CFG, $DB;
+    require_once($CFG->dirroot . '/backup/util/includes/restore_includes.php');
+    require_once($CFG->dirroot . '/course/lib.php');
+    if (!is_file($file)) {
+        throw new sessionarchiver_bridge_error("backup $file does not exist", 'filenotfound');
+    }
+    sa_category($catid);
+    $backupdir = bin2hex(random_bytes(16));
+    $path = $CFG->tempdir . '/backup/' . $backupdir;
+    $courseid = 0;
+    try {
+        if (get_file_packer('application/vnd.moodle.backup')->extract_to_pathname($file, $path) !== true) {
+            throw new sessionarchiver_bridge_error("cannot extract $file", 'corrupted_archive_structure');
+        }
+        list($fullname, $cleanfullname) = sa_clean_backup_name($path, 'original_course_fullname');
+        list($shortname, $cleanshortname) = sa_clean_backup_name($path, 'original_course_shortname');
+        list($tmpfull, $tmpshort) = restore_dbops::calculate_course_names(0, get_string('restoringcourse', 'backup'),
+            get_string('restoringcourseshortname', 'backup'));
+        $courseid = restore_dbops::create_new_course($tmpfull, $tmpshort, $catid);
+        $rc = new restore_controller($backupdir, $courseid, backup::INTERACTIVE_NO, backup::MODE_GENERAL,
+                                     get_admin()->id, backup::TARGET_NEW_COURSE);
+        $rc->execute_precheck();
+        $rc->execute_plan();
+        $rc->destroy();
+    } catch (Throwable $e) {
+        fulldelete($path);
+        if ($courseid && ($course = sa_course($courseid))) {
+            $course->deletesource = 'restore';   // the recycle bin keeps no copy of it
+            delete_course($course, false);
+        }
+        throw $e;
+    }
+    $course = sa_course($courseid);
+    return array('id' => (int)$courseid, 'fullname' => $course->fullname, 'shortname' => $course->shortname,
+                 'original_fullname' => $fullname, 'original_shortname' => $shortname,
+                 'cleaned' => $fullname !== $cleanfullname || $shortname !== $cleanshortname);
+}
+
+/** One command, its options as strings: the answer, or an exception. */
+function sa_command($command, array $opts) {
+    global $CFG, $DB;
+    switch ($command) {
+        case 'version':
+            return array('bridge' => 1, 'moodle_release' => (string)$CFG->release,
+                         'moodle_version' => (string)$CFG->version);
+
+        case 'ping':
+            return array('pong' => getmypid());
+
+        case 'create-category':
+            $data = array('name' => sa_str($opts, 'name'), 'parent' => sa_int($opts, 'parent'));
+            if ($data['parent']) {
+                sa_category($data['parent']);   // our errorcode rather than Moodle's 'unknowncategory'
+            }
+            if (is_string($opts['idnumber']) && $opts['idnumber'] !== '') {
+                $data['idnumber'] = $opts['idnumber'];
+            }
+            if (is_string($opts['description'])) {
+                $data['description'] = $opts['description'];
+            }
+            $cat = core_course_category::create($data);
+            return array('id' => (int)$cat->id, 'name' => $cat->name, 'idnumber' => $cat->idnumber,
+                         'parent' => (int)$cat->parent, 'path' => $cat->path, 'depth' => (int)$cat->depth);
+
+        case 'find-category':
+            $name = sa_str($opts, 'name');
+            $found = null;
+            foreach (sa_category(sa_int($opts, 'parent'))->get_children() as $child) {
+                if ((string)$child->name === $name && ($found === null || $child->id < $found)) {
+                    $found = (int)$child->id;
+                }
+            }
+            return array('id' => $found);
+
+        case 'delete-category':
+            $id = sa_int($opts, 'id');
+            if ($id == 0) {
+                throw new sessionarchiver_bridge_error('category 0 does not exist', 'invalidcategoryid');
+            }
+            $cat = sa_category($id);
+            // delete_full() would delete the courses inside too: a course never goes this way.
+            if ($cat->has_children() || $cat->has_courses()) {
+                throw new sessionarchiver_bridge_error("category $id is not empty", 'categorynotempty');
+            }
+            $cat->delete_full(false);
+            return array('deleted' => $id);
+
+        case 'delete-course':
+            return sa_delete_course(sa_int($opts, 'id'));
+
+        case 'restore':
+            return sa_restore(sa_str($opts, 'file'), sa_int($opts, 'categoryid'));
+
+        case 'hide-course':
+            $id = sa_int($opts, 'id');
+            if (!sa_course($id)) {
+                throw new sessionarchiver_bridge_error("course $id does not exist", 'invalidcourseid');
+            }
+            require_once($CFG->dirroot . '/course/lib.php');
+            course_change_visibility($id, false);
+            return array('id' => $id, 'visible' => (int)sa_course($id)->visible);
+
+        case 'find-course':
+            $catid = sa_int($opts, 'category');
+            $shortname = sa_str($opts, 'shortname');
+            sa_category($catid);
+            // Compared here, byte for byte: the database's collation ignores case and accents.
+            $re = '/^' . preg_quote($shortname, '/') . '(_[0-9]+)?$/D';
+            $courses = array();
+            foreach ($DB->get_records_select('course', 'category = ?', array($catid), 'id',
+                                             'id, shortname, fullname') as $c) {
+                if (preg_match($re, $c->shortname)) {
+                    $courses[] = array('id' => (int)$c->id, 'shortname' => $c->shortname, 'fullname' => $c->fullname);
+                }
+            }
+            return array('courses' => $courses);
+
+        default:
+            throw new sessionarchiver_bridge_error("unknown command $command");
+    }
+}
+
+/** What a caught exception says, as an answer. */
+function sa_error_answer(Throwable $e) {
+    $message = $e->getMessage();
+    if (!empty($e->debuginfo) && is_string($e->debuginfo)) {
+        $message .= ' (' . $e->debuginfo . ')';
+    }
+    $code = (isset($e->errorcode) && is_string($e->errorcode)) ? $e->errorcode : '';
+    return array('error' => $message, 'errorcode' => $code);
+}
+
+/**
+ * The worker: one request per line on stdin ({"command":"delete-course","id":12}), one answer per
+ * line on file descriptor 3, until stdin ends. Moodle's own output stays on stdout and stderr.
+ */
+function sa_worker(array $names) {
+    global $saanswered;
+    $answers = fopen('php://fd/3', 'w');
+    if ($answers === false) {
+        throw new sessionarchiver_bridge_error('worker: file descriptor 3 is not open for the answers');
+    }
+    $saanswered = true;   // from now on, answers go to fd 3
+    while (($line = fgets(STDIN)) !== false) {
+        $request = json_decode($line, true);
+        try {
+            if (!is_array($request) || !isset($request['command']) || !is_string($request['command'])) {
+                throw new sessionarchiver_bridge_error('worker: a request is a JSON object with a "command"');
+            }
+            $opts = array_fill_keys($names, null);
+            foreach ($request as $k => $v) {
+                if ($k !== 'command' && array_key_exists($k, $opts) && is_scalar($v)) {
+                    $opts[$k] = (string)$v;
+                }
+            }
+            $answer = sa_command($request['command'], $opts);
+        } catch (Throwable $e) {
+            $answer = sa_error_answer($e);
+        }
+        $json = json_encode($answer, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE);
+        fwrite($answers, ($json === false ? '{"error":"cannot encode the answer","errorcode":""}' : $json) . "\n");
+        fflush($answers);
+    }
+    exit(0);
+}
+
 try {
     // --moodle is needed before Moodle (and cli_get_params) is loaded.
     $moodle = null;
@@ -112,8 +354,10 @@ try {
     require($moodle . '/config.php');   // full setup: $CFG, $DB, the API
     require_once($CFG->libdir . '/clilib.php');
 
-    list($opts, $unrecognized) = cli_get_params(array('moodle' => '', 'name' => null, 'parent' => null,
-        'idnumber' => null, 'description' => null, 'id' => null, 'category' => null, 'shortname' => null));
+    $names = array('name', 'parent', 'idnumber', 'description', 'id', 'category', 'shortname', 'file',
+                   'categoryid');
+    list($opts, $unrecognized) = cli_get_params(array_merge(array('moodle' => '', 'recyclebin' => 'yes',
+        'session' => ''), array_fill_keys($names, null)));
     $commands = array();
     foreach ($unrecognized as $arg) {
         if ($arg === '' || $arg[0] === '-') {
@@ -123,91 +367,25 @@ try {
     }
     if (count($commands) != 1) {
         throw new sessionarchiver_bridge_error('exactly one command is required: version, create-category, '
-            . 'find-category, delete-category, hide-course, find-course');
+            . 'find-category, delete-category, delete-course, restore, hide-course, find-course, worker');
+    }
+    if ($opts['recyclebin'] !== 'yes' && $opts['recyclebin'] !== 'no') {
+        throw new sessionarchiver_bridge_error('--recyclebin=yes|no');
+    }
+    if ($opts['recyclebin'] === 'no') {
+        // As delete_course.php --disablerecyclebin does: for this process only.
+        $CFG->forced_plugin_settings = array_merge(
+            isset($CFG->forced_plugin_settings) ? $CFG->forced_plugin_settings : array(),
+            array('tool_recyclebin' => array('coursebinenable' => false, 'categorybinenable' => false)));
     }
 
     // Act as the admin, as admin/cli scripts do: sees hidden categories, owns the events.
     \core\session\manager::set_user(get_admin());
 
-    switch ($commands[0]) {
-        case 'version':
-            sa_answer(array('bridge' => 1, 'moodle_release' => (string)$CFG->release,
-                            'moodle_version' => (string)$CFG->version), 0);
-
-        case 'create-category':
-            $data = array('name' => sa_str($opts, 'name'), 'parent' => sa_int($opts, 'parent'));
-            if ($data['parent']) {
-                sa_category($data['parent']);   // our errorcode rather than Moodle's 'unknowncategory'
-            }
-            if (is_string($opts['idnumber']) && $opts['idnumber'] !== '') {
-                $data['idnumber'] = $opts['idnumber'];
-            }
-            if (is_string($opts['description'])) {
-                $data['description'] = $opts['description'];
-            }
-            $cat = core_course_category::create($data);
-            sa_answer(array('id' => (int)$cat->id, 'name' => $cat->name, 'idnumber' => $cat->idnumber,
-                            'parent' => (int)$cat->parent, 'path' => $cat->path, 'depth' => (int)$cat->depth), 0);
-
-        case 'find-category':
-            $name = sa_str($opts, 'name');
-            $found = null;
-            foreach (sa_category(sa_int($opts, 'parent'))->get_children() as $child) {
-                if ((string)$child->name === $name && ($found === null || $child->id < $found)) {
-                    $found = (int)$child->id;
-                }
-            }
-            sa_answer(array('id' => $found), 0);
-
-        case 'delete-category':
-            $id = sa_int($opts, 'id');
-            if ($id == 0) {
-                throw new sessionarchiver_bridge_error('category 0 does not exist', 'invalidcategoryid');
-            }
-            $cat = sa_category($id);
-            // delete_full() would delete the courses inside too: the archive never loses a course here.
-            if ($cat->has_children() || $cat->has_courses()) {
-                throw new sessionarchiver_bridge_error("category $id is not empty", 'categorynotempty');
-            }
-            $cat->delete_full(false);
-            sa_answer(array('deleted' => $id), 0);
-
-        case 'hide-course':
-            $id = sa_int($opts, 'id');
-            $course = $DB->get_record('course', array('id' => $id));
-            if (!$course || $id == SITEID) {
-                throw new sessionarchiver_bridge_error("course $id does not exist", 'invalidcourseid');
-            }
-            if (!function_exists('course_change_visibility')) {
-                require_once($CFG->dirroot . '/course/lib.php');
-            }
-            course_change_visibility($id, false);
-            $course = $DB->get_record('course', array('id' => $id));
-            sa_answer(array('id' => $id, 'visible' => (int)$course->visible), 0);
-
-        case 'find-course':
-            $catid = sa_int($opts, 'category');
-            $shortname = sa_str($opts, 'shortname');
-            sa_category($catid);
-            // Compared here, byte for byte: the database's collation ignores case and accents.
-            $re = '/^' . preg_quote($shortname, '/') . '(_[0-9]+)?$/D';
-            $courses = array();
-            foreach ($DB->get_records_select('course', 'category = ?', array($catid), 'id',
-                                             'id, shortname, fullname') as $c) {
-                if (preg_match($re, $c->shortname)) {
-                    $courses[] = array('id' => (int)$c->id, 'shortname' => $c->shortname, 'fullname' => $c->fullname);
-                }
-            }
-            sa_answer(array('courses' => $courses), 0);
-
-        default:
-            throw new sessionarchiver_bridge_error("unknown command {$commands[0]}");
+    if ($commands[0] === 'worker') {
+        sa_worker($names);
     }
+    sa_answer(sa_command($commands[0], $opts), 0);
 } catch (Throwable $e) {
-    $message = $e->getMessage();
-    if (!empty($e->debuginfo) && is_string($e->debuginfo)) {
-        $message .= ' (' . $e->debuginfo . ')';
-    }
-    $code = (isset($e->errorcode) && is_string($e->errorcode)) ? $e->errorcode : '';
-    sa_answer(array('error' => $message, 'errorcode' => $code), 1);
+    sa_answer(sa_error_answer($e), 1);
 }
