@@ -1355,12 +1355,14 @@ char **moodle_cli_argv(struct moodle *m, const char *script,
 	}
 	while (args && args[nargs])
 		nargs++;
-	argv = xcalloc(nargs + 7, sizeof(*argv));
+	argv = xcalloc(nargs + 8, sizeof(*argv));
 	if (as_other) {
 		argv[i++] = xstrdup(SETPRIV);
 		argv[i++] = xasprintf("--reuid=%lu", (unsigned long)uid);
 		argv[i++] = xasprintf("--regid=%lu", (unsigned long)gid);
 		argv[i++] = xstrdup("--init-groups");
+		/* the kernel drops the parent-death signal with the uid */
+		argv[i++] = xstrdup("--pdeathsig=keep");
 	}
 	argv[i++] = xstrdup(m->php);
 	argv[i++] = script[0] == '/' ? xstrdup(script)
@@ -1376,6 +1378,41 @@ void moodle_argv_free(char **argv)
 	for (size_t i = 0; argv && argv[i]; i++)
 		free(argv[i]);
 	free(argv);
+}
+
+/*
+ * Moodle's own words from its output: its last lines (headings "== ... =="
+ * left out), whole lines only, at most len - 1 bytes, on one line.
+ */
+void moodle_cli_words(const char *out, char *buf, size_t len)
+{
+	const char *end = out + strlen(out), *line_end = end;
+	size_t used = 0;
+
+	buf[0] = '\0';
+	while (line_end > out) {
+		const char *start = line_end;
+		size_t n;
+
+		while (start > out && start[-1] != '\n')
+			start--;
+		n = (size_t)(line_end - start);
+		while (n && (start[n - 1] == '\r' || start[n - 1] == ' '))
+			n--;
+		if (n && strncmp(start, "==", 2) != 0) {
+			if (used + n + 3 >= len)
+				break;
+			/* prepend: we walk from the end */
+			memmove(buf + n + (used ? 3 : 0), buf, used + 1);
+			memcpy(buf, start, n);
+			if (used)
+				memcpy(buf + n, " / ", 3);
+			used += n + (used ? 3 : 0);
+		}
+		line_end = start > out ? start - 1 : out;
+	}
+	if (!used)
+		snprintf(buf, len, "(no output)");
 }
 
 /* ---- web services ------------------------------------------------------ */

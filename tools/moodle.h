@@ -199,6 +199,12 @@ int moodle_course_estimate(struct moodle *m, int64_t course_id,
  */
 char **moodle_cli_argv(struct moodle *m, const char *script,
 		       char *const args[]);
+/*
+ * Moodle's own words from a CLI script's output: its last lines (headings
+ * "== ... ==" left out, so the "!!! ... !!!" exception line is kept), whole
+ * lines only, at most len - 1 bytes, on one line.
+ */
+void moodle_cli_words(const char *out, char *buf, size_t len);
 void moodle_argv_free(char **argv);
 /* The Moodle code directory, absolute; NULL when not configured. */
 const char *moodle_dir(const struct moodle *m);

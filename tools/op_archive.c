@@ -717,41 +717,6 @@ static char *single_backup(const char *dir, char *why, size_t whylen)
 	return NULL;
 }
 
-/*
- * Moodle's own words from its output: its last lines (headings "== ... =="
- * left out), whole lines only, at most len - 1 bytes, on one line.
- */
-static void moodle_words(const char *out, char *buf, size_t len)
-{
-	const char *end = out + strlen(out), *line_end = end;
-	size_t used = 0;
-
-	buf[0] = '\0';
-	while (line_end > out) {
-		const char *start = line_end;
-		size_t n;
-
-		while (start > out && start[-1] != '\n')
-			start--;
-		n = (size_t)(line_end - start);
-		while (n && (start[n - 1] == '\r' || start[n - 1] == ' '))
-			n--;
-		if (n && strncmp(start, "==", 2) != 0) {
-			if (used + n + 3 >= len)
-				break;
-			/* prepend: we walk from the end */
-			memmove(buf + n + (used ? 3 : 0), buf, used + 1);
-			memcpy(buf, start, n);
-			if (used)
-				memcpy(buf + n, " / ", 3);
-			used += n + (used ? 3 : 0);
-		}
-		line_end = start > out ? start - 1 : out;
-	}
-	if (!used)
-		snprintf(buf, len, "(no output)");
-}
-
 static char **hook_env(const struct archive_ctx *a, const struct planned *pc)
 {
 	char **env = xcalloc(12, sizeof(*env));
@@ -790,7 +755,7 @@ static enum engine_outcome run_hook(const struct archive_ctx *a,
 	} else if (atomic_load(&job->abort)) {
 		out = ENGINE_ABORTED;
 	} else if (!child_ok(&r)) {
-		moodle_words(r.output, words, sizeof(words));
+		moodle_cli_words(r.output, words, sizeof(words));
 		out = engine_fail(err, errlen, "pre_backup hook failed: %s: %s",
 			   child_describe(&r, o.timeout_s, how, sizeof(how)),
 			   words);
@@ -872,7 +837,7 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 		out = ENGINE_ABORTED;
 		goto out_clean;
 	}
-	moodle_words(r.output, words, sizeof(words));
+	moodle_cli_words(r.output, words, sizeof(words));
 	if (!child_ok(&r)) {
 		out = engine_fail(err, errlen, "backup.php %s: %s",
 			   child_describe(&r, o.timeout_s, how, sizeof(how)),

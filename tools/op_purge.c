@@ -1,7 +1,8 @@
 /*
  * The purge operation: deleting an outgoing category and its courses,
- * through Moodle (admin/cli/delete_course.php, then the bridge for the
- * emptied categories, bottom up).
+ * through Moodle's API in the bridge's workers (delete_course() with
+ * course/lib.php loaded, which Moodle 4.5's admin/cli/delete_course.php
+ * lacks; then the emptied categories, bottom up).
  *
  * Source side: only courses that the latest verify saw "ok", only after a
  * passing verify newer than the last restore (gate_purge()), and each one
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "bridge.h"
 #include "cli.h"
 #include "config.h"
 #include "engine.h"
@@ -48,7 +50,6 @@ struct victim {
 	int64_t archive_id;  /* where it lives on the archive (source side) */
 	char *shortname, *fullname;
 	int64_t estimate;
-	char **argv;         /* delete_course.php */
 	bool deleted;
 };
 
@@ -83,7 +84,67 @@ struct purge {
 	size_t n;
 	struct kept *k;
 	size_t n_kept;
+	bool purged_already; /* the session's category is gone from m */
+	struct bridge_opts bo;
+	pthread_mutex_t pool_lock; /* guards the idle workers */
+	struct bridge_worker **idle;
+	size_t n_idle;
 };
+
+/* An idle bridge worker, or a new one: NULL with the reason in err. */
+static struct bridge_worker *take_worker(struct purge *p, char *err,
+					 size_t errlen)
+{
+	struct bridge_worker *w = NULL;
+
+	pthread_mutex_lock(&p->pool_lock);
+	if (p->n_idle)
+		w = p->idle[--p->n_idle];
+	pthread_mutex_unlock(&p->pool_lock);
+	if (w)
+		return w;
+	pthread_mutex_lock(&p->arc_lock); /* moodle_cli_argv reads p->m */
+	w = bridge_worker_start(p->m, &p->bo, err, errlen);
+	pthread_mutex_unlock(&p->arc_lock);
+	return w;
+}
+
+static void give_worker(struct purge *p, struct bridge_worker *w)
+{
+	pthread_mutex_lock(&p->pool_lock);
+	p->idle = xrealloc(p->idle, (p->n_idle + 1) * sizeof(*p->idle));
+	p->idle[p->n_idle++] = w;
+	pthread_mutex_unlock(&p->pool_lock);
+}
+
+/*
+ * One request to a worker of the pool; a worker that died or timed out is
+ * ended, the others go back to the pool. job may be NULL.
+ */
+static json_t *ask_worker(struct purge *p, struct engine_job *job,
+			  json_t *request, unsigned timeout_s, char *err,
+			  size_t errlen)
+{
+	struct bridge_worker *w = take_worker(p, err, errlen);
+	json_t *answer;
+	bool dead;
+
+	if (!w) {
+		json_decref(request);
+		return NULL;
+	}
+	if (job)
+		atomic_store(&job->pid, bridge_worker_pid(w));
+	answer = bridge_worker_call(w, request, timeout_s, &dead, err, errlen);
+	if (job)
+		atomic_store(&job->pid, 0);
+	json_decref(request);
+	if (dead)
+		bridge_worker_end(w);
+	else
+		give_worker(p, w);
+	return answer;
+}
 
 static void keep(struct purge *p, int64_t id, const char *shortname,
 		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -180,8 +241,11 @@ static int load_seen(struct purge *p, struct seen **out, size_t *n)
 	return rc == SQLITE_DONE ? 0 : idx_fail(p->idx, "cannot read events");
 }
 
-/* The session's category on the archive: where restore put it. */
-static int64_t find_archive_root(struct purge *p)
+/*
+ * The session's category on the archive: where restore put it. *recorded:
+ * the category a restore recorded (0: none), which may be gone.
+ */
+static int64_t find_archive_root(struct purge *p, int64_t *recorded)
 {
 	static const char sql[] =
 		"SELECT json_extract(data, '$.category_id') FROM events"
@@ -191,12 +255,14 @@ static int64_t find_archive_root(struct purge *p)
 	sqlite3_stmt *st = idx_stmt(p->idx, sql);
 	int64_t id = 0;
 
+	*recorded = 0;
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, p->session_id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		id = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	*recorded = id;
 	/* climb to the ancestor that carries the session's name */
 	return moodle_category_ancestor_named(p->cats, p->n_cats, id,
 					      p->man.root_name);
@@ -215,7 +281,9 @@ static int select_source(struct purge *p)
 			       p->session);
 	if (load_seen(p, &seen, &n_seen) < 0)
 		return -1;
-	if (moodle_courses_in(p->m, p->root, true, &list, &n) < 0) {
+	p->purged_already = !moodle_category_find(p->cats, p->n_cats, p->root);
+	if (!p->purged_already &&
+	    moodle_courses_in(p->m, p->root, true, &list, &n) < 0) {
 		free(seen);
 		return log_err("source platform: %s", moodle_error(p->m));
 	}
@@ -246,8 +314,8 @@ static int select_source(struct purge *p)
 	}
 	/*
 	 * Verified, gone from the source, no purge recorded: a run killed
-	 * between delete_course.php and its journal line. Deleting it again
-	 * finds nothing, and records it.
+	 * between the delete and its journal line. Deleting it again finds
+	 * nothing ("gone"), and records it.
 	 */
 	for (size_t k = 0; k < n_seen; k++) {
 		const struct manifest_course *mc;
@@ -276,16 +344,20 @@ static int select_archive(struct purge *p)
 	struct seen *seen = NULL;
 	size_t n = 0, n_seen = 0;
 
+	int64_t recorded;
+
 	if (load_seen(p, &seen, &n_seen) < 0)
 		return -1;
-	p->root = find_archive_root(p);
-	if (p->root <= 0) {
+	p->root = find_archive_root(p, &recorded);
+	if (p->root <= 0 && !recorded) {
 		free(seen);
 		return log_err("cannot find session '%s' on the archive "
 			       "platform (no restore recorded)",
 			       p->session);
 	}
-	if (moodle_courses_in(p->m, p->root, true, &list, &n) < 0) {
+	p->purged_already = p->root <= 0;
+	if (!p->purged_already &&
+	    moodle_courses_in(p->m, p->root, true, &list, &n) < 0) {
 		free(seen);
 		return log_err("archive platform: %s", moodle_error(p->m));
 	}
@@ -299,8 +371,8 @@ static int select_archive(struct purge *p)
 	}
 	/*
 	 * Restored copies gone already but never recorded as purged (a run
-	 * killed between the delete and its journal line): delete_course.php
-	 * answers "Course not found", which records them.
+	 * killed between the delete and its journal line): the bridge answers
+	 * "gone", which records them.
 	 */
 	for (size_t k = 0; k < n_seen; k++) {
 		const struct manifest_course *mc;
@@ -454,12 +526,9 @@ static enum engine_outcome purge_run(void *ctx, struct engine_item *it,
 {
 	struct purge *p = ctx;
 	struct victim *v = it->data;
-	struct child_opts o = { .argv = v->argv, .envp = child_default_env,
-				.out_fd = -1, .timeout_s = p->cfg->jobs.timeout,
-				.own_group = true, .running_pid = &job->pid };
-	struct child_result res;
 	struct moodle_course c;
-	char how[128];
+	char why[1024];
+	json_t *answer;
 	int got;
 
 	/* the rule of the source side, checked live, just before */
@@ -483,25 +552,22 @@ static enum engine_outcome purge_run(void *ctx, struct engine_item *it,
 			(long long)v->id, v->shortname);
 		return ENGINE_DONE;
 	}
-	if (child_run(&o, &res) < 0)
-		return engine_fail(err, errlen, "cannot run '%s': %s", v->argv[0],
-			      strerror(errno));
-	log_info("delete_course.php for course %lld: %s", (long long)v->id,
-		 res.output);
+	answer = ask_worker(p, job,
+			    json_pack("{s:s, s:I}", "command", "delete-course",
+				      "id", (json_int_t)v->id),
+			    p->cfg->jobs.timeout, why, sizeof(why));
 	if (atomic_load(&job->abort)) {
-		child_result_release(&res);
+		json_decref(answer);
 		return ENGINE_ABORTED;
 	}
-	/* gone already (a run killed after deleting it): that is done */
-	if (!child_ok(&res) && !strstr(res.output, "Course not found")) {
-		engine_fail(err, errlen, "delete_course.php %s: %.300s",
-		       child_describe(&res, o.timeout_s, how, sizeof(how)),
-		       res.output);
-		child_result_release(&res);
-		return ENGINE_FAILED;
-	}
-	child_result_release(&res);
-	v->deleted = true;
+	/* "gone": deleted by a run killed before its journal line */
+	if (!answer)
+		return engine_fail(err, errlen, "Moodle did not delete it: %s",
+				   why);
+	v->deleted = json_object_get(answer, "deleted") != NULL;
+	log_info("course %lld %s", (long long)v->id,
+		 v->deleted ? "deleted" : "was gone already");
+	json_decref(answer);
 	return ENGINE_DONE;
 }
 
@@ -550,13 +616,10 @@ static void purge_categories(struct purge *p)
 {
 	int64_t *ids;
 	size_t n = subtree(p, &ids);
-	char *bridge = NULL;
+	char why[1024];
 
 	for (size_t i = 0; i < n; i++) {
-		char *args[4], **argv, *mark;
-		struct child_opts o = { .envp = child_default_env, .out_fd = -1,
-					.timeout_s = 600 };
-		struct child_result res;
+		json_t *answer;
 
 		if (p->mode == MODE_DRY_RUN) {
 			log_msg(LOG_NOTICE,
@@ -565,37 +628,19 @@ static void purge_categories(struct purge *p)
 				(long long)ids[i], cat_name(p, ids[i]));
 			continue;
 		}
-		if (!bridge)
-			bridge = cli_find_bridge();
-		args[0] = xasprintf("--moodle=%s", p->source
-							   ? p->cfg->source.moodle
-							   : p->cfg->archive.moodle);
-		args[1] = "delete-category";
-		args[2] = xasprintf("--id=%lld", (long long)ids[i]);
-		args[3] = NULL;
-		argv = moodle_cli_argv(p->m, bridge, args);
-		free(args[0]);
-		free(args[2]);
-		if (!argv)
-			break;
-		o.argv = argv;
-		if (child_run(&o, &res) == 0) {
-			mark = strstr(res.output, "SESSIONARCHIVER-JSON:");
-			if (mark && strstr(mark, "\"deleted\""))
-				log_msg(LOG_NOTICE, "deleted category %lld "
-						    "'%s'",
-					(long long)ids[i],
-					cat_name(p, ids[i]));
-			else
-				log_warn("category %lld '%s' kept: %.200s",
-					 (long long)ids[i],
-					 cat_name(p, ids[i]),
-					 mark ? mark + 22 : res.output);
-			child_result_release(&res);
-		}
-		moodle_argv_free(argv);
+		answer = ask_worker(p, NULL,
+				    json_pack("{s:s, s:I}", "command",
+					      "delete-category", "id",
+					      (json_int_t)ids[i]),
+				    600, why, sizeof(why));
+		if (answer)
+			log_msg(LOG_NOTICE, "deleted category %lld '%s'",
+				(long long)ids[i], cat_name(p, ids[i]));
+		else
+			log_warn("category %lld '%s' kept: %s",
+				 (long long)ids[i], cat_name(p, ids[i]), why);
+		json_decref(answer);
 	}
-	free(bridge);
 	free(ids);
 }
 
@@ -615,6 +660,9 @@ static int run_purge(struct purge *p)
 	struct engine_item *items = xcalloc(p->n + 1, sizeof(*items));
 	struct engine_result res;
 	struct run_info busy;
+	const char *orphan[] = { "*sessionarchiver-bridge.php", NULL, "worker",
+				 NULL };
+	char *session_arg;
 	int rc;
 
 	/* status must never show a dry run as a purge */
@@ -632,28 +680,17 @@ static int run_purge(struct purge *p)
 		free(items);
 		return SA_EXIT_FAILURE;
 	}
-	for (size_t i = 0; i < p->n; i++) {
-		char *args[] = { NULL, "--non-interactive", NULL, NULL };
-
-		args[0] = xasprintf("--courseid=%lld", (long long)p->v[i].id);
-		if (!p->cfg->purge.recyclebin)
-			args[2] = "--disablerecyclebin";
-		p->v[i].argv = moodle_cli_argv(p->m,
-					       "admin/cli/delete_course.php",
-					       args);
-		free(args[0]);
-		if (!p->v[i].argv) {
-			log_err("cannot run Moodle's CLI: %s",
-				moodle_error(p->m));
-			free(items);
-			runs_end(p->idx, ec.run_id, "failed", "no Moodle CLI");
-			return SA_EXIT_FAILURE;
-		}
+	for (size_t i = 0; i < p->n; i++)
 		items[i] = (struct engine_item){ .id = p->v[i].id,
 						 .label = p->v[i].shortname,
 						 .bytes = p->v[i].estimate,
 						 .data = &p->v[i] };
-	}
+	/* a worker of a run killed before it could take it along */
+	session_arg = xasprintf("--session=%s", p->session);
+	orphan[1] = session_arg;
+	child_wait_orphans(orphan, p->cfg->jobs.timeout,
+			   "a bridge worker of an interrupted purge");
+	free(session_arg);
 	rc = engine_run(&ec, items, p->n, &ops, p, &res);
 	free(items);
 	if (rc < 0) {
@@ -749,6 +786,7 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 		return rc;
 	rc = SA_EXIT_FAILURE;
 	pthread_mutex_init(&p.arc_lock, NULL);
+	pthread_mutex_init(&p.pool_lock, NULL);
 	if (!(p.idx = cli_open_index(cli, p.store)))
 		goto out_free;
 	so.only = p.session;
@@ -830,6 +868,20 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 	p.journal = xasprintf("%s%s%s", JOURNAL_PREFIX,
 			      p.site.site_hash ? p.site.site_hash : "purge",
 			      JOURNAL_SUFFIX);
+	if (p.purged_already && p.n == 0) {
+		log_msg(LOG_NOTICE,
+			"session '%s' was purged already on the %s side (its "
+			"category is gone): nothing left to do",
+			p.session, side);
+		rc = SA_EXIT_OK;
+		goto out_free;
+	}
+	p.bo = (struct bridge_opts){
+		.moodle_dir = p.source ? p.cfg->source.moodle
+				       : p.cfg->archive.moodle,
+		.no_recyclebin = !p.cfg->purge.recyclebin,
+		.session = p.session
+	};
 	if (p.mode == MODE_PREVIEW) {
 		print_preview(&p);
 		rc = SA_EXIT_OK;
@@ -841,7 +893,6 @@ out_free:
 	for (size_t i = 0; i < p.n; i++) {
 		free(p.v[i].shortname);
 		free(p.v[i].fullname);
-		moodle_argv_free(p.v[i].argv);
 	}
 	free(p.v);
 	for (size_t i = 0; i < p.n_kept; i++) {
@@ -849,6 +900,9 @@ out_free:
 		free(p.k[i].why);
 	}
 	free(p.k);
+	for (size_t i = 0; i < p.n_idle; i++)
+		bridge_worker_end(p.idle[i]);
+	free(p.idle);
 	moodle_categories_free(p.cats, p.n_cats);
 	moodle_site_release(&p.site);
 	moodle_free(p.m);
@@ -861,5 +915,6 @@ out_free:
 	idx_free(p.idx);
 	store_free(p.store);
 	pthread_mutex_destroy(&p.arc_lock);
+	pthread_mutex_destroy(&p.pool_lock);
 	return rc;
 }

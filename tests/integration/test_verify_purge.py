@@ -184,6 +184,25 @@ def results(js):
 
 
 # ------------------------------------------------------------------ verify
+
+def php_of(session, wait=3.0):
+    """The pids of php processes still running for the session's run
+    (the bridge worker names it), after up to wait seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for d in pathlib.Path("/proc").iterdir():
+            try:
+                args = (d / "cmdline").read_bytes().split(b"\0")
+            except (OSError, ValueError):
+                continue
+            if any(a.endswith(b"sessionarchiver-bridge.php") for a in args) and \
+                    ("--session=%s" % session).encode() in args:
+                found.append(int(d.name))
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
 def test_verify_pass(restored):
     w = restored
     r = w.verify(check=0)
@@ -277,8 +296,7 @@ def test_verify_mismatch_category(restored):
     assert "category" in c["detail"] and str(was) in c["detail"]
     # a course deleted from the archive is a mismatch too
     w.arc.query("UPDATE {course} SET category = %s WHERE id = %s", (was, aid))
-    w.arc.php("delete_course.php", "--courseid=%d" % aid, "--non-interactive",
-              "--disablerecyclebin")
+    w.arc.delete_course(aid)
     js = assert_fail(w, w.verify(), "FAIL: 1 mismatch")
     c = {c["source_course_id"]: c for c in js["courses"]}[ids[4]]
     assert "gone" in c["detail"]
@@ -504,8 +522,7 @@ def test_archive_copy_deleted_between_verify_and_purge(restored):
     ids = w.ids
     w.verify(check=0)
     aid = w.archive_id(ids[5])
-    w.arc.php("delete_course.php", "--courseid=%d" % aid, "--non-interactive",
-              "--disablerecyclebin")
+    w.arc.delete_course(aid)
     r = w.purge("--side", "source", "--confirm", check=6)
     assert str(aid) in r.stderr and "no longer on the archive" in r.stderr
     left = course_ids(w.src)
@@ -536,7 +553,7 @@ def test_purge_killed_then_resumed(restored):
             assert proc.poll() is None, "purge ended before the kill"
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        # in the middle of a delete_course.php
+        # in the middle of a delete
         time.sleep(0.2)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -547,15 +564,15 @@ def test_purge_killed_then_resumed(restored):
         log.close()
     done_before = len(w.events("purge"))
     assert 2 <= done_before < 6
-    # a kill between delete_course.php's end and the journal line: the
-    # course is gone, no line says so (the fake's delete, run by hand)
+    # the bridge worker died with the purge (no orphan php goes on)
+    assert not php_of(SESSION)
+    # a kill between a delete's end and the journal line: the course is
+    # gone, no line says so (deleted by hand here)
     journaled = {e["source_course_id"] for e in w.events("purge")}
     rest = [i for i in ids if i not in journaled]
     assert set(rest) <= course_ids(w.src)
     w.src.clear_faults()
-    r = w.src.php("delete_course.php", "--courseid=%d" % rest[0],
-                  "--non-interactive", "--disablerecyclebin")
-    assert r.returncode == 0, r.stdout + r.stderr
+    w.src.delete_course(rest[0])
     w.src.set_fault("*", "delete", "slow:0.5")
     r = w.purge("--side", "source", "--confirm", check=0, timeout=120)
     assert "Sanitizer" not in r.stderr
@@ -568,6 +585,10 @@ def test_purge_killed_then_resumed(restored):
     for c in w.cats.values():
         assert w.src.category(c) is None
     assert w.status()["state"] == "finished"
+    # once more: the session was purged already, nothing to do
+    r = w.purge("--side", "source", "--confirm", check=0)
+    assert "was purged already on the source side" in r.stderr, r.stderr
+    assert sorted(e["source_course_id"] for e in w.events("purge")) == sorted(ids)
 
 
 def test_archive_side_purge(restored):
@@ -602,8 +623,7 @@ def test_archive_side_purge_records_a_copy_already_gone(restored):
     w = restored
     gone = w.ids[0]
     aid = w.archive_id(gone)
-    w.arc.php("delete_course.php", "--courseid=%d" % aid, "--non-interactive",
-              "--disablerecyclebin")
+    w.arc.delete_course(aid)
     assert w.arc.course(aid) is None
     w.purge("--side", "archive", "--confirm", check=0)
     ev = w.events("purge")
@@ -628,8 +648,7 @@ def test_remove_backups(restored):
     ids = w.ids
     w.verify(check=0)
     aid = w.archive_id(ids[0])
-    w.arc.php("delete_course.php", "--courseid=%d" % aid, "--non-interactive",
-              "--disablerecyclebin")
+    w.arc.delete_course(aid)
     paths = {i: w.backup_path(i) for i in ids}
     assert all(p.exists() for p in paths.values())
     w.purge("--side", "source", "--confirm", "--remove-backups", check=6)

@@ -1,0 +1,165 @@
+#include "bridge.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "child.h"
+#include "cli.h"
+#include "moodle.h"
+#include "xalloc.h"
+
+#define BRIDGE_MARKER "SESSIONARCHIVER-JSON:"
+
+char **bridge_argv(struct moodle *m, const struct bridge_opts *bo,
+		   const char *cmd, char *const args[])
+{
+	size_t n = 0, k = 0;
+	char **all, **argv, *script;
+
+	while (args && args[n])
+		n++;
+	all = xcalloc(n + 5, sizeof(*all));
+	all[k++] = xasprintf("--moodle=%s", bo->moodle_dir);
+	if (bo->no_recyclebin)
+		all[k++] = xstrdup("--recyclebin=no");
+	if (bo->session)
+		all[k++] = xasprintf("--session=%s", bo->session);
+	all[k++] = xstrdup(cmd);
+	for (size_t i = 0; i < n; i++)
+		all[k++] = xstrdup(args[i]);
+	script = cli_find_bridge();
+	argv = moodle_cli_argv(m, script, all);
+	free(script);
+	moodle_argv_free(all);
+	return argv;
+}
+
+/* The answer's error, if it is one: moves it into err, frees j. */
+static json_t *answer_or_error(json_t *j, char *err, size_t errlen)
+{
+	const char *e = json_string_value(json_object_get(j, "error"));
+
+	if (!json_is_object(j) || e) {
+		snprintf(err, errlen, "%s", e ? e : "the bridge gave no answer");
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+json_t *bridge_run(char **argv, unsigned timeout_s, _Atomic pid_t *running_pid,
+		   char *err, size_t errlen)
+{
+	struct child_opts o = { .argv = argv, .envp = child_default_env,
+				.out_fd = -1, .timeout_s = timeout_s,
+				.own_group = true, .running_pid = running_pid };
+	struct child_result res;
+	const char *mark, *nl;
+	char how[128], words[400];
+	json_t *j = NULL;
+
+	if (child_run(&o, &res) < 0) {
+		snprintf(err, errlen, "cannot run '%s': %s", argv[0],
+			 strerror(errno));
+		return NULL;
+	}
+	mark = strstr(res.output, "\n" BRIDGE_MARKER "\n");
+	if (mark && (nl = strchr(mark + 1, '\n')))
+		j = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, NULL);
+	if (!j) {
+		moodle_cli_words(res.output, words, sizeof(words));
+		snprintf(err, errlen, "the bridge %s: %s",
+			 child_describe(&res, timeout_s, how, sizeof(how)),
+			 words);
+	}
+	child_result_release(&res);
+	return j ? answer_or_error(j, err, errlen) : NULL;
+}
+
+struct bridge_worker {
+	struct child_proc *proc;
+	char **argv;
+};
+
+struct bridge_worker *bridge_worker_start(struct moodle *m,
+					  const struct bridge_opts *bo,
+					  char *err, size_t errlen)
+{
+	struct bridge_worker *w = xcalloc(1, sizeof(*w));
+	struct child_opts o = { .envp = child_default_env, .own_group = true,
+				.capture_cap = 64 * 1024 };
+
+	w->argv = bridge_argv(m, bo, "worker", NULL);
+	if (!w->argv) {
+		snprintf(err, errlen, "cannot run the bridge: %s",
+			 moodle_error(m));
+		free(w);
+		return NULL;
+	}
+	o.argv = w->argv;
+	w->proc = child_proc_start(&o);
+	if (!w->proc) {
+		snprintf(err, errlen, "cannot run '%s': %s", w->argv[0],
+			 strerror(errno));
+		moodle_argv_free(w->argv);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+pid_t bridge_worker_pid(const struct bridge_worker *w)
+{
+	return child_proc_pid(w->proc);
+}
+
+json_t *bridge_worker_call(struct bridge_worker *w, json_t *request,
+			   unsigned timeout_s, bool *dead, char *err,
+			   size_t errlen)
+{
+	char *line = json_dumps(request, JSON_COMPACT), *answer = NULL;
+	char words[400];
+	json_t *j;
+	int rc;
+
+	if (dead)
+		*dead = false;
+	child_proc_clear_output(w->proc);
+	rc = line ? child_proc_write(w->proc, line) : -1;
+	free(line);
+	if (rc == 0)
+		rc = child_proc_read(w->proc, timeout_s, &answer);
+	if (rc < 0) {
+		int e = errno;
+
+		if (e == ETIMEDOUT)
+			child_proc_kill(w->proc, SIGKILL);
+		moodle_cli_words(child_proc_output(w->proc), words,
+				 sizeof(words));
+		snprintf(err, errlen, "the bridge worker %s%s%s",
+			 e == ETIMEDOUT ? "timed out" : "died",
+			 words[0] ? ": " : "", words);
+		if (dead)
+			*dead = true;
+		return NULL;
+	}
+	j = json_loads(answer, 0, NULL);
+	free(answer);
+	if (!j) {
+		snprintf(err, errlen, "the bridge worker's answer is not JSON");
+		return NULL;
+	}
+	return answer_or_error(j, err, errlen);
+}
+
+void bridge_worker_end(struct bridge_worker *w)
+{
+	if (!w)
+		return;
+	child_proc_end(w->proc, 10, NULL);
+	moodle_argv_free(w->argv);
+	free(w);
+}
