@@ -1380,6 +1380,26 @@ void moodle_argv_free(char **argv)
 	free(argv);
 }
 
+char *moodle_text_param(const char *s)
+{
+	char *out = xmalloc(strlen(s) + 1), *o = out;
+
+	/* PHP's strip_tags: a tag runs to its '>', an unclosed one to the end */
+	for (const char *p = s; *p; p++) {
+		if (*p == '<' && p[1] && p[1] != ' ' && p[1] != '<') {
+			const char *close = strchr(p, '>');
+
+			if (!close)
+				break;
+			p = close;
+			continue;
+		}
+		*o++ = *p;
+	}
+	*o = '\0';
+	return out;
+}
+
 /*
  * Moodle's own words from its output: its last lines (headings "== ... =="
  * left out), whole lines only, at most len - 1 bytes, on one line.

@@ -200,6 +200,13 @@ int moodle_course_estimate(struct moodle *m, int64_t course_id,
 char **moodle_cli_argv(struct moodle *m, const char *script,
 		       char *const args[]);
 /*
+ * s with its tags stripped, as Moodle's clean_param(PARAM_TEXT) leaves a
+ * course name (no multilang syntax kept): how a course whose backup named
+ * it with a tag is called once restored. Caller frees.
+ */
+char *moodle_text_param(const char *s);
+
+/*
  * Moodle's own words from a CLI script's output: its last lines (headings
  * "== ... ==" left out, so the "!!! ... !!!" exception line is kept), whole
  * lines only, at most len - 1 bytes, on one line.

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bridge.h"
 #include "child.h"
 #include "cli.h"
 #include "config.h"
@@ -65,6 +66,8 @@ struct rcourse {
 	char *new_shortname;
 	char *hook_error;
 	bool leftover;          /* Moodle died: a placeholder may be left */
+	/* set when Moodle's restore cleaned the names (tags stripped) */
+	char *cleaned_fullname, *cleaned_shortname;
 };
 
 struct restore_ctx {
@@ -91,6 +94,8 @@ static void rcourse_release(struct rcourse *c)
 	moodle_argv_free(c->argv);
 	free(c->new_shortname);
 	free(c->hook_error);
+	free(c->cleaned_fullname);
+	free(c->cleaned_shortname);
 }
 
 static struct rcourse *find_course(struct restore_ctx *r, int64_t id)
@@ -157,62 +162,36 @@ static void journal_event(struct restore_ctx *r, json_t *ev)
 
 
 /*
- * Runs the bridge: its JSON answer (after the marker line) or NULL with
- * the reason in err. Caller frees with json_decref().
+ * Runs the bridge: its JSON answer or NULL with the reason in err. Caller
+ * frees with json_decref(). job may be NULL.
  */
-static json_t *bridge(struct restore_ctx *r, char *err, size_t errlen,
-		      const char *cmd, ...)
+static json_t *bridge(struct restore_ctx *r, struct engine_job *job,
+		      char *err, size_t errlen, const char *cmd, ...)
 {
-	char *args[12], *mark, how[128];
-	char **argv;
-	struct child_opts o = { .envp = child_default_env, .out_fd = -1,
-				.timeout_s = 300 };
-	struct child_result res;
-	json_error_t jerr;
-	json_t *j = NULL;
+	struct bridge_opts bo = { .moodle_dir = r->cfg->archive.moodle,
+				  .no_recyclebin = true };
+	char *args[12], **argv;
+	json_t *j;
 	va_list ap;
 	int n = 0;
 
-	args[n++] = xasprintf("--moodle=%s", r->cfg->archive.moodle);
-	args[n++] = xstrdup(cmd);
 	va_start(ap, cmd);
 	for (const char *a; n < 11 && (a = va_arg(ap, const char *));)
 		args[n++] = xstrdup(a);
 	va_end(ap);
 	args[n] = NULL;
 	pthread_mutex_lock(&r->m_lock);
-	argv = moodle_cli_argv(r->m, r->bridge, args);
+	argv = bridge_argv(r->m, &bo, cmd, args);
+	if (!argv)
+		snprintf(err, errlen, "cannot run the bridge: %s",
+			 moodle_error(r->m));
 	pthread_mutex_unlock(&r->m_lock);
 	for (int i = 0; i < n; i++)
 		free(args[i]);
-	if (!argv) {
-		snprintf(err, errlen, "cannot run the bridge: %s",
-			 moodle_error(r->m));
+	if (!argv)
 		return NULL;
-	}
-	o.argv = argv;
-	if (child_run(&o, &res) < 0) {
-		snprintf(err, errlen, "cannot run '%s': %s", argv[0],
-			 strerror(errno));
-		moodle_argv_free(argv);
-		return NULL;
-	}
-	mark = strstr(res.output, "SESSIONARCHIVER-JSON:");
-	if (mark)
-		j = json_loads(strchr(mark, '\n') ? strchr(mark, '\n') + 1
-						  : "",
-			       0, &jerr);
-	if (!j) {
-		snprintf(err, errlen, "the bridge %s: %.300s",
-			 child_describe(&res, o.timeout_s, how, sizeof(how)),
-			 res.output);
-	} else if (json_is_string(json_object_get(j, "error"))) {
-		snprintf(err, errlen, "%s",
-			 json_string_value(json_object_get(j, "error")));
-		json_decref(j);
-		j = NULL;
-	}
-	child_result_release(&res);
+	j = bridge_run(argv, r->cfg->jobs.timeout, job ? &job->pid : NULL,
+		       err, errlen);
 	moodle_argv_free(argv);
 	return j;
 }
@@ -245,7 +224,8 @@ static int64_t ensure_category(struct restore_ctx *r,
 	{
 		char *name_arg = xasprintf("--name=%s", name);
 
-		j = bridge(r, err, sizeof(err), "create-category", name_arg,
+		j = bridge(r, NULL, err, sizeof(err), "create-category",
+			   name_arg,
 			   parent_s, NULL);
 		free(name_arg);
 	}
@@ -321,81 +301,24 @@ static bool mapped_elsewhere(struct restore_ctx *r, int64_t archive_id)
 	return false;
 }
 
-/* A running restore_backup.php with that --file argument, or 0. */
-static pid_t find_restore_process(const char *file_arg)
-{
-	static const char script[] = "restore_backup.php";
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	pid_t found = 0;
-
-	if (!d)
-		return 0;
-	while (!found && (de = readdir(d))) {
-		char path[64], buf[16384], *end;
-		long pid = strtol(de->d_name, &end, 10);
-		bool file = false, prog = false;
-		ssize_t n;
-		int fd;
-
-		if (*end || pid <= 0 || pid == (long)getpid())
-			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		for (char *a = buf; a < buf + n; a += strlen(a) + 1) {
-			size_t len = strlen(a);
-
-			if (strcmp(a, file_arg) == 0)
-				file = true;
-			if (len >= sizeof(script) - 1 &&
-			    strcmp(a + len - (sizeof(script) - 1), script) == 0)
-				prog = true;
-		}
-		if (file && prog)
-			found = (pid_t)pid;
-	}
-	closedir(d);
-	return found;
-}
-
 /*
- * A run killed with -9 leaves its restore_backup.php running (it has its
- * own process group): what it makes must be seen before deciding, so wait
- * for it to end, and kill it at the job timeout.
+ * A run killed with -9 may leave its restore running (through setpriv on a
+ * kernel that drops the parent-death signal, or from an older version):
+ * what it makes must be seen before deciding, so wait for it to end, and
+ * kill it at the job timeout.
  */
 static void wait_orphan(struct restore_ctx *r, struct rcourse *c)
 {
 	char *arg = xasprintf("--file=%s/%s/%s", store_path(r->store),
 			      r->session, c->mc->file);
-	time_t deadline = time(NULL) + (time_t)r->cfg->jobs.timeout;
-	bool said = false, killed = false;
-	pid_t pid;
+	const char *script[] = { "*restore_backup.php", arg, NULL };
+	const char *bridged[] = { "*sessionarchiver-bridge.php", "restore", arg,
+				  NULL };
 
-	/* after the kill, 5 s at most for it to be gone */
-	for (int left = 50; left > 0 && (pid = find_restore_process(arg));
-	     left -= killed) {
-		if (!said)
-			log_msg(LOG_NOTICE,
-				"course %lld: waiting for restore_backup.php "
-				"(pid %d) left by an interrupted run",
-				(long long)c->id, (int)pid);
-		said = true;
-		if (!killed && time(NULL) >= deadline) {
-			log_warn("course %lld: killing restore_backup.php "
-				 "(pid %d) at the job timeout",
-				 (long long)c->id, (int)pid);
-			kill(pid, SIGKILL);
-			killed = true;
-		}
-		usleep(100 * 1000);
-	}
+	child_wait_orphans(script, r->cfg->jobs.timeout,
+			   "restore_backup.php left by an interrupted run");
+	child_wait_orphans(bridged, r->cfg->jobs.timeout,
+			   "the bridge's restore left by an interrupted run");
 	free(arg);
 }
 
@@ -423,6 +346,33 @@ static int max_course_id(struct restore_ctx *r, int64_t category,
 	return 0;
 }
 
+/* Records the names the restore cleaned, when it did. */
+static void set_cleaned(struct rcourse *c, const char *full,
+			const char *shortname)
+{
+	free(c->cleaned_fullname);
+	free(c->cleaned_shortname);
+	c->cleaned_fullname = strcmp(full, c->mc->fullname) != 0
+				      ? xstrdup(full) : NULL;
+	c->cleaned_shortname = strcmp(shortname, c->mc->shortname) != 0
+				       ? xstrdup(shortname) : NULL;
+}
+
+/* A course found after a crash: did it get the cleaned names? */
+static void note_cleaned(struct rcourse *c, const struct moodle_course *mc,
+			 const char *clean_full, const char *clean_short)
+{
+	bool full = strcmp(clean_full, c->mc->fullname) != 0 &&
+		    !manifest_name_matches(mc->fullname, c->mc->fullname,
+					   " copy ");
+	bool shortname = strcmp(clean_short, c->mc->shortname) != 0 &&
+			 !manifest_name_matches(mc->shortname,
+						c->mc->shortname, "_");
+
+	set_cleaned(c, full ? clean_full : c->mc->fullname,
+		    shortname ? clean_short : c->mc->shortname);
+}
+
 static bool is_placeholder(const struct moodle_course *mc)
 {
 	return manifest_name_matches(mc->shortname, PLACEHOLDER_SHORTNAME,
@@ -441,9 +391,14 @@ static int64_t find_restored(struct restore_ctx *r, struct rcourse *c)
 	struct moodle_course *list = NULL;
 	size_t n = 0, best = 0;
 	int64_t found = 0;
+	/* the bridge's restore strips the tags Moodle refuses in names */
+	char *clean_full = moodle_text_param(c->mc->fullname);
+	char *clean_short = moodle_text_param(c->mc->shortname);
 
 	pthread_mutex_lock(&r->m_lock);
 	if (moodle_courses_in(r->m, c->category_id, false, &list, &n) < 0) {
+		free(clean_full);
+		free(clean_short);
 		log_warn("cannot look for course %lld in category %lld: %s",
 			 (long long)c->id, (long long)c->category_id,
 			 moodle_error(r->m));
@@ -455,10 +410,13 @@ static int64_t find_restored(struct restore_ctx *r, struct rcourse *c)
 		struct moodle_course *mc = &list[i];
 
 		if (mc->id > c->after_id && !is_placeholder(mc) &&
-		    manifest_name_matches(mc->shortname, c->mc->shortname,
-					  "_") &&
-		    manifest_name_matches(mc->fullname, c->mc->fullname,
-					  " copy ") &&
+		    (manifest_name_matches(mc->shortname, c->mc->shortname,
+					   "_") ||
+		     manifest_name_matches(mc->shortname, clean_short, "_")) &&
+		    (manifest_name_matches(mc->fullname, c->mc->fullname,
+					   " copy ") ||
+		     manifest_name_matches(mc->fullname, clean_full,
+					   " copy ")) &&
 		    !mapped_elsewhere(r, mc->id) && mc->id > found) {
 			found = mc->id;
 			best = i;
@@ -467,62 +425,85 @@ static int64_t find_restored(struct restore_ctx *r, struct rcourse *c)
 	if (found) {
 		free(c->new_shortname);
 		c->new_shortname = xstrdup(list[best].shortname);
+		note_cleaned(c, &list[best], clean_full, clean_short);
 	}
+	free(clean_full);
+	free(clean_short);
 	moodle_courses_free(list, n);
 	return found;
 }
 
-/* Deletes Moodle's half-made placeholders after after_id in category. */
+/*
+ * Deletes Moodle's half-made placeholders after after_id in category,
+ * through the bridge (admin/cli/delete_course.php dies half way on Moodle
+ * 4.5 with its recycle bin off). Takes m_lock.
+ */
 static void delete_placeholders(struct restore_ctx *r, int64_t category,
 				int64_t after_id)
 {
 	struct moodle_course *list = NULL;
 	size_t n = 0;
+	int rc;
 
-	if (moodle_courses_in(r->m, category, false, &list, &n) < 0) {
+	pthread_mutex_lock(&r->m_lock);
+	rc = moodle_courses_in(r->m, category, false, &list, &n);
+	if (rc < 0)
 		log_warn("cannot look for placeholders in category %lld: %s",
 			 (long long)category, moodle_error(r->m));
+	pthread_mutex_unlock(&r->m_lock);
+	if (rc < 0)
 		return;
-	}
 	for (size_t i = 0; i < n; i++) {
-		struct moodle_course *mc = &list[i];
-		char *args[] = { NULL, "--non-interactive",
-				 "--disablerecyclebin", NULL };
-		struct child_opts o = { .envp = child_default_env, .out_fd = -1,
-					.timeout_s = 600 };
-		struct child_result res;
-		char **argv, how[128];
+		char id_arg[40], err[1024];
+		json_t *j;
 
-		if (mc->id <= after_id || !is_placeholder(mc))
+		if (list[i].id <= after_id || !is_placeholder(&list[i]))
 			continue;
-		args[0] = xasprintf("--courseid=%lld", (long long)mc->id);
-		argv = moodle_cli_argv(r->m, "admin/cli/delete_course.php",
-				       args);
-		free(args[0]);
-		o.argv = argv;
-		if (!argv) {
-			log_warn("cannot delete the placeholder course %lld: "
-				 "%s", (long long)mc->id, moodle_error(r->m));
-		} else if (child_run(&o, &res) < 0) {
-			log_warn("cannot run '%s': %s", argv[0],
-				 strerror(errno));
-		} else {
-			if (child_ok(&res))
-				log_msg(LOG_NOTICE,
-					"deleted the half-restored placeholder "
-					"course %lld",
-					(long long)mc->id);
-			else
-				log_warn("cannot delete the placeholder course "
-					 "%lld: delete_course.php %s",
-					 (long long)mc->id,
-					 child_describe(&res, o.timeout_s, how,
-							sizeof(how)));
-			child_result_release(&res);
-		}
-		moodle_argv_free(argv);
+		snprintf(id_arg, sizeof(id_arg), "--id=%lld",
+			 (long long)list[i].id);
+		j = bridge(r, NULL, err, sizeof(err), "delete-course", id_arg,
+			   NULL);
+		if (j)
+			log_msg(LOG_NOTICE,
+				"deleted the half-restored placeholder course "
+				"%lld",
+				(long long)list[i].id);
+		else
+			log_warn("cannot delete the placeholder course %lld: %s",
+				 (long long)list[i].id, err);
+		json_decref(j);
 	}
 	moodle_courses_free(list, n);
+}
+
+/*
+ * The "restore" journal event of c, restored as archive_id; with the
+ * names as the backup had them and as Moodle's restore cleaned them, when
+ * it did (verify compares the cleaned ones).
+ */
+static json_t *restored_event(struct restore_ctx *r, struct rcourse *c,
+			      int64_t archive_id)
+{
+	json_t *ev = json_pack("{s:s, s:s, s:I, s:I, s:s?, s:I}", "event",
+			       "restore", "site", r->site.site_hash,
+			       "source_course_id", (json_int_t)c->id,
+			       "archive_course_id", (json_int_t)archive_id,
+			       "shortname", c->new_shortname, "category_id",
+			       (json_int_t)c->category_id);
+
+	if (c->cleaned_fullname) {
+		json_object_set_new(ev, "original_fullname",
+				    json_string(c->mc->fullname));
+		json_object_set_new(ev, "cleaned_fullname",
+				    json_string(c->cleaned_fullname));
+	}
+	if (c->cleaned_shortname) {
+		json_object_set_new(ev, "original_shortname",
+				    json_string(c->mc->shortname));
+		json_object_set_new(ev, "cleaned_shortname",
+				    json_string(c->cleaned_shortname));
+	}
+	return ev;
 }
 
 /*
@@ -533,6 +514,7 @@ static void delete_placeholders(struct restore_ctx *r, int64_t category,
 static void recover(struct restore_ctx *r, struct rcourse *c)
 {
 	int64_t found;
+	json_t *ev;
 
 	wait_orphan(r, c);
 	delete_placeholders(r, c->category_id, c->after_id);
@@ -542,17 +524,9 @@ static void recover(struct restore_ctx *r, struct rcourse *c)
 			"course %lld was restored as %lld by an interrupted "
 			"run: recorded, not restored again",
 			(long long)c->id, (long long)found);
-		journal_event(r, json_pack("{s:s, s:s, s:I, s:I, s:s?, s:I, "
-					   "s:b}",
-					   "event", "restore", "site",
-					   r->site.site_hash,
-					   "source_course_id",
-					   (json_int_t)c->id,
-					   "archive_course_id",
-					   (json_int_t)found, "shortname",
-					   c->new_shortname, "category_id",
-					   (json_int_t)c->category_id,
-					   "recovered", 1));
+		ev = restored_event(r, c, found);
+		json_object_set_new(ev, "recovered", json_true());
+		journal_event(r, ev);
 		c->restored = true;
 		c->archive_id = found;
 		/* the index derives only the states of the course named */
@@ -652,6 +626,65 @@ static void moodle_message(const char *out, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", (int)(end - bang), bang);
 }
 
+/*
+ * Moodle's restore_backup.php refuses a backup whose course names hold a
+ * tag (setting_invalid_text, before it restores anything): the bridge
+ * restores it through the same restore API, the names cleaned as Moodle's
+ * PARAM_TEXT settings want them.
+ */
+static enum engine_outcome restore_cleaned(struct restore_ctx *r,
+					   struct rcourse *c,
+					   struct engine_job *job, char *err,
+					   size_t errlen)
+{
+	char *file = xasprintf("--file=%s/%s/%s", store_path(r->store),
+			       r->session, c->mc->file);
+	char cat[40], why[1024];
+	const char *full, *shortname;
+	json_t *j;
+
+	log_msg(LOG_NOTICE,
+		"course %lld: Moodle's restore_backup.php refuses its names "
+		"(setting_invalid_text): restoring it through the bridge with "
+		"the tags stripped",
+		(long long)c->id);
+	snprintf(cat, sizeof(cat), "--categoryid=%lld",
+		 (long long)c->category_id);
+	j = bridge(r, job, why, sizeof(why), "restore", file, cat, NULL);
+	free(file);
+	if (atomic_load(&job->abort) && !j)
+		return ENGINE_ABORTED;
+	if (!j && (c->new_id = find_restored(r, c)) > 0) {
+		log_msg(LOG_NOTICE,
+			"course %lld: the bridge failed (%s), but the course is "
+			"restored as %lld: recorded",
+			(long long)c->id, why, (long long)c->new_id);
+	} else if (!j) {
+		c->leftover = true;
+		return engine_fail(err, errlen,
+				   "restore_backup.php refused its names "
+				   "(setting_invalid_text), and the bridge's "
+				   "restore failed: %s",
+				   why);
+	} else {
+		c->new_id = json_integer_value(json_object_get(j, "id"));
+		shortname = json_string_value(json_object_get(j, "shortname"));
+		free(c->new_shortname);
+		c->new_shortname = xstrdup(shortname ? shortname : "");
+		/* the names before Moodle's " copy N" / "_N" renaming */
+		full = json_string_value(json_object_get(j, "cleaned_fullname"));
+		shortname = json_string_value(
+			json_object_get(j, "cleaned_shortname"));
+		set_cleaned(c, full ? full : c->mc->fullname,
+			    shortname ? shortname : c->mc->shortname);
+		json_decref(j);
+	}
+	if (c->new_id <= 0)
+		return engine_fail(err, errlen, "the bridge gave no course id");
+	run_hook(r, c, job);
+	return ENGINE_DONE;
+}
+
 static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 				       struct engine_job *job, char *err,
 				       size_t errlen)
@@ -724,6 +757,11 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 			child_describe(&res, o.timeout_s, how, sizeof(how)),
 			(long long)c->new_id);
 	}
+	if (c->new_id <= 0 && !atomic_load(&job->abort) &&
+	    strstr(res.output, "setting_invalid_text")) {
+		child_result_release(&res);
+		return restore_cleaned(r, c, job, err, errlen);
+	}
 	if (c->new_id <= 0) {
 		c->leftover = true;
 		moodle_message(res.output, why, sizeof(why));
@@ -763,14 +801,12 @@ static void restore_done(void *ctx, struct engine_item *it,
 					   "source_course_id",
 					   (json_int_t)c->id, "error", err));
 	} else {
-		journal_event(r, json_pack(
-			"{s:s, s:s, s:I, s:I, s:s?, s:I, s:s?}", "event",
-			"restore", "site", r->site.site_hash,
-			"source_course_id", (json_int_t)c->id,
-			"archive_course_id", (json_int_t)c->new_id,
-			"shortname", c->new_shortname, "category_id",
-			(json_int_t)c->category_id, "hook_error",
-			c->hook_error));
+		json_t *ev = restored_event(r, c, c->new_id);
+
+		if (c->hook_error)
+			json_object_set_new(ev, "hook_error",
+					    json_string(c->hook_error));
+		journal_event(r, ev);
 		if (c->hook_error)
 			log_err("course %lld restored as %lld, but its "
 				"post_restore hook failed: %s",

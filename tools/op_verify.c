@@ -46,6 +46,9 @@ struct mapping {
 	int64_t archive_id;   /* 0: never restored */
 	int64_t category_id;  /* where restore put it */
 	char *error;          /* latest failure, when it failed */
+	/* the names restore gave it when Moodle refused the backup's own */
+	char *original_fullname, *cleaned_fullname;
+	char *original_shortname, *cleaned_shortname;
 };
 
 struct verify {
@@ -68,6 +71,15 @@ static struct mapping *mapping_of(struct verify *v, int64_t source_id)
 	return &v->map[v->n_map++];
 }
 
+/* *dst = column col of st when it is text, else NULL. */
+static void set_text(char **dst, sqlite3_stmt *st, int col)
+{
+	free(*dst);
+	*dst = sqlite3_column_type(st, col) == SQLITE_TEXT
+		       ? xstrdup((const char *)sqlite3_column_text(st, col))
+		       : NULL;
+}
+
 /* The journals' story of each course: restored where, or failed why. */
 static int load_mapping(struct idx *idx, int64_t session_id, struct verify *v)
 {
@@ -75,7 +87,11 @@ static int load_mapping(struct idx *idx, int64_t session_id, struct verify *v)
 		"SELECT event, source_course_id,"
 		" json_extract(data, '$.archive_course_id'),"
 		" json_extract(data, '$.category_id'),"
-		" json_extract(data, '$.error')"
+		" json_extract(data, '$.error'),"
+		" json_extract(data, '$.original_fullname'),"
+		" json_extract(data, '$.cleaned_fullname'),"
+		" json_extract(data, '$.original_shortname'),"
+		" json_extract(data, '$.cleaned_shortname')"
 		" FROM events WHERE session_id = ?1 AND source_course_id"
 		" IS NOT NULL AND event IN ('backup', 'backup_failed',"
 		" 'restore', 'restore_failed', 'purge') ORDER BY time, id";
@@ -94,6 +110,10 @@ static int load_mapping(struct idx *idx, int64_t session_id, struct verify *v)
 			m->category_id = sqlite3_column_int64(st, 3);
 			free(m->error);
 			m->error = NULL;
+			set_text(&m->original_fullname, st, 5);
+			set_text(&m->cleaned_fullname, st, 6);
+			set_text(&m->original_shortname, st, 7);
+			set_text(&m->cleaned_shortname, st, 8);
 		} else if (strcmp(ev, "backup") == 0) {
 			free(m->error);
 			m->error = NULL;
@@ -131,22 +151,51 @@ static void report(struct verify *v, enum result r, int64_t source_id,
 	json_array_append_new(v->courses, o);
 }
 
-/* Compares a restored course with its source; NULL when they agree. */
-static char *compare(const struct moodle_course *src,
-		     const struct moodle_course *arc, int64_t category)
+/*
+ * The name the archive copy must carry: the source's, or the cleaned one
+ * restore recorded when the source still has the name Moodle refused.
+ */
+static const char *expected_name(const char *source, const char *original,
+				 const char *cleaned)
 {
+	return original && cleaned && strcmp(source, original) == 0 ? cleaned
+								     : source;
+}
+
+/*
+ * Compares a restored course with its source; NULL when they agree. *note:
+ * what the report says of a name restore cleaned (caller frees).
+ */
+static char *compare(const struct moodle_course *src,
+		     const struct moodle_course *arc, const struct mapping *m,
+		     char **note)
+{
+	const char *want_short = expected_name(src->shortname,
+					       m->original_shortname,
+					       m->cleaned_shortname);
+	const char *want_full = expected_name(src->fullname,
+					      m->original_fullname,
+					      m->cleaned_fullname);
+	int64_t category = m->category_id;
+
+	*note = want_full != src->fullname || want_short != src->shortname
+			? xasprintf("names compared as restore cleaned them "
+				    "(Moodle refuses tags in course names): "
+				    "'%s' / '%s' on the source",
+				    src->fullname, src->shortname)
+			: NULL;
 	if (category && arc->category != category)
 		return xasprintf("in category %lld on the archive, restored "
 				 "into %lld",
 				 (long long)arc->category, (long long)category);
-	if (!manifest_name_matches(arc->shortname, src->shortname, "_"))
+	if (!manifest_name_matches(arc->shortname, want_short, "_"))
 		return xasprintf("shortname '%s' on the archive, '%s' on the "
 				 "source",
-				 arc->shortname, src->shortname);
-	if (!manifest_name_matches(arc->fullname, src->fullname, " copy "))
+				 arc->shortname, want_short);
+	if (!manifest_name_matches(arc->fullname, want_full, " copy "))
 		return xasprintf("fullname '%s' on the archive, '%s' on the "
 				 "source",
-				 arc->fullname, src->fullname);
+				 arc->fullname, want_full);
 	if (arc->sections != src->sections)
 		return xasprintf("%d sections on the archive, %d on the source",
 				 arc->sections, src->sections);
@@ -218,7 +267,7 @@ static int compare_platforms(struct moodle *src, struct moodle *arc,
 		struct manifest_course *mc = manifest_find(&v->man, c->id);
 		struct mapping *m = mapping_of(v, c->id);
 		struct moodle_course a;
-		char *why;
+		char *why, *note;
 		int got;
 
 		v->total++;
@@ -257,10 +306,11 @@ static int compare_platforms(struct moodle *src, struct moodle *arc,
 			free(why);
 			continue;
 		}
-		why = compare(c, &a, m->category_id);
+		why = compare(c, &a, m, &note);
 		report(v, why ? VR_MISMATCH : VR_OK, c->id, m->archive_id,
-		       c->shortname, why);
+		       c->shortname, why ? why : note);
 		free(why);
+		free(note);
 		moodle_course_release(&a);
 	}
 	/* backed up but no longer on the source: missing if not restored */
@@ -405,7 +455,8 @@ static char *report_text(struct verify *v, bool passed)
 
 		char s_id[32] = "-", a_id[32] = "-";
 
-		if (strcmp(r, "ok") == 0)
+		/* an ok course is listed only when it has a note */
+		if (strcmp(r, "ok") == 0 && !json_is_string(det))
 			continue;
 		if (json_is_integer(sid))
 			snprintf(s_id, sizeof(s_id), "%" JSON_INTEGER_FORMAT,
@@ -577,8 +628,13 @@ out_free:
 	free(text);
 	free(journal);
 	moodle_site_release(&site);
-	for (size_t i = 0; i < v.n_map; i++)
+	for (size_t i = 0; i < v.n_map; i++) {
 		free(v.map[i].error);
+		free(v.map[i].original_fullname);
+		free(v.map[i].cleaned_fullname);
+		free(v.map[i].original_shortname);
+		free(v.map[i].cleaned_shortname);
+	}
 	free(v.map);
 	manifest_release(&v.man);
 	moodle_free(src);

@@ -18,7 +18,10 @@
 //   delete-category --id=N                         {"deleted":N}   (only an empty category)
 //   delete-course --id=N                           {"deleted":N} or {"gone":N} (no such course)
 //   restore --file=F --categoryid=N                {"id","fullname","shortname","original_fullname",
-//                                                   "original_shortname","cleaned"}
+//                                                   "original_shortname","cleaned_fullname",
+//                                                   "cleaned_shortname","cleaned"}
+//                                                  (cleaned_*: the names given to the restore, before
+//                                                  Moodle's own renaming of a copy)
 //   hide-course --id=N                             {"id":N,"visible":0}
 //   find-course --category=ID --shortname=S        {"courses":[{"id","shortname","fullname"}...]}
 //                                                  shortname S or S_<digits> (restore's renaming), by id
@@ -204,6 +207,7 @@ function sa_restore($file, $catid) {
     $course = sa_course($courseid);
     return array('id' => (int)$courseid, 'fullname' => $course->fullname, 'shortname' => $course->shortname,
                  'original_fullname' => $fullname, 'original_shortname' => $shortname,
+                 'cleaned_fullname' => $cleanfullname, 'cleaned_shortname' => $cleanshortname,
                  'cleaned' => $fullname !== $cleanfullname || $shortname !== $cleanshortname);
 }
 
