@@ -791,6 +791,29 @@ static int make_dirs(int dirfd, const char *rel)
 	return rc;
 }
 
+/*
+ * A backup.php of this course left running by a killed run (one that could
+ * not die with it): the course waits for it, so that two backups of it
+ * never run at once.
+ */
+static void wait_orphan_backup(struct archive_ctx *a, struct planned *pc)
+{
+	const char *script = NULL;
+	char *course = xasprintf("--courseid=%lld", (long long)pc->c.id);
+
+	for (char **arg = pc->argv; *arg && !script; arg++)
+		if (strlen(*arg) > 20 &&
+		    strcmp(*arg + strlen(*arg) - 20, "admin/cli/backup.php") == 0)
+			script = *arg;
+	if (script) {
+		const char *args[] = { script, course, NULL };
+
+		child_wait_orphans(args, a->cfg->jobs.timeout,
+				   "backup.php left by an interrupted run");
+	}
+	free(course);
+}
+
 /* On a worker thread: hook, backup.php, checks, rename into place. */
 static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 				       struct engine_job *job, char *err,
@@ -820,6 +843,7 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	if (a->cfg->hooks.pre_backup &&
 	    (out = run_hook(a, pc, job, err, errlen)) != ENGINE_DONE)
 		return out;
+	wait_orphan_backup(a, pc);
 	remove_tree(AT_FDCWD, pc->tmpdir);
 	if (mkdir(pc->tmpdir, 0777) < 0)
 		return engine_fail(err, errlen, "cannot create '%s': %s", pc->tmpdir,

@@ -19,7 +19,8 @@ import pytest
 from fakesite import FakeSite
 from harness.build import run_cli
 from harness.platforms import (PHP, SESSION, Workspace, hhmm, mail_conf,
-                               needs_php, unique, wait_until)
+                               needs_php, php_running, unique,
+                               wait_until)
 from harness.smtp import AUTH_PASSWORD
 
 OVERHEAD = 16384
@@ -505,7 +506,9 @@ def test_kill9_at_random_moments(world):
         time.sleep(rnd.uniform(0, duration))
         proc.kill()
         world.finish(proc)
-        # what a real kill -9 leaves: backup.php may still run, orphaned
+        # its backup.php died with it (PR_SET_PDEATHSIG)
+        for cid in ids:
+            assert not php_running("backup.php", "--courseid=%d" % cid), cid
         r = world.sa("archive", name, timeout=60)
         assert r.returncode == 0, "SA_KILL_SEED=%d\n%s" % (seed, r.stderr)
         world.assert_consistent(ids, session=name)

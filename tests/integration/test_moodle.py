@@ -361,7 +361,8 @@ def test_cli_argv_users(site, tmp_path):
     nobody = pwd.getpwnam("nobody")
     d = ok(php_conf(tmp_path, site.site_dir, "user = nobody\n", name="nobody.conf"))
     assert d["backup_argv"] == ["/usr/bin/setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid,
-                                "--init-groups", PHP, site.site_dir + "/admin/cli/backup.php", "--courseid=2"]
+                                "--init-groups", "--pdeathsig=keep", PHP, site.site_dir + "/admin/cli/backup.php",
+                                "--courseid=2"]
     assert d["backup_argv"][1] == "--reuid=65534"
     me = pwd.getpwuid(os.geteuid()).pw_name
     d = ok(php_conf(tmp_path, site.site_dir, "user = %s\n" % me, name="me.conf"))
@@ -375,7 +376,7 @@ def test_setpriv_argv_runs(site, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("setpriv --reuid needs root")
     d = ok(php_conf(tmp_path, site.site_dir, "user = nobody\n", name="run.conf"))
-    argv = d["backup_argv"][:5] + ["-r", "echo posix_geteuid();"]
+    argv = d["backup_argv"][:6] + ["-r", "echo posix_geteuid();"]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     if r.returncode != 0 and "posix_geteuid" in r.stderr:
         pytest.skip("php without the posix extension")

@@ -13,13 +13,12 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import time
 
 import pytest
 
 from harness.platforms import (PHP, SESSION, TwoSites, hhmm, mail_conf,
-                               needs_php, wait_until)
+                               needs_php, php_running, wait_until)
 
 HTML_FULLNAME = 'Histoire "moderne" & Géographie <b>'
 
@@ -127,6 +126,22 @@ class World(TwoSites):
                                   s[len(shortname) + 1:].isdigit()):
                 out.append(c)
         return out
+
+    def kill_restore_when(self, pred, what):
+        """Runs restore in the background and kills it with -9 half a
+        second after pred(its stderr so far) holds."""
+        proc = self.popen("restore", SESSION)
+        try:
+            def ready():
+                proc.logfile.seek(0)
+                return pred(proc.logfile.read())
+            wait_until(ready, what=what)
+            time.sleep(0.5)
+            proc.kill()
+            self.finish(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
 
     def placeholders(self):
         return self.arc.query("SELECT id, shortname FROM {course}"
@@ -461,19 +476,12 @@ def test_crash_before_moodle_made_anything_with_a_namesake(world):
     old = world.arc.add_course(root, "TOP0", "Top course 0")
     world.arc.set_fault(ids[0], "restore", "hang")
     world.configure(jobs={"timeout": "60s"})
-    proc = world.popen("restore", SESSION)
-    try:
-        wait_until(lambda: any(e["event"] == "restore_started"
-                               for e in world.journal_lines()),
-                   what="restore_started")
-        time.sleep(0.5)
-        proc.kill()
-        world.finish(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    subprocess.run(["pkill", "-9", "-f", "--", "--file=%s/%s/TOP0.mbz" % (
-        world.store, SESSION)])
+    world.kill_restore_when(lambda log: any(
+        e["event"] == "restore_started" for e in world.journal_lines()),
+        what="restore_started")
+    # its restore_backup.php died with it
+    assert not php_running("restore_backup.php", "--file=%s/%s/TOP0.mbz" % (
+        world.store, SESSION))
     world.arc.clear_faults()
     world.restore(check=0)
     listing = world.listing()
@@ -481,6 +489,26 @@ def test_crash_before_moodle_made_anything_with_a_namesake(world):
     assert len(fam) == 2, fam
     assert listing[ids[0]]["archive_course_id"] != old
     assert listing[ids[0]]["archive_course_id"] in [c["id"] for c in fam]
+
+
+def test_kill9_during_the_bridge_restore(world):
+    """kill -9 while the bridge restores the course Moodle's script
+    refused: the bridge dies with the run, the next run restores the
+    course exactly once."""
+    ids = world.session(n_top=1, n_sub=1, html=True)
+    world.archive()
+    world.arc.set_fault(world.html_id, "restore", "slow:3")
+    world.configure(jobs={"timeout": "60s", "parallel": "1"})
+    world.kill_restore_when(lambda log: "through the bridge" in log,
+                            what="the bridge's restore")
+    assert not php_running("sessionarchiver-bridge.php", "restore")
+    assert not php_running("restore_backup.php")
+    world.arc.clear_faults()
+    world.restore(check=0)
+    world.assert_restored_once(ids)
+    ev = [e for e in world.journal_lines() if e.get("event") == "restore"
+          and e["source_course_id"] == world.html_id]
+    assert len(ev) == 1 and ev[0]["cleaned_fullname"] == HTML_FULLNAME.replace("<b>", "")
 
 
 # ------------------------------------------------------------------ kill -9

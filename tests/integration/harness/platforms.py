@@ -182,3 +182,24 @@ def php_server(docroot, log):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def php_running(script, *args, wait=3.0):
+    """The pids of processes running script (the end of an argument, e.g.
+    "backup.php") with every one of args, after up to wait seconds for
+    them to go: a run killed with -9 must not leave Moodle's CLI behind."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for d in pathlib.Path("/proc").iterdir():
+            try:
+                argv = (d / "cmdline").read_bytes().split(b"\0")
+            except (OSError, ValueError):
+                continue
+            if any(a.endswith(script.encode()) for a in argv) and \
+                    all(a.encode() in argv for a in args):
+                found.append(int(d.name))
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
