@@ -18,7 +18,8 @@ import pytest
 from fakesite import FakeSite
 from harness.build import CLI, sanitizer_env
 from harness.platforms import (PHP, SESSION, TwoSites, mail_conf,
-                               needs_php, php_server, write_secret)
+                               needs_php, php_running, php_server,
+                               write_secret)
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 WS_SERVER = REPO / "tests" / "fakemoodle" / "site" / "webservice" / "rest" \
@@ -184,24 +185,6 @@ def results(js):
 
 
 # ------------------------------------------------------------------ verify
-
-def php_of(session, wait=3.0):
-    """The pids of php processes still running for the session's run
-    (the bridge worker names it), after up to wait seconds."""
-    deadline = time.monotonic() + wait
-    while True:
-        found = []
-        for d in pathlib.Path("/proc").iterdir():
-            try:
-                args = (d / "cmdline").read_bytes().split(b"\0")
-            except (OSError, ValueError):
-                continue
-            if any(a.endswith(b"sessionarchiver-bridge.php") for a in args) and \
-                    ("--session=%s" % session).encode() in args:
-                found.append(int(d.name))
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
 
 def test_verify_pass(restored):
     w = restored
@@ -565,7 +548,7 @@ def test_purge_killed_then_resumed(restored):
     done_before = len(w.events("purge"))
     assert 2 <= done_before < 6
     # the bridge worker died with the purge (no orphan php goes on)
-    assert not php_of(SESSION)
+    assert not php_running("sessionarchiver-bridge.php", "--session=" + SESSION)
     # a kill between a delete's end and the journal line: the course is
     # gone, no line says so (deleted by hand here)
     journaled = {e["source_course_id"] for e in w.events("purge")}
@@ -661,3 +644,39 @@ def test_remove_backups(restored):
     # usage: only with --side source --confirm
     w.purge("--side", "source", "--dry-run", "--remove-backups", check=2)
     w.purge("--side", "archive", "--confirm", "--remove-backups", check=2)
+
+
+HTML_FULLNAME = 'Histoire "moderne" & Géographie <b>'
+
+
+def test_cycle_with_an_html_fullname(world):
+    """Issue 11's "Done when": a session holding a course whose fullname
+    Moodle's restore_backup.php refuses is archived, restored completely
+    (that one with its cleaned fullname), verified PASS and purged on the
+    source: all its courses gone, the archive copies kept, its categories
+    deleted bottom up, nothing left in the recycle bin (recyclebin = no)."""
+    w = world
+    html = w.src.add_course(w.cats["Sciences"], "HIST-25", HTML_FULLNAME,
+                            files=[("h.txt", 500)])
+    ids = w.ids + [html]
+    w.configure(purge={"recyclebin": "no"})
+    w.archive(check=0)
+    w.restore(check=0)
+    aid = w.archive_id(html)
+    assert w.arc.course(aid)["fullname"] == HTML_FULLNAME.replace("<b>", "")
+    r = w.verify(check=0)
+    js = json.loads(w.verify_reports()[-1].read_text())
+    assert js["passed"] is True, js
+    line = [c for c in js["courses"] if c["source_course_id"] == html][0]
+    assert line["result"] == "ok" and "cleaned" in line["detail"], line
+    assert "cleaned" in (w.meta() / "report.txt").read_text()
+    arc_copies = {i: w.archive_id(i) for i in ids}
+    w.purge("--side", "source", "--confirm", check=0)
+    assert not set(ids) & course_ids(w.src)
+    for c in w.cats.values():
+        assert w.src.category(c) is None
+    assert all(w.arc.course(a) is not None for a in arc_copies.values())
+    rb = pathlib.Path(w.src.dataroot, "recyclebin")
+    assert not rb.exists() or list(rb.iterdir()) == []
+    assert sorted(e["source_course_id"] for e in w.events("purge")) == sorted(ids)
+    assert not php_running("sessionarchiver-bridge.php", "--session=" + SESSION, wait=0)
