@@ -24,8 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "child.h"
 #include "bridge.h"
+#include "child.h"
 #include "cli.h"
 #include "config.h"
 #include "engine.h"
@@ -343,7 +343,6 @@ static int select_archive(struct purge *p)
 	struct moodle_course *list = NULL;
 	struct seen *seen = NULL;
 	size_t n = 0, n_seen = 0;
-
 	int64_t recorded;
 
 	if (load_seen(p, &seen, &n_seen) < 0)
@@ -560,10 +559,10 @@ static enum engine_outcome purge_run(void *ctx, struct engine_item *it,
 		json_decref(answer);
 		return ENGINE_ABORTED;
 	}
-	/* "gone": deleted by a run killed before its journal line */
 	if (!answer)
 		return engine_fail(err, errlen, "Moodle did not delete it: %s",
 				   why);
+	/* else "gone": deleted by a run killed before its journal line */
 	v->deleted = json_object_get(answer, "deleted") != NULL;
 	log_info("course %lld %s", (long long)v->id,
 		 v->deleted ? "deleted" : "was gone already");

@@ -14,7 +14,6 @@
 #include "op_restore.h"
 
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
@@ -22,7 +21,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -86,7 +84,6 @@ struct restore_ctx {
 	struct rcourse *v;
 	size_t n;
 	bool rerun_hooks;
-	char *bridge;
 };
 
 static void rcourse_release(struct rcourse *c)
@@ -1210,7 +1207,6 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if ((rc = check_platform(&r, o.allow_mismatch)) != 0)
 		goto out_moodle;
 	rc = SA_EXIT_FAILURE;
-	r.bridge = cli_find_bridge();
 	if ((target = resolve_target(&r, o.target)) < 0)
 		goto out_moodle;
 	rc = run_restore(&r, &o, target);
@@ -1224,7 +1220,6 @@ out_idx:
 	free(r.v);
 	manifest_release(&r.man);
 	free(r.journal);
-	free(r.bridge);
 	cli_session_log_close(logfd);
 	if (r.metafd >= 0)
 		close(r.metafd);

@@ -680,3 +680,34 @@ def test_cycle_with_an_html_fullname(world):
     assert not rb.exists() or list(rb.iterdir()) == []
     assert sorted(e["source_course_id"] for e in w.events("purge")) == sorted(ids)
     assert not php_running("sessionarchiver-bridge.php", "--session=" + SESSION, wait=0)
+
+
+def test_purge_finishes_a_course_delete_course_php_left_half_deleted(restored):
+    """What Moodle 4.5.6's delete_course.php --disablerecyclebin leaves (the
+    course half emptied, still there) is deleted whole by the purge, and
+    recorded once."""
+    w = restored
+    w.verify(check=0)
+    victim = w.ids[0]
+    r = w.src.php("delete_course.php", "--courseid=%d" % victim,
+                  "--non-interactive", "--disablerecyclebin")
+    assert r.returncode != 0 and "course_get_format" in r.stdout + r.stderr
+    assert w.src.course(victim) is not None
+    w.purge("--side", "source", "--confirm", check=0)
+    assert not set(w.ids) & course_ids(w.src)
+    ev = [e for e in w.events("purge") if e["source_course_id"] == victim]
+    assert len(ev) == 1 and ev[0]["side"] == "source"
+
+
+def test_purge_failure_keeps_moodles_words(restored):
+    """The reason kept for a course Moodle would not delete is Moodle's
+    own message, not the start of its output."""
+    w = restored
+    w.verify(check=0)
+    w.src.set_fault(w.ids[0], "delete", "exit1")
+    r = w.purge("--side", "source", "--confirm", check=6)
+    w.src.clear_faults()
+    assert w.src.course(w.ids[0]) is not None
+    assert "not deleted: Moodle did not delete it: Error writing to database" in r.stderr, r.stderr
+    assert w.listing()[w.ids[0]]["state"] != "purged"
+    assert not set(w.ids[1:]) & course_ids(w.src)
