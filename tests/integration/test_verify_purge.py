@@ -598,6 +598,9 @@ def test_archive_side_purge(restored):
     assert {listing[i]["state"] for i in ids} == {"purged"}
     rb = pathlib.Path(w.arc.dataroot, "recyclebin")
     assert not rb.exists() or list(rb.iterdir()) == []
+    r = w.purge("--side", "archive", "--confirm", check=0)
+    assert "was purged already on the archive side" in r.stderr, r.stderr
+    assert len(w.events("purge")) == len(ids)
 
 
 def test_archive_side_purge_records_a_copy_already_gone(restored):
