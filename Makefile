@@ -42,7 +42,7 @@ SA_CFLAGS  := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
               -DSA_VERSION='"$(VERSION)"' \
               -DSA_DATADIR='"$(DATADIR)/sessionarchiver"' \
               -DSA_BINDIR='"$(BINDIR)"' \
-              -Icommon -Iindexer -Itools -Ifs \
+              -Icommon -Iindexer -Imoodle -Itools -Ifs \
               $(shell $(PKG_CONFIG) --cflags $(PKGS_ALL)) \
               $(SANFLAGS) -MMD -MP
 SA_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
@@ -58,6 +58,7 @@ endif
 
 COMMON_SRC  := $(wildcard common/*.c)
 INDEXER_SRC := $(wildcard indexer/*.c)
+MOODLE_SRC  := $(wildcard moodle/*.c)
 TOOLS_SRC   := $(filter-out tools/main.c,$(wildcard tools/*.c))
 FS_SRC      := $(filter-out fs/main.c,$(wildcard fs/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
@@ -67,6 +68,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 LIB_COMMON  := $(BUILD)/libcommon.a
 LIB_INDEXER := $(BUILD)/libindexer.a
+LIB_MOODLE  := $(BUILD)/libmoodle.a
 LIB_TOOLS   := $(BUILD)/libtools.a
 LIB_FS      := $(BUILD)/libfs.a
 CLI         := $(BUILD)/sessionarchiver
@@ -85,6 +87,7 @@ $(BUILD)/%.o: %.c
 
 $(LIB_COMMON): $(call obj,$(COMMON_SRC))
 $(LIB_INDEXER): $(call obj,$(INDEXER_SRC))
+$(LIB_MOODLE): $(call obj,$(MOODLE_SRC))
 $(LIB_TOOLS): $(call obj,$(TOOLS_SRC))
 $(LIB_FS): $(call obj,$(FS_SRC))
 $(BUILD)/%.a:
@@ -92,19 +95,19 @@ $(BUILD)/%.a:
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # Link order: a library before those it uses.
-$(CLI): $(BUILD)/tools/main.o $(LIB_TOOLS) $(LIB_INDEXER) $(LIB_COMMON)
+$(CLI): $(BUILD)/tools/main.o $(LIB_TOOLS) $(LIB_MOODLE) $(LIB_INDEXER) $(LIB_COMMON)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SA_LDFLAGS) -o $@ $^ $(LIBS_CLI)
 
-$(FSBIN): $(BUILD)/fs/main.o $(LIB_FS) $(LIB_TOOLS) $(LIB_INDEXER) $(LIB_COMMON)
+$(FSBIN): $(BUILD)/fs/main.o $(LIB_FS) $(LIB_TOOLS) $(LIB_MOODLE) $(LIB_INDEXER) $(LIB_COMMON)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SA_LDFLAGS) -o $@ $^ $(LIBS_FS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_FS) $(LIB_TOOLS) $(LIB_INDEXER) $(LIB_COMMON)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_FS) $(LIB_TOOLS) $(LIB_MOODLE) $(LIB_INDEXER) $(LIB_COMMON)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SA_LDFLAGS) -o $@ $^ $(LIBS_TEST)
 
-$(BUILD)/tests/%: $(BUILD)/tests/helpers/%.o $(LIB_FS) $(LIB_TOOLS) $(LIB_INDEXER) $(LIB_COMMON)
+$(BUILD)/tests/%: $(BUILD)/tests/helpers/%.o $(LIB_FS) $(LIB_TOOLS) $(LIB_MOODLE) $(LIB_INDEXER) $(LIB_COMMON)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SA_LDFLAGS) -o $@ $^ $(LIBS_TEST)
 
@@ -137,7 +140,7 @@ MAN1        := man/sessionarchiver.1 man/sessionarchiverfs.1
 MAN5        := man/sessionarchiver.conf.5
 COMPLETION  := completion/sessionarchiver.bash
 COMPDIR     := $(DATADIR)/bash-completion/completions
-BRIDGE      := $(wildcard tools/bridge/*.php)
+BRIDGE      := $(wildcard moodle/bridge/*.php)
 EXAMPLES    := $(filter-out examples/hooks,$(wildcard examples/*))
 HOOKS       := $(wildcard examples/hooks/*)
 

@@ -51,7 +51,7 @@ struct child_result {
 pid_t child_start(const struct child_opts *opts);
 
 /*
- * rel ("sessionarchiverfs", "../tools/bridge/x.php") resolved against the
+ * rel ("sessionarchiverfs", "../moodle/bridge/x.php") resolved against the
  * folder of the running program, when that file passes access(mode);
  * else NULL. How a build tree finds its sibling programs before they are
  * installed. Caller frees.

@@ -237,24 +237,6 @@ struct idx *cli_open_index(struct cli *cli, struct store *st)
 	return idx;
 }
 
-char *cli_find_bridge(void)
-{
-	/* build/ and build/asan/ sit below the repository's tools/bridge */
-	static const char *const rel[] = {
-		"../tools/bridge/sessionarchiver-bridge.php",
-		"../../tools/bridge/sessionarchiver-bridge.php",
-	};
-	const char *env = getenv("SA_BRIDGE");
-	char *path;
-
-	if (env && *env == '/')
-		return xstrdup(env);
-	for (size_t i = 0; i < 2; i++)
-		if ((path = child_beside_self(rel[i], R_OK)))
-			return path;
-	return xasprintf("%s/sessionarchiver-bridge.php", SA_DATADIR);
-}
-
 int cli_session_log(int metafd)
 {
 	char *name = journal_log_name();

@@ -77,13 +77,6 @@ extern const struct cli_command cli_commands[];
 const struct cli_command *cli_find_command(const char *name);
 
 /*
- * The tool's PHP bridge (categories through Moodle's API): $SA_BRIDGE,
- * else next to this program in a build tree, else the installed one under
- * SA_DATADIR. Caller frees.
- */
-char *cli_find_bridge(void);
-
-/*
  * Copies every log message of this run into this host's operation log of
  * the session (metafd: its .session folder), unless stderr is that file
  * already. Returns the fd to give to cli_session_log_close(), or -1.

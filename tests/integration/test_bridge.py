@@ -1,7 +1,7 @@
-"""tools/bridge/sessionarchiver-bridge.php against the fake Moodle site (tests/fakemoodle).
+"""moodle/bridge/sessionarchiver-bridge.php against the fake Moodle site (tests/fakemoodle).
 
 The bridge is run exactly as the C tool runs it:
-    php <repo>/tools/bridge/sessionarchiver-bridge.php --moodle=<site_dir> COMMAND --opt=value...
+    php <repo>/moodle/bridge/sessionarchiver-bridge.php --moodle=<site_dir> COMMAND --opt=value...
 and its answer is read the way the C tool reads it: the line after the marker line.
 
 Run: cd /work/main && /usr/bin/python3 -m pytest -q tests/integration/test_bridge.py
@@ -24,7 +24,7 @@ for p in (HERE, REPO / "tests", REPO / "tests" / "fakemoodle"):
 
 from fakesite import FakeSite  # noqa: E402
 
-BRIDGE = REPO / "tools" / "bridge" / "sessionarchiver-bridge.php"
+BRIDGE = REPO / "moodle" / "bridge" / "sessionarchiver-bridge.php"
 MARKER = "SESSIONARCHIVER-JSON:"
 
 pytestmark = pytest.mark.skipif(shutil.which("php") is None, reason="php-cli is not installed")

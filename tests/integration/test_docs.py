@@ -324,8 +324,8 @@ def test_make_install_and_uninstall(built, tmp_path):
              for p in EXAMPLES.iterdir() if p.is_file()]
     want += ["share/doc/sessionarchiver/examples/hooks/" + p.name
              for p in (EXAMPLES / "hooks").iterdir()]
-    bridges = sorted((REPO / "tools" / "bridge").glob("*.php")) \
-        if (REPO / "tools" / "bridge").is_dir() else []
+    bridges = sorted((REPO / "moodle" / "bridge").glob("*.php")) \
+        if (REPO / "moodle" / "bridge").is_dir() else []
     want += ["share/sessionarchiver/" + p.name for p in bridges]
     for rel in want:
         assert (usr / rel).is_file(), rel

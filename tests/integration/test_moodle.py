@@ -1,4 +1,4 @@
-"""tools/moodle.c against fake Moodle sites on the real-MariaDB fixture.
+"""moodle/ against fake Moodle sites on the real-MariaDB fixture.
 
 The helper build/<...>/tests/sa-moodletest opens a platform the way
 sessionarchiver does and prints what moodle.h returns as JSON; these tests

@@ -1,4 +1,4 @@
-"""tools/moodle.c's web-service backend against the fake Moodle's REST endpoint.
+"""moodle/'s web-service backend against the fake Moodle's REST endpoint.
 
 A platform configured with `url` and `token_file` but neither `moodle` nor `db` is read through
 Moodle's web services (POST <url>/webservice/rest/server.php) over libcurl. The fake site's

@@ -4,7 +4,7 @@
 // course, finding a restored course), or where Moodle 4.5's script fails (delete_course.php
 // without course/lib.php; restore_backup.php on a course name holding a tag).
 //
-// The C tool (tools/bridge.c) runs it as Moodle's system user (through setpriv when configured),
+// The C tool (moodle/bridge.c) runs it as Moodle's system user (through setpriv when configured),
 // like the admin/cli scripts:
 //
 //     php sessionarchiver-bridge.php --moodle=/var/www/moodle [--recyclebin=yes|no] COMMAND [--opt=value ...]

@@ -4,14 +4,36 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "child.h"
-#include "cli.h"
 #include "moodle.h"
 #include "xalloc.h"
 
 #define BRIDGE_MARKER "SESSIONARCHIVER-JSON:"
+
+/*
+ * The PHP bridge: $SA_BRIDGE, else next to this program in a build tree,
+ * else the installed one under SA_DATADIR. Caller frees.
+ */
+static char *bridge_script(void)
+{
+	/* build/ and build/asan/ sit below the repository's moodle/bridge */
+	static const char *const rel[] = {
+		"../moodle/bridge/sessionarchiver-bridge.php",
+		"../../moodle/bridge/sessionarchiver-bridge.php",
+	};
+	const char *env = getenv("SA_BRIDGE");
+	char *path;
+
+	if (env && *env == '/')
+		return xstrdup(env);
+	for (size_t i = 0; i < 2; i++)
+		if ((path = child_beside_self(rel[i], R_OK)))
+			return path;
+	return xasprintf("%s/sessionarchiver-bridge.php", SA_DATADIR);
+}
 
 char **bridge_argv(struct moodle *m, const struct bridge_opts *bo,
 		   const char *cmd, char *const args[])
@@ -30,7 +52,7 @@ char **bridge_argv(struct moodle *m, const struct bridge_opts *bo,
 	all[k++] = xstrdup(cmd);
 	for (size_t i = 0; i < n; i++)
 		all[k++] = xstrdup(args[i]);
-	script = cli_find_bridge();
+	script = bridge_script();
 	argv = moodle_cli_argv(m, script, all);
 	free(script);
 	moodle_argv_free(all);

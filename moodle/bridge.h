@@ -1,5 +1,5 @@
 /*
- * bridge: running tools/bridge/sessionarchiver-bridge.php, the Moodle
+ * bridge: running moodle/bridge/sessionarchiver-bridge.php, the Moodle
  * operations done through Moodle's PHP API (categories, course deletes,
  * the restore of a course whose name Moodle's restore_backup.php refuses).
  *
