@@ -11,6 +11,7 @@
  * onto the previous value. Parsing stops at the first error.
  */
 #include "config.h"
+#include "config_values.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,45 +34,6 @@
 #define VALUE_MAX 1024
 #define DURATION_MAX (365u * 24 * 3600)
 
-enum key_type {
-	KT_STRING,   /* char *, owned */
-	KT_PATH,     /* char *, owned, absolute */
-	KT_BOOL,     /* bool */
-	KT_UINT,     /* unsigned, min..max */
-	KT_DURATION, /* unsigned seconds, min..max */
-	KT_ENUM,     /* an enum, one of names[] */
-	KT_DB,       /* struct config_db */
-	KT_SELECTOR, /* struct config_selector */
-	KT_ADDRS,    /* struct config_mail: to, n_to */
-	KT_EVERY,    /* struct config_mail: every_kind, every */
-	KT_HOURS,    /* struct config_window: start_min, end_min */
-	KT_DAYS,     /* unsigned day mask */
-	KT_MONTHDAY, /* struct config_session: year_month, year_day */
-};
-
-/* the value names a secret file: never echo it, check its mode */
-#define F_SECRET 0x1u
-/* an empty value is an error rather than "unset" */
-#define F_NONEMPTY 0x2u
-/* {Y} and {Y+1} are allowed (checked) in the value */
-#define F_PATTERN 0x4u
-
-struct key_def;
-/* Stores value into field (replacing what was there), or -1 with why set. */
-typedef int (*parse_fn)(const struct key_def *def, void *field,
-			const char *value, char *why, size_t whylen);
-
-struct key_def {
-	const char *section;
-	const char *key;
-	enum key_type type;
-	size_t offset; /* of the field in struct config */
-	parse_fn parse;
-	unsigned long long min, max; /* KT_UINT, KT_DURATION */
-	const char *const *names;    /* KT_ENUM, NULL-terminated */
-	unsigned flags;
-};
-
 static int parse_string(const struct key_def *, void *, const char *, char *,
 			size_t);
 static int parse_path(const struct key_def *, void *, const char *, char *,
@@ -84,8 +46,6 @@ static int parse_duration(const struct key_def *, void *, const char *,
 			  char *, size_t);
 static int parse_enum(const struct key_def *, void *, const char *, char *,
 		      size_t);
-static int parse_db(const struct key_def *, void *, const char *, char *,
-		    size_t);
 static int parse_selector(const struct key_def *, void *, const char *,
 			  char *, size_t);
 static int parse_prefix(const struct key_def *, void *, const char *, char *,
@@ -94,14 +54,6 @@ static int parse_sysuser(const struct key_def *, void *, const char *, char *,
 			 size_t);
 static int parse_site(const struct key_def *, void *, const char *, char *,
 		      size_t);
-static int parse_http_url(const struct key_def *, void *, const char *,
-			  char *, size_t);
-static int parse_smtp_url(const struct key_def *, void *, const char *,
-			  char *, size_t);
-static int parse_address(const struct key_def *, void *, const char *,
-			 char *, size_t);
-static int parse_addrs(const struct key_def *, void *, const char *, char *,
-		       size_t);
 static int parse_every(const struct key_def *, void *, const char *, char *,
 		       size_t);
 static int parse_hours(const struct key_def *, void *, const char *, char *,
@@ -203,14 +155,8 @@ static bool section_known(const char *name, size_t len)
 	return false;
 }
 
-/*
- * Writes "fmt, got 'value'" into why and returns -1; the value is left out
- * when NULL and for secret keys, in case someone typed the password itself
- * there.
- */
-__attribute__((format(printf, 5, 6))) static int
-bad(const struct key_def *def, const char *value, char *why, size_t whylen,
-    const char *fmt, ...)
+int cfg_bad(const struct key_def *def, const char *value, char *why,
+	    size_t whylen, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -224,26 +170,7 @@ bad(const struct key_def *def, const char *value, char *why, size_t whylen,
 	return -1;
 }
 
-static void free_db(struct config_db *db)
-{
-	free(db->user);
-	free(db->host);
-	free(db->name);
-	free(db->socket);
-	memset(db, 0, sizeof(*db));
-}
-
-static void free_addrs(struct config_mail *m)
-{
-	for (size_t i = 0; i < m->n_to; i++)
-		free(m->to[i]);
-	free(m->to);
-	m->to = NULL;
-	m->n_to = 0;
-}
-
-/* Releases what a field owns; scalars need nothing. */
-static void free_field(const struct key_def *def, void *field)
+void cfg_free_field(const struct key_def *def, void *field)
 {
 	switch (def->type) {
 	case KT_STRING:
@@ -252,7 +179,7 @@ static void free_field(const struct key_def *def, void *field)
 		*(char **)field = NULL;
 		break;
 	case KT_DB:
-		free_db(field);
+		cfg_free_db(field);
 		break;
 	case KT_SELECTOR: {
 		struct config_selector *sel = field;
@@ -263,7 +190,7 @@ static void free_field(const struct key_def *def, void *field)
 		break;
 	}
 	case KT_ADDRS:
-		free_addrs(field);
+		cfg_free_addrs(field);
 		break;
 	default:
 		break;
@@ -275,8 +202,7 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* [s, s+n) with blanks trimmed at both ends */
-static void trim(const char **s, size_t *n)
+void cfg_trim(const char **s, size_t *n)
 {
 	while (*n > 0 && is_blank(**s))
 		(*s)++, (*n)--;
@@ -292,8 +218,8 @@ static bool has_control(const char *s)
 	return false;
 }
 
-static int parse_uint_n(const char *s, size_t n, unsigned long long min,
-			unsigned long long max, unsigned long long *out)
+int cfg_uint_n(const char *s, size_t n, unsigned long long min,
+	       unsigned long long max, unsigned long long *out)
 {
 	char buf[24];
 	unsigned long long v;
@@ -318,7 +244,7 @@ static int parse_uint_n(const char *s, size_t n, unsigned long long min,
 int config_parse_uint(const char *s, unsigned long long min,
 		      unsigned long long max, unsigned long long *out)
 {
-	return parse_uint_n(s, strlen(s), min, max, out);
+	return cfg_uint_n(s, strlen(s), min, max, out);
 }
 
 int config_parse_duration(const char *s, unsigned *seconds)
@@ -331,7 +257,7 @@ int config_parse_duration(const char *s, unsigned *seconds)
 	while (*p) {
 		size_t n = strspn(p, "0123456789");
 
-		if (parse_uint_n(p, n, 0, DURATION_MAX, &v) < 0)
+		if (cfg_uint_n(p, n, 0, DURATION_MAX, &v) < 0)
 			return -1;
 		switch (p[n]) {
 		case 's': unit = 1; break;
@@ -369,7 +295,7 @@ static bool pattern_ok(const char *s)
 
 /* ---- value parsers ---------------------------------------------------- */
 
-static void set_string(void *field, const char *value)
+void cfg_set_string(void *field, const char *value)
 {
 	free(*(char **)field);
 	*(char **)field = *value ? xstrdup(value) : NULL;
@@ -379,7 +305,7 @@ static int parse_string(const struct key_def *def, void *field,
 			const char *value, char *why, size_t whylen)
 {
 	(void)def, (void)why, (void)whylen;
-	set_string(field, value);
+	cfg_set_string(field, value);
 	return 0;
 }
 
@@ -387,9 +313,9 @@ static int parse_path(const struct key_def *def, void *field,
 		      const char *value, char *why, size_t whylen)
 {
 	if (*value && *value != '/')
-		return bad(def, value, why, whylen,
+		return cfg_bad(def, value, why, whylen,
 			   "expected an absolute path");
-	set_string(field, value);
+	cfg_set_string(field, value);
 	return 0;
 }
 
@@ -409,7 +335,7 @@ static int parse_bool(const struct key_def *def, void *field,
 			return 0;
 		}
 	}
-	return bad(def, value, why, whylen,
+	return cfg_bad(def, value, why, whylen,
 		   "expected yes/no, true/false, on/off or 1/0");
 }
 
@@ -419,7 +345,7 @@ static int parse_uint(const struct key_def *def, void *field,
 	unsigned long long v;
 
 	if (config_parse_uint(value, def->min, def->max, &v) < 0)
-		return bad(def, value, why, whylen,
+		return cfg_bad(def, value, why, whylen,
 			   "expected an integer from %llu to %llu", def->min,
 			   def->max);
 	*(unsigned *)field = (unsigned)v;
@@ -432,10 +358,10 @@ static int parse_duration(const struct key_def *def, void *field,
 	unsigned v;
 
 	if (config_parse_duration(value, &v) < 0)
-		return bad(def, value, why, whylen,
+		return cfg_bad(def, value, why, whylen,
 			   "expected a duration like 90s, 30m, 2h or 1h30m");
 	if (v < def->min || v > def->max)
-		return bad(def, value, why, whylen,
+		return cfg_bad(def, value, why, whylen,
 			   "expected a duration from %llus to %llus",
 			   def->min, def->max);
 	*(unsigned *)field = v;
@@ -456,37 +382,34 @@ static int parse_enum(const struct key_def *def, void *field,
 			strncat(list, " or ", sizeof(list) - strlen(list) - 1);
 		strncat(list, def->names[i], sizeof(list) - strlen(list) - 1);
 	}
-	return bad(def, value, why, whylen, "expected %s", list);
+	return cfg_bad(def, value, why, whylen, "expected %s", list);
 }
 
-static bool prefix_chars_ok(const char *s, const char *allowed)
+bool cfg_chars_ok(const char *s, const char *allowed)
 {
 	return *s && strspn(s, allowed) == strlen(s);
 }
-
-#define LOWER_DIGITS "abcdefghijklmnopqrstuvwxyz0123456789"
-#define ALNUM LOWER_DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 static int parse_prefix(const struct key_def *def, void *field,
 			const char *value, char *why, size_t whylen)
 {
 	/* table names cannot be bound in SQL: the prefix is pasted in */
-	if (*value && (!prefix_chars_ok(value, LOWER_DIGITS "_") ||
+	if (*value && (!cfg_chars_ok(value, LOWER_DIGITS "_") ||
 		       strlen(value) > 32))
-		return bad(def, value, why, whylen,
+		return cfg_bad(def, value, why, whylen,
 			   "expected [a-z0-9_]+, at most 32 characters");
-	set_string(field, value);
+	cfg_set_string(field, value);
 	return 0;
 }
 
 static int parse_sysuser(const struct key_def *def, void *field,
 			 const char *value, char *why, size_t whylen)
 {
-	if (*value && (!prefix_chars_ok(value, ALNUM "._-") ||
+	if (*value && (!cfg_chars_ok(value, ALNUM "._-") ||
 		       *value == '-' || strlen(value) > 32))
-		return bad(def, value, why, whylen,
+		return cfg_bad(def, value, why, whylen,
 			   "expected a system user name");
-	set_string(field, value);
+	cfg_set_string(field, value);
 	return 0;
 }
 
@@ -495,159 +418,11 @@ static int parse_site(const struct key_def *def, void *field,
 {
 	for (const char *p = value; *p; p++)
 		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
-			return bad(def, value, why, whylen,
+			return cfg_bad(def, value, why, whylen,
 				   "expected a site identifier or its md5");
 	if (strlen(value) > 255)
-		return bad(def, value, why, whylen, "too long");
-	set_string(field, value);
-	return 0;
-}
-
-/*
- * Checks "scheme://host[:port][/rest]" for one of the schemes; no
- * user:password@ part, since secrets live in files.
- */
-static const char *url_problem(const char *value, const char *const *schemes)
-{
-	const char *p = NULL, *host, *end, *colon;
-	unsigned long long port;
-
-	for (size_t i = 0; schemes[i]; i++) {
-		size_t n = strlen(schemes[i]);
-		if (!strncasecmp(value, schemes[i], n) &&
-		    !strncmp(value + n, "://", 3)) {
-			p = value + n + 3;
-			break;
-		}
-	}
-	if (!p)
-		return "unsupported scheme";
-	for (const char *q = value; *q; q++)
-		if ((unsigned char)*q <= ' ' || *q == 0x7f)
-			return "blank or control character";
-	host = p;
-	end = host + strcspn(host, "/?#");
-	if (memchr(host, '@', (size_t)(end - host)))
-		return "credentials in the URL (use a *_file key)";
-	colon = host;
-	if (*host == '[') {
-		colon = memchr(host, ']', (size_t)(end - host));
-		if (!colon)
-			return "bad host";
-	}
-	colon = memchr(colon, ':', (size_t)(end - colon));
-	if (colon) {
-		if (parse_uint_n(colon + 1, (size_t)(end - colon - 1), 1, 65535,
-				 &port) < 0)
-			return "bad port";
-		end = colon;
-	}
-	if (end == host)
-		return "missing host";
-	return NULL;
-}
-
-static int parse_http_url(const struct key_def *def, void *field,
-			  const char *value, char *why, size_t whylen)
-{
-	static const char *const schemes[] = { "https", "http", NULL };
-	const char *problem = *value ? url_problem(value, schemes) : NULL;
-	char *url;
-	size_t n;
-
-	if (problem)
-		return bad(def, value, why, whylen,
-			   "expected http(s)://host[:port][/path]: %s",
-			   problem);
-	set_string(field, value);
-	url = *(char **)field;
-	/* Moodle's wwwroot has no trailing slash; paths get appended */
-	n = url ? strlen(url) : 0;
-	while (n > 0 && url[n - 1] == '/' && url[n - 2] != '/')
-		url[--n] = '\0';
-	return 0;
-}
-
-static int parse_smtp_url(const struct key_def *def, void *field,
-			  const char *value, char *why, size_t whylen)
-{
-	static const char *const schemes[] = { "smtps", "smtp", NULL };
-	const char *problem = *value ? url_problem(value, schemes) : NULL;
-
-	if (problem)
-		return bad(def, value, why, whylen,
-			   "expected smtp://host[:port] or smtps://: %s",
-			   problem);
-	set_string(field, value);
-	return 0;
-}
-
-/* A bare addr-spec, local@domain, as it may appear in a header. */
-static bool address_ok(const char *s, size_t n)
-{
-	const char *at = memchr(s, '@', n);
-	size_t local, domain;
-
-	if (!at || memchr(at + 1, '@', n - (size_t)(at - s) - 1))
-		return false;
-	local = (size_t)(at - s);
-	domain = n - local - 1;
-	if (local == 0 || local > 64 || domain == 0 || domain > 253)
-		return false;
-	for (size_t i = 0; i < local; i++)
-		if (!strchr(ALNUM "!#$%&'*+/=?^_`{|}~.-", s[i]) || !s[i])
-			return false;
-	for (size_t i = local + 1; i < n; i++)
-		if (!strchr(ALNUM ".-", s[i]) || !s[i])
-			return false;
-	return s[0] != '.' && at[-1] != '.' && at[1] != '.' && at[1] != '-' &&
-	       s[n - 1] != '.' && s[n - 1] != '-';
-}
-
-static int parse_address(const struct key_def *def, void *field,
-			 const char *value, char *why, size_t whylen)
-{
-	if (*value && !address_ok(value, strlen(value)))
-		return bad(def, value, why, whylen,
-			   "expected an address like user@example.org");
-	set_string(field, value);
-	return 0;
-}
-
-static int parse_addrs(const struct key_def *def, void *field,
-		       const char *value, char *why, size_t whylen)
-{
-	struct config_mail *m = field;
-	char **to = NULL;
-	size_t n_to = 0;
-
-	for (const char *p = value; *value; p++) {
-		const char *item = p;
-		size_t len, n = strcspn(p, ",");
-
-		len = n;
-		trim(&item, &len);
-		if (!address_ok(item, len) || n_to == CONFIG_MAIL_MAX_RCPT) {
-			for (size_t i = 0; i < n_to; i++)
-				free(to[i]);
-			free(to);
-			if (n_to == CONFIG_MAIL_MAX_RCPT)
-				return bad(def, value, why, whylen,
-					   "more than %d recipients",
-					   CONFIG_MAIL_MAX_RCPT);
-			return bad(def, value, why, whylen,
-				   "expected addresses like a@example.org, "
-				   "b@example.org");
-		}
-		to = xrealloc(to, (n_to + 1) * sizeof(*to));
-		to[n_to++] = xstrndup(item, len);
-		p += n;
-		if (!*p)
-			break;
-	}
-	free_addrs(m);
-	m->to = to;
-	m->n_to = n_to;
+		return cfg_bad(def, value, why, whylen, "too long");
+	cfg_set_string(field, value);
 	return 0;
 }
 
@@ -665,8 +440,8 @@ static int parse_every(const struct key_def *def, void *field,
 		return 0;
 	}
 	if (value[n - 1] == '%') {
-		if (parse_uint_n(value, n - 1, 1, 100, &pct) < 0)
-			return bad(def, value, why, whylen,
+		if (cfg_uint_n(value, n - 1, 1, 100, &pct) < 0)
+			return cfg_bad(def, value, why, whylen,
 				   "expected a percentage from 1%% to 100%%");
 		m->every_kind = CONFIG_EVERY_PERCENT;
 		m->every = (unsigned)pct;
@@ -674,7 +449,7 @@ static int parse_every(const struct key_def *def, void *field,
 	}
 	if (config_parse_duration(value, &secs) < 0 || secs < 60 ||
 	    secs > 7 * 24 * 3600)
-		return bad(def, value, why, whylen,
+		return cfg_bad(def, value, why, whylen,
 			   "expected N%% or a duration from 1m to 7d, "
 			   "e.g. 10%% or 30m");
 	m->every_kind = CONFIG_EVERY_SECONDS;
@@ -688,12 +463,12 @@ static int parse_hhmm(const char *s, size_t n, bool end, unsigned *out)
 	const char *colon;
 	unsigned long long h, m;
 
-	trim(&s, &n);
+	cfg_trim(&s, &n);
 	colon = memchr(s, ':', n);
 	if (!colon || colon == s || colon - s > 2 ||
-	    parse_uint_n(s, (size_t)(colon - s), 0, 24, &h) < 0 ||
+	    cfg_uint_n(s, (size_t)(colon - s), 0, 24, &h) < 0 ||
 	    n - (size_t)(colon - s) - 1 != 2 ||
-	    parse_uint_n(colon + 1, 2, 0, 59, &m) < 0)
+	    cfg_uint_n(colon + 1, 2, 0, 59, &m) < 0)
 		return -1;
 	if (h == 24 && (m != 0 || !end))
 		return -1;
@@ -711,12 +486,12 @@ static int parse_hours(const struct key_def *def, void *field,
 	if (!dash ||
 	    parse_hhmm(value, (size_t)(dash - value), false, &start) < 0 ||
 	    parse_hhmm(dash + 1, strlen(dash + 1), true, &end) < 0)
-		return bad(def, value, why, whylen,
+		return cfg_bad(def, value, why, whylen,
 			   "expected HH:MM-HH:MM, e.g. 20:00-06:30");
 	if (end == 0)
 		end = 1440; /* 22:00-00:00 ends at midnight */
 	if (start == end)
-		return bad(def, value, why, whylen,
+		return cfg_bad(def, value, why, whylen,
 			   "empty window (00:00-24:00 is the whole day)");
 	w->start_min = start;
 	w->end_min = end;
@@ -728,7 +503,7 @@ static int day_index(const char *s, size_t n)
 	static const char *const names[] = { "sun", "mon", "tue", "wed",
 					      "thu", "fri", "sat" };
 
-	trim(&s, &n);
+	cfg_trim(&s, &n);
 	for (int i = 0; i < 7; i++)
 		if (n == 3 && !strncasecmp(s, names[i], 3))
 			return i;
@@ -753,7 +528,7 @@ static int parse_days(const struct key_def *def, void *field,
 			a = b = day_index(p, n);
 		}
 		if (a < 0 || b < 0)
-			return bad(def, value, why, whylen,
+			return cfg_bad(def, value, why, whylen,
 				   "expected days like mon-fri,sun");
 		/* a range may wrap: fri-mon is fri, sat, sun, mon */
 		for (int d = a;; d = (d + 1) % 7) {
@@ -778,9 +553,9 @@ static int parse_monthday(const struct key_def *def, void *field,
 	unsigned long long m, d;
 
 	if (strlen(value) != 5 || value[2] != '-' ||
-	    parse_uint_n(value, 2, 1, 12, &m) < 0 ||
-	    parse_uint_n(value + 3, 2, 1, mdays[m - 1], &d) < 0)
-		return bad(def, value, why, whylen,
+	    cfg_uint_n(value, 2, 1, 12, &m) < 0 ||
+	    cfg_uint_n(value + 3, 2, 1, mdays[m - 1], &d) < 0)
+		return cfg_bad(def, value, why, whylen,
 			   "expected MM-DD, a day every year has, e.g. 09-01");
 	s->year_month = (unsigned)m;
 	s->year_day = (unsigned)d;
@@ -801,19 +576,19 @@ static int parse_selector(const struct key_def *def, void *field,
 	const char *arg;
 
 	if (!*value) {
-		free_field(def, field);
+		cfg_free_field(def, field);
 		return 0;
 	}
 	if (!strncmp(value, "id:", 3)) {
 		s.kind = CONFIG_SEL_ID;
 		if (config_parse_uint(value + 3, 1, UINT64_MAX, &s.id) < 0)
-			return bad(def, value, why, whylen,
+			return cfg_bad(def, value, why, whylen,
 				   "expected id:N with N a category id");
 	} else if (!strncmp(value, "idnumber:", 9)) {
 		s.kind = CONFIG_SEL_IDNUMBER;
 		arg = value + 9;
 		if (!*arg || strlen(arg) > 100)
-			return bad(def, value, why, whylen,
+			return cfg_bad(def, value, why, whylen,
 				   "expected idnumber:X, X of 1 to 100 "
 				   "characters");
 		s.value = xstrdup(arg);
@@ -821,19 +596,19 @@ static int parse_selector(const struct key_def *def, void *field,
 		s.kind = CONFIG_SEL_PATH;
 		arg = value + 5;
 		if (!category_path_ok(arg))
-			return bad(def, value, why, whylen,
+			return cfg_bad(def, value, why, whylen,
 				   "expected path:/A/B (no empty part)");
 		s.value = xstrdup(arg);
 	} else {
-		return bad(def, value, why, whylen,
+		return cfg_bad(def, value, why, whylen,
 			   "expected id:N, idnumber:X or path:/A/B");
 	}
 	if (s.value && (def->flags & F_PATTERN) && !pattern_ok(s.value)) {
 		free(s.value);
-		return bad(def, value, why, whylen,
+		return cfg_bad(def, value, why, whylen,
 			   "only {Y} and {Y+1} may appear in braces");
 	}
-	free_field(def, field);
+	cfg_free_field(def, field);
 	*sel = s;
 	return 0;
 }
@@ -843,74 +618,14 @@ static int parse_name_pattern(const struct key_def *def, void *field,
 {
 	/* the expanded name becomes a directory of the store */
 	if (!pattern_ok(value))
-		return bad(def, value, why, whylen,
+		return cfg_bad(def, value, why, whylen,
 			   "only {Y} and {Y+1} may appear in braces");
 	if (strchr(value, '/') || value[0] == '.' || strlen(value) > 100)
-		return bad(def, value, why, whylen,
+		return cfg_bad(def, value, why, whylen,
 			   "expected a file name: no '/', no leading '.', "
 			   "at most 100 characters");
-	set_string(field, value);
+	cfg_set_string(field, value);
 	return 0;
-}
-
-/* Database URL parsing, kept apart for its size. */
-static int parse_db(const struct key_def *def, void *field,
-		    const char *value, char *why, size_t whylen)
-{
-	static const char usage[] =
-		"expected mysql://user@host[:port]/name or "
-		"mysql://user@localhost/name?socket=/path";
-	struct config_db db = { 0 };
-	const char *p, *at, *slash, *q, *host_end;
-	unsigned long long port = 0;
-
-	if (!*value) {
-		free_field(def, field);
-		return 0;
-	}
-	if (strncmp(value, "mysql://", 8))
-		return bad(def, value, why, whylen, "%s", usage);
-	p = value + 8;
-	at = strchr(p, '@');
-	slash = strchr(p, '/');
-	if (!at || !slash || at > slash)
-		return bad(def, value, why, whylen, "%s", usage);
-	if (memchr(p, ':', (size_t)(at - p)))
-		return bad(def, value, why, whylen,
-			   "no password in the URL: use db_password_file");
-	db.user = xstrndup(p, (size_t)(at - p));
-	host_end = slash;
-	q = memchr(at + 1, ':', (size_t)(slash - at - 1));
-	if (q) {
-		if (parse_uint_n(q + 1, (size_t)(slash - q - 1), 1, 65535,
-				 &port) < 0)
-			goto out_bad;
-		host_end = q;
-	}
-	db.host = xstrndup(at + 1, (size_t)(host_end - at - 1));
-	db.port = (unsigned)port;
-	q = strchr(slash + 1, '?');
-	db.name = q ? xstrndup(slash + 1, (size_t)(q - slash - 1))
-		    : xstrdup(slash + 1);
-	if (!prefix_chars_ok(db.user, ALNUM "._-") ||
-	    !prefix_chars_ok(db.host, ALNUM ".-") ||
-	    !prefix_chars_ok(db.name, ALNUM "_$") || strlen(db.user) > 80 ||
-	    strlen(db.name) > 64)
-		goto out_bad;
-	if (q) {
-		if (strncmp(q + 1, "socket=/", 8) || strchr(q + 1, '&') ||
-		    strcmp(db.host, "localhost") || port)
-			goto out_bad;
-		db.socket = xstrdup(q + 8);
-	}
-	db.set = true;
-	free_field(def, field);
-	*(struct config_db *)field = db;
-	return 0;
-
-out_bad:
-	free_db(&db);
-	return bad(def, value, why, whylen, "%s", usage);
 }
 
 /* ---- applying a value ------------------------------------------------- */
@@ -919,13 +634,13 @@ static int apply(const struct key_def *def, struct config *cfg,
 		 const char *value, char *why, size_t whylen)
 {
 	if (strlen(value) > VALUE_MAX)
-		return bad(def, NULL, why, whylen, "longer than %d bytes",
+		return cfg_bad(def, NULL, why, whylen, "longer than %d bytes",
 			   VALUE_MAX);
 	if (has_control(value))
-		return bad(def, NULL, why, whylen,
+		return cfg_bad(def, NULL, why, whylen,
 			   "contains a control character");
 	if (!*value && (def->flags & F_NONEMPTY))
-		return bad(def, NULL, why, whylen, "must not be empty");
+		return cfg_bad(def, NULL, why, whylen, "must not be empty");
 	return def->parse(def, field_of(def, cfg), value, why, whylen);
 }
 
@@ -956,7 +671,7 @@ void config_free(struct config *cfg)
 	if (!cfg)
 		return;
 	for (size_t i = 0; i < N_KEYS; i++)
-		free_field(&keys[i], field_of(&keys[i], cfg));
+		cfg_free_field(&keys[i], field_of(&keys[i], cfg));
 	free(cfg);
 }
 

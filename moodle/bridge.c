@@ -1,14 +1,18 @@
-#include "bridge.h"
+/*
+ * bridge: the C side of the PHP bridge (see moodle.h): its command line,
+ * one run to its answer, and the worker that answers request after request
+ * through child.c's talking-child API.
+ */
+#include "moodle.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "child.h"
-#include "moodle.h"
 #include "xalloc.h"
 
 #define BRIDGE_MARKER "SESSIONARCHIVER-JSON:"

@@ -96,6 +96,34 @@ char **moodle_cli_argv(struct moodle *m, const char *script,
 	return argv;
 }
 
+/* script with two arguments, "--name=value" each */
+static char **cli_argv2(struct moodle *m, const char *script, char *a0,
+			char *a1)
+{
+	char *args[] = { a0, a1, NULL };
+	char **argv = moodle_cli_argv(m, script, args);
+
+	free(a0);
+	free(a1);
+	return argv;
+}
+
+char **moodle_backup_argv(struct moodle *m, int64_t course_id,
+			  const char *destination)
+{
+	return cli_argv2(m, "admin/cli/backup.php",
+			 xasprintf("--courseid=%lld", (long long)course_id),
+			 xasprintf("--destination=%s", destination));
+}
+
+char **moodle_restore_argv(struct moodle *m, const char *file,
+			   int64_t category_id)
+{
+	return cli_argv2(m, "admin/cli/restore_backup.php",
+			 xasprintf("--file=%s", file),
+			 xasprintf("--categoryid=%lld", (long long)category_id));
+}
+
 void moodle_argv_free(char **argv)
 {
 	for (size_t i = 0; argv && argv[i]; i++)

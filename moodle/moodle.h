@@ -36,9 +36,12 @@
 #ifndef SA_MOODLE_H
 #define SA_MOODLE_H
 
+#include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct config_platform;
 struct moodle;
@@ -80,6 +83,16 @@ void moodle_free(struct moodle *m);
 
 /* The last error of a failed call below, for messages. */
 const char *moodle_error(const struct moodle *m);
+
+/*
+ * doctor's look at a web service: POSTs core_webservice_get_site_info to
+ * url with token, whatever the platform's backend. 0 with the parsed
+ * answer in *out, Moodle's error object included (caller json_decref()s),
+ * or -1 with err (transport, HTTP status, not a JSON object). The token
+ * goes in the body, never in the URL or a message.
+ */
+int moodle_ws_probe(const char *url, const char *token, json_t **out,
+		    char *err, size_t errlen);
 
 /* true when m reads the platform through web services (see above). */
 bool moodle_is_remote(const struct moodle *m);
@@ -200,6 +213,16 @@ int moodle_course_estimate(struct moodle *m, int64_t course_id,
 char **moodle_cli_argv(struct moodle *m, const char *script,
 		       char *const args[]);
 /*
+ * What moodle_cli_argv() gives for the backup of a course into destination
+ * (admin/cli/backup.php --courseid --destination) and for the restore of
+ * file as a new course of category_id (admin/cli/restore_backup.php --file
+ * --categoryid).
+ */
+char **moodle_backup_argv(struct moodle *m, int64_t course_id,
+			  const char *destination);
+char **moodle_restore_argv(struct moodle *m, const char *file,
+			   int64_t category_id);
+/*
  * s with its tags stripped, as Moodle's clean_param(PARAM_TEXT) leaves a
  * course name (no multilang syntax kept): how a course whose backup named
  * it with a tag is called once restored. Caller frees.
@@ -215,5 +238,54 @@ void moodle_cli_words(const char *out, char *buf, size_t len);
 void moodle_argv_free(char **argv);
 /* The Moodle code directory, absolute; NULL when not configured. */
 const char *moodle_dir(const struct moodle *m);
+
+/* ---- the PHP bridge (bridge.c) ------------------------------------------
+ *
+ * moodle/bridge/sessionarchiver-bridge.php does what Moodle's CLI scripts
+ * cannot: categories, course deletes, the restore of a course whose name
+ * restore_backup.php refuses. Once, for one command (its answer is the
+ * JSON line after the marker), or as a worker: one PHP process, Moodle set
+ * up once, that answers request after request (a batch of deletes costs
+ * one Moodle start-up, not one each). Both run as Moodle's CLI does
+ * (moodle_cli_argv: its php, its system user) and die with us.
+ */
+struct bridge_opts {
+	const char *moodle_dir;  /* the platform's code directory */
+	bool no_recyclebin;      /* --recyclebin=no: course bins off */
+	const char *session;     /* names the run in the process list */
+};
+
+/*
+ * The command line that runs cmd (with args, NULL-terminated) on m, or NULL
+ * with the reason in m's error. Free with moodle_argv_free().
+ */
+char **bridge_argv(struct moodle *m, const struct bridge_opts *bo,
+		   const char *cmd, char *const args[]);
+
+/*
+ * Runs argv to its end: the answer, or NULL with the reason in err (the
+ * bridge's error, or Moodle's last words when it gave none). running_pid
+ * as in child_opts (may be NULL). Caller frees with json_decref().
+ */
+json_t *bridge_run(char **argv, unsigned timeout_s, _Atomic pid_t *running_pid,
+		   char *err, size_t errlen);
+
+struct bridge_worker;
+
+/* Starts the worker on m; NULL with the reason in err. */
+struct bridge_worker *bridge_worker_start(struct moodle *m,
+					  const struct bridge_opts *bo,
+					  char *err, size_t errlen);
+pid_t bridge_worker_pid(const struct bridge_worker *w);
+/*
+ * One request ({"command":...}): the answer, or NULL with the reason in
+ * err. *dead (when not NULL) says the worker is gone or past the timeout
+ * (it was killed): end it and start another.
+ */
+json_t *bridge_worker_call(struct bridge_worker *w, json_t *request,
+			   unsigned timeout_s, bool *dead, char *err,
+			   size_t errlen);
+/* Ends it (its stdin closed, then signals) and frees it. NULL: no-op. */
+void bridge_worker_end(struct bridge_worker *w);
 
 #endif

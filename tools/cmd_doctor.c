@@ -46,11 +46,9 @@
 
 /* The store should keep this share of its space free (percent). */
 #define DOCTOR_FREE_MIN_PCT 10
-/* Caps on what we read from others: the config file, a web service answer */
+/* Cap on what we read from others: the config file */
 #define DOCTOR_CONFIG_MAX (1024 * 1024)
-#define DOCTOR_HTTP_MAX (1024 * 1024)
 #define DOCTOR_PHP_TIMEOUT_S 30
-#define DOCTOR_HTTP_TIMEOUT_S 30
 
 enum level { LVL_OK, LVL_WARN, LVL_FAIL };
 static const char *const level_names[] = { "OK", "WARN", "FAIL" };
@@ -569,102 +567,6 @@ static void check_scripts(struct doctor *d, const struct config_platform *p,
 	free(name);
 }
 
-struct http_body {
-	struct strbuf sb;
-	bool too_big;
-};
-
-static size_t on_http_body(char *data, size_t size, size_t n, void *userp)
-{
-	struct http_body *b = userp;
-
-	if (sb_add(&b->sb, data, size * n) < 0) {
-		b->too_big = true;
-		return 0;
-	}
-	return size * n;
-}
-
-#define SETOPT(rc, h, opt, val)                                         \
-	do {                                                            \
-		if ((rc) == CURLE_OK)                                   \
-			(rc) = curl_easy_setopt((h), (opt), (val));      \
-	} while (0)
-
-/*
- * POST core_webservice_get_site_info to url with the token: 0 with the
- * parsed answer in *out (caller json_decref()s), or -1 with err. The token
- * goes in the body, never in the URL or a message.
- */
-static int ws_site_info(const char *url, const char *token, json_t **out,
-			char *err, size_t errlen)
-{
-	char errbuf[CURL_ERROR_SIZE] = "", *endpoint, *post = NULL, *esc;
-	struct http_body body = { .too_big = false };
-	json_error_t jerr;
-	CURLcode rc = CURLE_OK;
-	long http = 0;
-	CURL *curl = curl_easy_init();
-	int ret = -1;
-
-	*out = NULL;
-	if (!curl) {
-		snprintf(err, errlen, "curl_easy_init failed");
-		return -1;
-	}
-	sb_init(&body.sb, DOCTOR_HTTP_MAX);
-	endpoint = xasprintf("%s%swebservice/rest/server.php", url,
-			     url[strlen(url) - 1] == '/' ? "" : "/");
-	esc = curl_easy_escape(curl, token, 0);
-	if (esc) {
-		post = xasprintf("wstoken=%s&wsfunction="
-				 "core_webservice_get_site_info"
-				 "&moodlewsrestformat=json",
-				 esc);
-		explicit_bzero(esc, strlen(esc));
-		curl_free(esc);
-	}
-	SETOPT(rc, curl, CURLOPT_URL, endpoint);
-	SETOPT(rc, curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	SETOPT(rc, curl, CURLOPT_POSTFIELDS, post ? post : "");
-	SETOPT(rc, curl, CURLOPT_WRITEFUNCTION, on_http_body);
-	SETOPT(rc, curl, CURLOPT_WRITEDATA, &body);
-	SETOPT(rc, curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	SETOPT(rc, curl, CURLOPT_TIMEOUT, (long)DOCTOR_HTTP_TIMEOUT_S);
-	SETOPT(rc, curl, CURLOPT_NOSIGNAL, 1L);
-	SETOPT(rc, curl, CURLOPT_ERRORBUFFER, errbuf);
-	if (rc == CURLE_OK && post)
-		rc = curl_easy_perform(curl);
-	if (!post) {
-		snprintf(err, errlen, "out of memory");
-	} else if (body.too_big) {
-		snprintf(err, errlen, "'%s': answer larger than %d bytes",
-			 endpoint, DOCTOR_HTTP_MAX);
-	} else if (rc != CURLE_OK) {
-		snprintf(err, errlen, "'%s': %s", endpoint,
-			 errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	} else if (curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http),
-		   http != 200) {
-		snprintf(err, errlen, "'%s': HTTP status %ld", endpoint, http);
-	} else if (!(*out = json_loadb(body.sb.buf, body.sb.len, 0, &jerr)) ||
-		   !json_is_object(*out)) {
-		snprintf(err, errlen, "'%s': not a JSON object: %.80s",
-			 endpoint, body.sb.buf);
-		json_decref(*out);
-		*out = NULL;
-	} else {
-		ret = 0;
-	}
-	if (post) {
-		explicit_bzero(post, strlen(post));
-		free(post);
-	}
-	free(endpoint);
-	sb_release(&body.sb);
-	curl_easy_cleanup(curl);
-	return ret;
-}
-
 static void check_webservice(struct doctor *d, const struct config_platform *p,
 			     const char *section)
 {
@@ -677,7 +579,7 @@ static void check_webservice(struct doctor *d, const struct config_platform *p,
 		       "write the web service token in 'token_file', mode "
 		       "0600",
 		       "%s", err);
-	} else if (ws_site_info(p->url, token, &info, err, sizeof(err)) < 0) {
+	} else if (moodle_ws_probe(p->url, token, &info, err, sizeof(err)) < 0) {
 		report(d, LVL_FAIL, name,
 		       "is 'url' the site's wwwroot, and are web services "
 		       "and the REST protocol enabled?",
@@ -918,6 +820,12 @@ static void check_tool_versions(struct doctor *d, struct store *st)
 		       sessions, v.lines, SA_VERSION);
 	sb_release(&v.others);
 }
+
+#define SETOPT(rc, h, opt, val)                                         \
+	do {                                                            \
+		if ((rc) == CURLE_OK)                                   \
+			(rc) = curl_easy_setopt((h), (opt), (val));      \
+	} while (0)
 
 /* ---- mail, FUSE, hooks, window --------------------------------------------- */
 

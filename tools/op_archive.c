@@ -1213,8 +1213,6 @@ static struct engine_item *make_items(struct archive_ctx *a, struct moodle *m,
 	*n = 0;
 	for (size_t i = 0; i < a->plan->n; i++) {
 		struct planned *pc = &a->plan->v[i];
-		char *args[3];
-
 		if (pc->archived || pc->failed_before != retry_failed)
 			continue;
 		/* the run's pid in the name: a backup.php orphaned by a
@@ -1223,12 +1221,7 @@ static struct engine_item *make_items(struct archive_ctx *a, struct moodle *m,
 				       store_path(a->store), a->plan->session,
 				       TMP_DIR, (long long)pc->c.id,
 				       (long)getpid());
-		args[0] = xasprintf("--courseid=%lld", (long long)pc->c.id);
-		args[1] = xasprintf("--destination=%s", pc->tmpdir);
-		args[2] = NULL;
-		pc->argv = moodle_cli_argv(m, "admin/cli/backup.php", args);
-		free(args[0]);
-		free(args[1]);
+		pc->argv = moodle_backup_argv(m, pc->c.id, pc->tmpdir);
 		if (!pc->argv) {
 			log_err("cannot run Moodle's CLI: %s", moodle_error(m));
 			free(items);

@@ -24,7 +24,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bridge.h"
 #include "child.h"
 #include "cli.h"
 #include "config.h"

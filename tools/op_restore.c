@@ -26,7 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bridge.h"
 #include "child.h"
 #include "cli.h"
 #include "config.h"
@@ -1007,19 +1006,13 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		if (!take)
 			continue;
 		if (!r->rerun_hooks) {
-			char *args[3];
+			char *file = xasprintf("%s/%s/%s",
+					       store_path(r->store),
+					       r->session, c->mc->file);
 
-			args[0] = xasprintf("--file=%s/%s/%s",
-					    store_path(r->store), r->session,
-					    c->mc->file);
-			args[1] = xasprintf("--categoryid=%lld",
-					    (long long)c->category_id);
-			args[2] = NULL;
-			c->argv = moodle_cli_argv(r->m,
-						  "admin/cli/restore_backup.php",
-						  args);
-			free(args[0]);
-			free(args[1]);
+			c->argv = moodle_restore_argv(r->m, file,
+						      c->category_id);
+			free(file);
 			if (!c->argv) {
 				log_err("cannot run Moodle's CLI: %s",
 					moodle_error(r->m));
