@@ -16,7 +16,6 @@
 
 #include "config.h"
 #include "sql.h"
-#include "strbuf.h"
 #include "xalloc.h"
 
 #define PREFIX_MAX 32

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "config.h"
-#include "xalloc.h"
 
 struct moodle *moodle_open(const struct config_platform *p, int *code,
 			   char *err, size_t errlen)

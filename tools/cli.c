@@ -8,14 +8,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "child.h"
 #include "config.h"
 #include "exitcode.h"
 #include "idx.h"

@@ -14,4 +14,4 @@ sys.path.insert(0, str(HERE.parent / "fakemoodle"))
 pytest_plugins = ["harness.build", "harness.fusemount", "harness.mariadb",
                   "harness.smtp"]
 # shared helpers, no fixtures: their asserts are reported like the tests'
-pytest.register_assert_rewrite("harness.platforms")
+pytest.register_assert_rewrite("harness.platforms", "harness.moodletest")

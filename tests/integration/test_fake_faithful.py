@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from fakemoodle.fakesite import FakeSite
+from fakesite import FakeSite
 from harness.build import real_fixtures, run_cli
 
 

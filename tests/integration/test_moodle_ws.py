@@ -25,7 +25,7 @@ import pytest
 
 from fakesite import FakeSite, generate_session
 from harness.platforms import PHP, free_port, needs_php, php_server, write_private, write_secret
-from test_moodle import ok, php_conf, run_helper
+from harness.moodletest import ok, php_conf, run_helper
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 

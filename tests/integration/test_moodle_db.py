@@ -1,93 +1,23 @@
-"""moodle/ against fake Moodle sites on the real-MariaDB fixture.
+"""moodle/'s SQL backend (db.c over mysql.c) against fake Moodle sites on the
+real-MariaDB fixture: site identity, categories, courses and their
+estimates, a db URL instead of config.php, a dead or refusing database,
+missing tables and table prefixes.
 
-The helper build/<...>/tests/sa-moodletest opens a platform the way
-sessionarchiver does and prints what moodle.h returns as JSON; these tests
-compare it with what fakesite.py reads from the same database.
-
-Run: SA_BUILD=/work/main/build/asan /usr/bin/python3 -m pytest -q tests/integration/test_moodle.py
+Run: SA_BUILD=/work/main/build/asan /usr/bin/python3 -m pytest -q tests/integration/test_moodle_db.py
 """
 
 import hashlib
-import json
-import os
-import pwd
-import shutil
-import subprocess
-import time
 
 import pytest
 
 from fakesite import FakeSite, generate_session
-from harness.build import BUILD, sanitizer_env
+from harness.moodletest import (check_courses, copy_site, edit_config, expected_name_paths, ok, php_conf,
+                                run_helper, url_conf)
 from harness.platforms import PHP, needs_php, write_private, write_secret
-
-HELPER = BUILD / "tests" / "sa-moodletest"
 
 pytestmark = needs_php
 
 
-# ------------------------------------------------------------------ helpers
-def run_helper(conf, *args, timeout=60):
-    assert HELPER.exists(), f"{HELPER} missing: run make SAN=1 unit-tests"
-    t = time.monotonic()
-    r = subprocess.run([str(HELPER), str(conf), *map(str, args)], capture_output=True, text=True,
-                       env=sanitizer_env(), timeout=timeout)
-    r.elapsed = time.monotonic() - t
-    assert "Sanitizer" not in r.stderr, r.stderr
-    assert "runtime error" not in r.stderr, r.stderr
-    return r
-
-
-def ok(conf, *args):
-    r = run_helper(conf, *args)
-    assert r.returncode == 0, f"exit {r.returncode}\n{r.stderr}"
-    return json.loads(r.stdout)
-
-
-def php_conf(tmp_path, site_dir, extra="", section="source", name="php.conf"):
-    return write_private(tmp_path / name, "[%s]\nmoodle = %s\nphp = %s\n%s" % (section, site_dir, PHP, extra))
-
-
-def url_conf(tmp_path, site, password, extra="", socket=None, name="url.conf"):
-    pw = write_secret(tmp_path / (name + ".pw"), password)
-    return write_private(tmp_path / name,
-                      "[source]\nmoodle = %s\nphp = %s\ndb = mysql://%s@localhost/%s?socket=%s\n"
-                      "db_password_file = %s\n%s"
-                      % (site.site_dir, PHP, site.dbuser, site.dbname, socket or site.server.socket, pw, extra))
-
-
-def expected_name_paths(site):
-    cats = {c["id"]: c for c in site.categories()}
-    out = {}
-    for cid, c in cats.items():
-        ids = [int(x) for x in c["path"].split("/") if x]
-        out[cid] = "".join("/" + cats[i]["name"] for i in ids)
-    return out
-
-
-def subtree(site, cat):
-    cats = site.categories()
-    root = [c for c in cats if c["id"] == cat][0]
-    return {c["id"] for c in cats if c["id"] == cat or c["path"].startswith(root["path"] + "/")}
-
-
-def check_courses(site, got, cat):
-    """got: the helper's JSON for category cat (recursive)."""
-    ids = subtree(site, cat)
-    want = [c for c in site.courses() if c["category"] in ids]
-    assert [c["id"] for c in got["courses"]] == [c["id"] for c in want]
-    for c, w in zip(got["courses"], want):
-        assert c["category"] == w["category"]
-        assert c["shortname"] == w["shortname"] and c["fullname"] == w["fullname"]
-        assert c["idnumber"] == (w["idnumber"] or "")
-        assert (c["startdate"], c["enddate"], c["visible"]) == (w["startdate"], w["enddate"], w["visible"])
-        assert c["estimate"] == site.course_estimate(c["id"]), c
-        assert (c["sections"], c["activities"]) == site.course_counts(c["id"]), c
-    assert got["single"] == got["courses"]
-    assert got["missing"] == 1 and got["site_course"] == 1
-
-
-# ------------------------------------------------------------------ the main site
 @pytest.fixture(scope="module")
 def sites_root(tmp_path_factory):
     return tmp_path_factory.mktemp("mt")
@@ -299,86 +229,3 @@ def test_bad_prefix(site, tmp_path):
     edit_config(d, lambda t: t.replace("$CFG->prefix    = 'mdl_'", "$CFG->prefix    = 'mdl`; DROP'"))
     r = run_helper(php_conf(tmp_path, d, name="pfx.conf"))
     assert r.returncode == 2 and "bad table prefix 'mdl`; DROP'" in r.stderr
-
-
-# ------------------------------------------------------------------ config.php variants
-def copy_site(site, dest):
-    shutil.copytree(site.site_dir, dest)
-    return str(dest)
-
-
-def edit_config(site_dir, fn):
-    p = os.path.join(site_dir, "config.php")
-    with open(p, encoding="utf-8") as f:
-        text = f.read()
-    new = fn(text)
-    assert new != text
-    with open(p, "w", encoding="utf-8") as f:
-        f.write(new)
-
-
-def test_pgsql_refused(site, tmp_path):
-    d = copy_site(site, tmp_path / "pg")
-    edit_config(d, lambda t: t.replace("'mariadb'", "'pgsql'"))
-    r = run_helper(php_conf(tmp_path, d))
-    assert r.returncode == 2
-    assert "pgsql platforms are not supported" in r.stderr and site.dbpass not in r.stderr
-
-
-def test_config_php_output_and_errors(site, tmp_path):
-    # what config.php prints is dropped; mysqli and a numeric port are fine
-    d = copy_site(site, tmp_path / "noisy")
-    edit_config(d, lambda t: t.replace("unset($CFG);", "echo \"noise {\\n\";\nunset($CFG);")
-                .replace("'mariadb'", "'mysqli'").replace("'dbport' => ''", "'dbport' => 3306"))
-    assert ok(php_conf(tmp_path, d, name="noisy.conf"))["site"]["wwwroot"] == site.wwwroot
-    # a broken config.php: exit 2, and its text (the password) is never shown
-    d = copy_site(site, tmp_path / "broken")
-    edit_config(d, lambda t: t.replace("$CFG->dbpass    = '%s';" % site.dbpass,
-                                       "$CFG->dbpass    = '%s' '%s';" % (site.dbpass, site.dbpass)))
-    r = run_helper(php_conf(tmp_path, d, name="broken.conf"))
-    assert r.returncode == 2 and "config.php" in r.stderr
-    assert site.dbpass not in r.stdout + r.stderr
-    # config.php that exits before the settings are printed
-    d = copy_site(site, tmp_path / "exits")
-    edit_config(d, lambda t: t.replace("unset($CFG);", "exit(0);"))
-    r = run_helper(php_conf(tmp_path, d, name="exits.conf"))
-    assert r.returncode == 2 and "without printing them" in r.stderr
-    # no config.php at all
-    r = run_helper(php_conf(tmp_path, str(tmp_path / "nowhere"), name="none.conf"))
-    assert r.returncode == 2 and "cannot read '%s/nowhere/config.php'" % tmp_path in r.stderr
-
-
-def test_wrong_password_in_config_php(site, tmp_path):
-    d = copy_site(site, tmp_path / "pw")
-    edit_config(d, lambda t: t.replace(site.dbpass, "not-" + site.dbpass))
-    r = run_helper(php_conf(tmp_path, d))
-    assert r.returncode == 5 and "Access denied" in r.stderr
-    assert site.dbpass not in r.stdout + r.stderr
-
-
-# ------------------------------------------------------------------ CLI command lines
-def test_cli_argv_users(site, tmp_path):
-    nobody = pwd.getpwnam("nobody")
-    d = ok(php_conf(tmp_path, site.site_dir, "user = nobody\n", name="nobody.conf"))
-    assert d["backup_argv"] == ["/usr/bin/setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid,
-                                "--init-groups", "--pdeathsig=keep", PHP, site.site_dir + "/admin/cli/backup.php",
-                                "--courseid=2"]
-    assert d["backup_argv"][1] == "--reuid=65534"
-    me = pwd.getpwuid(os.geteuid()).pw_name
-    d = ok(php_conf(tmp_path, site.site_dir, "user = %s\n" % me, name="me.conf"))
-    assert d["backup_argv"] == [PHP, site.site_dir + "/admin/cli/backup.php", "--courseid=2"]
-    d = ok(php_conf(tmp_path, site.site_dir, "user = sa-no-such-user\n", name="nouser.conf"))
-    assert d["backup_argv"] is None and d["backup_argv_error"] == "no system user 'sa-no-such-user'"
-
-
-def test_setpriv_argv_runs(site, tmp_path):
-    """The setpriv command line really runs php as nobody (root only)."""
-    if os.geteuid() != 0:
-        pytest.skip("setpriv --reuid needs root")
-    d = ok(php_conf(tmp_path, site.site_dir, "user = nobody\n", name="run.conf"))
-    argv = d["backup_argv"][:6] + ["-r", "echo posix_geteuid();"]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    if r.returncode != 0 and "posix_geteuid" in r.stderr:
-        pytest.skip("php without the posix extension")
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == str(pwd.getpwnam("nobody").pw_uid)

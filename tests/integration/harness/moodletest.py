@@ -1,0 +1,93 @@
+"""What the tests of moodle/ share: the helper build/<...>/tests/sa-moodletest
+opens a platform the way sessionarchiver does and prints what moodle.h
+returns as JSON; run_helper/ok run it, php_conf/url_conf write the configs
+it reads, check_courses compares its answer with what fakesite.py reads
+from the same database.
+
+Not a plugin (no fixtures): conftest.py only has its asserts rewritten.
+"""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+from harness.build import BUILD, sanitizer_env
+from harness.platforms import PHP, write_private, write_secret
+
+HELPER = BUILD / "tests" / "sa-moodletest"
+
+
+def run_helper(conf, *args, timeout=60):
+    assert HELPER.exists(), f"{HELPER} missing: run make SAN=1 unit-tests"
+    t = time.monotonic()
+    r = subprocess.run([str(HELPER), str(conf), *map(str, args)], capture_output=True, text=True,
+                       env=sanitizer_env(), timeout=timeout)
+    r.elapsed = time.monotonic() - t
+    assert "Sanitizer" not in r.stderr, r.stderr
+    assert "runtime error" not in r.stderr, r.stderr
+    return r
+
+
+def ok(conf, *args):
+    r = run_helper(conf, *args)
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stderr}"
+    return json.loads(r.stdout)
+
+
+def php_conf(tmp_path, site_dir, extra="", section="source", name="php.conf"):
+    return write_private(tmp_path / name, "[%s]\nmoodle = %s\nphp = %s\n%s" % (section, site_dir, PHP, extra))
+
+
+def url_conf(tmp_path, site, password, extra="", socket=None, name="url.conf"):
+    pw = write_secret(tmp_path / (name + ".pw"), password)
+    return write_private(tmp_path / name,
+                      "[source]\nmoodle = %s\nphp = %s\ndb = mysql://%s@localhost/%s?socket=%s\n"
+                      "db_password_file = %s\n%s"
+                      % (site.site_dir, PHP, site.dbuser, site.dbname, socket or site.server.socket, pw, extra))
+
+
+def expected_name_paths(site):
+    cats = {c["id"]: c for c in site.categories()}
+    out = {}
+    for cid, c in cats.items():
+        ids = [int(x) for x in c["path"].split("/") if x]
+        out[cid] = "".join("/" + cats[i]["name"] for i in ids)
+    return out
+
+
+def subtree(site, cat):
+    cats = site.categories()
+    root = [c for c in cats if c["id"] == cat][0]
+    return {c["id"] for c in cats if c["id"] == cat or c["path"].startswith(root["path"] + "/")}
+
+
+def check_courses(site, got, cat):
+    """got: the helper's JSON for category cat (recursive)."""
+    ids = subtree(site, cat)
+    want = [c for c in site.courses() if c["category"] in ids]
+    assert [c["id"] for c in got["courses"]] == [c["id"] for c in want]
+    for c, w in zip(got["courses"], want):
+        assert c["category"] == w["category"]
+        assert c["shortname"] == w["shortname"] and c["fullname"] == w["fullname"]
+        assert c["idnumber"] == (w["idnumber"] or "")
+        assert (c["startdate"], c["enddate"], c["visible"]) == (w["startdate"], w["enddate"], w["visible"])
+        assert c["estimate"] == site.course_estimate(c["id"]), c
+        assert (c["sections"], c["activities"]) == site.course_counts(c["id"]), c
+    assert got["single"] == got["courses"]
+    assert got["missing"] == 1 and got["site_course"] == 1
+
+
+def copy_site(site, dest):
+    shutil.copytree(site.site_dir, dest)
+    return str(dest)
+
+
+def edit_config(site_dir, fn):
+    p = os.path.join(site_dir, "config.php")
+    with open(p, encoding="utf-8") as f:
+        text = f.read()
+    new = fn(text)
+    assert new != text
+    with open(p, "w", encoding="utf-8") as f:
+        f.write(new)

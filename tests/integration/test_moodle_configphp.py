@@ -1,0 +1,59 @@
+"""moodle/'s config.php reader (configphp.c): Moodle's own config.php run
+through php, its output dropped, its errors reported without its secrets.
+
+Run: SA_BUILD=/work/main/build/asan /usr/bin/python3 -m pytest -q tests/integration/test_moodle_configphp.py
+"""
+
+import pytest
+
+from fakesite import FakeSite
+from harness.moodletest import copy_site, edit_config, ok, php_conf, run_helper
+from harness.platforms import needs_php
+
+pytestmark = needs_php
+
+
+@pytest.fixture(scope="module")
+def site(mariadb, tmp_path_factory):
+    s = FakeSite.create(mariadb, tmp_path_factory.mktemp("mt"), "sam_cfg", wwwroot="http://localhost/sam")
+    yield s
+    s.destroy()
+
+
+def test_pgsql_refused(site, tmp_path):
+    d = copy_site(site, tmp_path / "pg")
+    edit_config(d, lambda t: t.replace("'mariadb'", "'pgsql'"))
+    r = run_helper(php_conf(tmp_path, d))
+    assert r.returncode == 2
+    assert "pgsql platforms are not supported" in r.stderr and site.dbpass not in r.stderr
+
+
+def test_config_php_output_and_errors(site, tmp_path):
+    # what config.php prints is dropped; mysqli and a numeric port are fine
+    d = copy_site(site, tmp_path / "noisy")
+    edit_config(d, lambda t: t.replace("unset($CFG);", "echo \"noise {\\n\";\nunset($CFG);")
+                .replace("'mariadb'", "'mysqli'").replace("'dbport' => ''", "'dbport' => 3306"))
+    assert ok(php_conf(tmp_path, d, name="noisy.conf"))["site"]["wwwroot"] == site.wwwroot
+    # a broken config.php: exit 2, and its text (the password) is never shown
+    d = copy_site(site, tmp_path / "broken")
+    edit_config(d, lambda t: t.replace("$CFG->dbpass    = '%s';" % site.dbpass,
+                                       "$CFG->dbpass    = '%s' '%s';" % (site.dbpass, site.dbpass)))
+    r = run_helper(php_conf(tmp_path, d, name="broken.conf"))
+    assert r.returncode == 2 and "config.php" in r.stderr
+    assert site.dbpass not in r.stdout + r.stderr
+    # config.php that exits before the settings are printed
+    d = copy_site(site, tmp_path / "exits")
+    edit_config(d, lambda t: t.replace("unset($CFG);", "exit(0);"))
+    r = run_helper(php_conf(tmp_path, d, name="exits.conf"))
+    assert r.returncode == 2 and "without printing them" in r.stderr
+    # no config.php at all
+    r = run_helper(php_conf(tmp_path, str(tmp_path / "nowhere"), name="none.conf"))
+    assert r.returncode == 2 and "cannot read '%s/nowhere/config.php'" % tmp_path in r.stderr
+
+
+def test_wrong_password_in_config_php(site, tmp_path):
+    d = copy_site(site, tmp_path / "pw")
+    edit_config(d, lambda t: t.replace(site.dbpass, "not-" + site.dbpass))
+    r = run_helper(php_conf(tmp_path, d))
+    assert r.returncode == 5 and "Access denied" in r.stderr
+    assert site.dbpass not in r.stdout + r.stderr
