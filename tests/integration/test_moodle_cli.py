@@ -10,18 +10,13 @@ import subprocess
 
 import pytest
 
-from fakesite import FakeSite
-from harness.moodletest import ok, php_conf
+from harness.moodletest import fresh_site_fixture, ok, php_conf
 from harness.platforms import PHP, needs_php
 
 pytestmark = needs_php
 
 
-@pytest.fixture(scope="module")
-def site(mariadb, tmp_path_factory):
-    s = FakeSite.create(mariadb, tmp_path_factory.mktemp("mt"), "sam_cli", wwwroot="http://localhost/sam")
-    yield s
-    s.destroy()
+site = fresh_site_fixture("sam_cli")
 
 
 def test_cli_argv_users(site, tmp_path):

@@ -4,20 +4,13 @@ through php, its output dropped, its errors reported without its secrets.
 Run: SA_BUILD=/work/main/build/asan /usr/bin/python3 -m pytest -q tests/integration/test_moodle_configphp.py
 """
 
-import pytest
-
-from fakesite import FakeSite
-from harness.moodletest import copy_site, edit_config, ok, php_conf, run_helper
+from harness.moodletest import copy_site, edit_config, fresh_site_fixture, ok, php_conf, run_helper
 from harness.platforms import needs_php
 
 pytestmark = needs_php
 
 
-@pytest.fixture(scope="module")
-def site(mariadb, tmp_path_factory):
-    s = FakeSite.create(mariadb, tmp_path_factory.mktemp("mt"), "sam_cfg", wwwroot="http://localhost/sam")
-    yield s
-    s.destroy()
+site = fresh_site_fixture("sam_cfg")
 
 
 def test_pgsql_refused(site, tmp_path):

@@ -12,6 +12,9 @@ import shutil
 import subprocess
 import time
 
+import pytest
+
+from fakesite import FakeSite
 from harness.build import BUILD, sanitizer_env
 from harness.platforms import PHP, write_private, write_secret
 
@@ -91,3 +94,14 @@ def edit_config(site_dir, fn):
     assert new != text
     with open(p, "w", encoding="utf-8") as f:
         f.write(new)
+
+
+def fresh_site_fixture(name):
+    """A module-scoped fixture: a fake site named name holding only what a
+    fresh install has."""
+    @pytest.fixture(scope="module")
+    def site(mariadb, tmp_path_factory):
+        s = FakeSite.create(mariadb, tmp_path_factory.mktemp("mt"), name, wwwroot="http://localhost/sam")
+        yield s
+        s.destroy()
+    return site
