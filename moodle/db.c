@@ -107,6 +107,10 @@ struct moodle *moodle_db_open(const struct config_platform *p, int *code,
 		m = NULL;
 		goto out;
 	}
+	/* moodle_check() may connect again, long after config.php was read */
+	m->db_settings = xmalloc(sizeof(*m->db_settings));
+	*m->db_settings = s;
+	memset(&s, 0, sizeof(s));
 	*code = 0;
 out:
 	moodle_settings_release(&s);
@@ -550,9 +554,43 @@ static int db_course_get(struct moodle *m, int64_t id,
 	return 0;
 }
 
+static int db_check(struct moodle *m)
+{
+	struct sql_query q;
+	bool maintenance;
+	int rc;
+
+	if (sql_ping(m) < 0) {
+		sql_close(m);
+		if (sql_connect(m, m->db_settings) < 0)
+			return -1;
+	}
+	if (sql_start(&q, m, "config",
+		      "SELECT value FROM {config}"
+		      " WHERE name = 'maintenance_enabled'",
+		      "s", NULL, 0) < 0)
+		return -1;
+	rc = sql_next(&q);
+	maintenance = rc > 0 && !strcmp(q.col[0].s, "1");
+	sql_end(&q);
+	if (rc < 0)
+		return -1;
+	if (maintenance)
+		return moodle_fail(m, "Moodle is in maintenance mode "
+				   "(maintenance_enabled in table '%sconfig' "
+				   "of database '%s')",
+				   m->prefix, m->dbname);
+	return 0;
+}
+
 static void db_close(struct moodle *m)
 {
 	sql_close(m);
+	if (m->db_settings) {
+		moodle_settings_release(m->db_settings);
+		free(m->db_settings);
+		m->db_settings = NULL;
+	}
 }
 
 static const struct moodle_backend db_backend = {
@@ -561,5 +599,6 @@ static const struct moodle_backend db_backend = {
 	.courses_in = db_courses_in,
 	.course_get = db_course_get,
 	.course_estimate = db_course_estimate,
+	.check = db_check,
 	.close = db_close,
 };

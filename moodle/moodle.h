@@ -94,6 +94,16 @@ const char *moodle_error(const struct moodle *m);
 int moodle_ws_probe(const char *url, const char *token, json_t **out,
 		    char *err, size_t errlen);
 
+/*
+ * Whether the platform answers now, asked after a course failed to tell a
+ * course's failure from the platform's: 0, or -1 with moodle_error()
+ * saying why (its database or web service cannot be reached, or Moodle is
+ * in maintenance mode: maintenance_enabled in its config table, or
+ * climaintenance.html in its dataroot). A lost database connection is
+ * opened again first: a server restarted since the plan is not down.
+ */
+int moodle_check(struct moodle *m);
+
 /* true when m reads the platform through web services (see above). */
 bool moodle_is_remote(const struct moodle *m);
 

@@ -97,6 +97,9 @@ int sql_start(struct sql_query *q, struct moodle *m, const char *table,
 	q->table = table;
 	q->types = types;
 	q->ncols = (unsigned)strlen(types);
+	if (!m->db)
+		return moodle_fail(m, "not connected to database '%s'",
+				   m->dbname);
 	q->stmt = s = xcalloc(1, sizeof(*s));
 	s->st = mysql_stmt_init(m->db->mysql);
 	if (!s->st) {
@@ -252,6 +255,17 @@ int sql_connect(struct moodle *m, const struct moodle_settings *s)
 	if (mysql_real_query(db, read_only, sizeof(read_only) - 1))
 		return moodle_fail(m, "cannot use database '%s' on %s: %s",
 				   s->name, where, mysql_error(db));
+	return 0;
+}
+
+int sql_ping(struct moodle *m)
+{
+	if (!m->db)
+		return moodle_fail(m, "not connected to database '%s'",
+				   m->dbname);
+	if (mysql_ping(m->db->mysql))
+		return moodle_fail(m, "lost the connection to database '%s': "
+				   "%s", m->dbname, mysql_error(m->db->mysql));
 	return 0;
 }
 

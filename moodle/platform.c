@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "xalloc.h"
 
 struct moodle *moodle_open(const struct config_platform *p, int *code,
 			   char *err, size_t errlen)
@@ -79,6 +81,26 @@ int moodle_parse_version(const char *s, int64_t *out)
 	if (config_parse_uint(buf, 0, INT64_MAX, &v) < 0)
 		return -1;
 	*out = (int64_t)v;
+	return 0;
+}
+
+int moodle_check(struct moodle *m)
+{
+	char *flag;
+	bool cli_maintenance;
+
+	if (m->be->check(m) < 0)
+		return -1;
+	if (!m->dataroot)
+		return 0;
+	/* admin/cli/maintenance.php --enablelater, and upgrades, write it */
+	flag = xasprintf("%s/climaintenance.html", m->dataroot);
+	cli_maintenance = access(flag, F_OK) == 0;
+	free(flag);
+	if (cli_maintenance)
+		return moodle_fail(m, "Moodle is in maintenance mode "
+				   "(climaintenance.html in '%s')",
+				   m->dataroot);
 	return 0;
 }
 

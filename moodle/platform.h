@@ -37,6 +37,7 @@ struct moodle_backend {
 			  struct moodle_course *out);
 	int (*course_estimate)(struct moodle *m, int64_t course_id,
 			       int64_t *bytes);
+	int (*check)(struct moodle *m); /* moodle_check() */
 	void (*close)(struct moodle *m); /* the backend's part of m */
 };
 
@@ -53,6 +54,7 @@ struct moodle {
 	char *where;    /* "in database 'x'" or "on 'URL'", for messages */
 	/* the SQL database */
 	struct sql_conn *db;
+	struct moodle_settings *db_settings; /* to connect again */
 	char *prefix;   /* checked against [a-z0-9_]+ */
 	char *dbname;
 	/* web services */

@@ -55,6 +55,8 @@ struct sql_query {
  */
 int sql_connect(struct moodle *m, const struct moodle_settings *s);
 void sql_close(struct moodle *m);
+/* Whether the connection still holds: 0, or -1 with moodle_error() set. */
+int sql_ping(struct moodle *m);
 
 /*
  * Prepares sql, binds params and the result columns described by types,

@@ -423,6 +423,16 @@ static void ws_close(struct moodle *m)
 	m->ws = NULL;
 }
 
+static int ws_check(struct moodle *m)
+{
+	json_t *root = ws_call(m, "core_webservice_get_site_info", NULL, 0);
+
+	if (!root)
+		return -1;
+	json_decref(root);
+	return 0;
+}
+
 static const struct moodle_backend ws_backend = {
 	.remote = true,
 	.site = ws_site,
@@ -430,5 +440,6 @@ static const struct moodle_backend ws_backend = {
 	.courses_in = ws_courses_in,
 	.course_get = ws_course_get,
 	.course_estimate = ws_course_estimate,
+	.check = ws_check,
 	.close = ws_close,
 };
