@@ -107,6 +107,8 @@ static const struct key_def keys[] = {
 	  .min = 1, .max = 64 },
 	{ K("jobs", "timeout", KT_DURATION, jobs.timeout, parse_duration),
 	  .min = 1, .max = 7 * 24 * 3600 },
+	{ K("jobs", "stop_after", KT_UINT, jobs.stop_after, parse_uint),
+	  .min = 1, .max = 1000 },
 	{ K("mail", "url", KT_STRING, mail.url, parse_smtp_url) },
 	{ K("mail", "from", KT_STRING, mail.from, parse_address) },
 	{ K("mail", "to", KT_ADDRS, mail, parse_addrs) },
@@ -660,6 +662,7 @@ struct config *config_new(void)
 	cfg->window.at_end = CONFIG_AT_END_FINISH;
 	cfg->jobs.parallel = 1;
 	cfg->jobs.timeout = 4 * 3600;
+	cfg->jobs.stop_after = 3;
 	cfg->mail.every_kind = CONFIG_EVERY_NONE;
 	cfg->mail.starttls = true;
 	cfg->hooks.timeout = 30 * 60;

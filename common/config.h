@@ -122,6 +122,7 @@ struct config_window {
 struct config_jobs {
 	unsigned parallel; /* 1..64, default 1 */
 	unsigned timeout;  /* seconds, per course Moodle CLI, default 4h */
+	unsigned stop_after; /* outages in a row that stop a run, default 3 */
 };
 
 enum config_every_kind {

@@ -17,6 +17,7 @@ enum sa_exit {
 	SA_EXIT_NOSTORE = 7,     /* not a store, or a format we cannot read */
 	SA_EXIT_BUSY = 8,        /* another run holds the session */
 	SA_EXIT_MOUNTPOINT = 9,  /* mountpoint missing, not a folder, busy */
+	SA_EXIT_STORE_FULL = 10, /* the store is full or cannot be written */
 };
 
 #endif

@@ -65,6 +65,8 @@ struct slot {
 	bool busy;     /* a thread runs it */
 	bool finished; /* the thread reported */
 	pthread_t tid;
+	/* courses finished before this one started: see outages_in_row */
+	unsigned long finished_before;
 };
 
 struct loop {
@@ -151,6 +153,21 @@ static void abort_running(struct loop *l, unsigned n)
 	}
 }
 
+/* After outages in a row: stop the run, so the rest stays pending. */
+static void stop_if_down(const struct engine_config *cfg,
+			 struct engine_result *res, const struct slot *s,
+			 unsigned in_row)
+{
+	if (!cfg->stop_after || in_row < cfg->stop_after ||
+	    res->stopped_by != ENGINE_DONE || res->cancelled)
+		return;
+	res->stopped_by = s->outcome;
+	snprintf(res->stop_reason, sizeof(res->stop_reason), "%s", s->err);
+	log_err("%s of %s: stopping after %u courses in a row could not be "
+		"done: %s; the courses not done stay pending",
+		cfg->operation, cfg->session, in_row, s->err);
+}
+
 static char *current_labels(struct loop *l, unsigned n)
 {
 	struct strbuf sb;
@@ -201,17 +218,31 @@ static void end_mail(struct notify *nt, const struct engine_config *cfg,
 {
 	char *body, what[64];
 
+	char *stop = NULL;
+
 	snprintf(what, sizeof(what), "%s",
 		 res->cancelled       ? "cancelled"
+		 : res->stopped_by == ENGINE_PLATFORM_DOWN
+			 ? "stopped: Moodle cannot be reached"
+		 : res->stopped_by == ENGINE_STORE_DOWN
+			 ? "stopped: the store is full or cannot be written"
 		 : res->window_closed ? "stopped at the end of the window"
 		 : res->failed        ? "finished with failures"
 				      : "finished");
+	if (res->stopped_by != ENGINE_DONE)
+		stop = xasprintf("\nStopped after %u courses in a row could "
+				 "not be done: %s\nThe courses not done stay "
+				 "pending: the next run does them.\n",
+				 cfg->stop_after, res->stop_reason);
 	body = xasprintf("%s of session %s: %lld done, %lld failed, %lld "
-			 "aborted, %lld not started.\n%s%s",
+			 "aborted, %lld pending (outage), %lld not "
+			 "started.\n%s%s%s",
 			 cfg->operation, cfg->session, (long long)res->done,
 			 (long long)res->failed, (long long)res->aborted,
-			 (long long)res->not_started,
+			 (long long)res->outages, (long long)res->not_started,
+			 stop ? stop : "",
 			 failures[0] ? "\nFailed courses:\n" : "", failures);
+	free(stop);
 	notify_send(nt, what, body);
 	free(body);
 }
@@ -231,6 +262,14 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 	struct strbuf failures;
 	char last_err[1024];
 	bool paused = false, waiting = false, closing = false;
+	/*
+	 * A course done after an outage ends the streak only if it started
+	 * after that outage was seen: one that was nearly done when the
+	 * database went down says nothing about the database now.
+	 */
+	unsigned outages_in_row = 0;
+	unsigned long finished = 0, last_outage = 0;
+	bool stopping = false;
 	size_t next = 0;
 	time_t last_update = 0;
 
@@ -273,10 +312,21 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 				continue;
 			pthread_mutex_unlock(&l.lock);
 			pthread_join(s->tid, NULL);
-			ops->done(ctx, s->item, s->outcome, s->err);
+			s->outcome = ops->done(ctx, s->item, s->outcome,
+					       s->err, sizeof(s->err));
+			finished++;
+			if ((s->outcome == ENGINE_DONE ||
+			     s->outcome == ENGINE_FAILED) &&
+			    s->finished_before >= last_outage)
+				outages_in_row = 0;
 			if (s->outcome == ENGINE_DONE) {
 				res->done++;
 				rc.bytes_done += s->item->bytes;
+			} else if (engine_outage(s->outcome)) {
+				res->outages++;
+				outages_in_row++;
+				last_outage = finished;
+				stop_if_down(cfg, res, s, outages_in_row);
 			} else if (s->outcome == ENGINE_FAILED) {
 				res->failed++;
 				snprintf(last_err, sizeof(last_err), "%s",
@@ -297,6 +347,11 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 			s->busy = false;
 			l.running--;
 			changed = true;
+		}
+		if (res->stopped_by != ENGINE_DONE && !stopping) {
+			/* they would meet the same outage */
+			stopping = true;
+			abort_running(&l, parallel);
 		}
 		if (want_cancel && !res->cancelled) {
 			res->cancelled = true;
@@ -369,7 +424,8 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 			set_state(cfg, paused ? "paused" : "running");
 		}
 		/* start what may start */
-		while (open && !paused && !res->cancelled && next < n &&
+		while (open && !paused && !res->cancelled &&
+		       res->stopped_by == ENGINE_DONE && next < n &&
 		       l.running < parallel) {
 			unsigned i;
 
@@ -377,11 +433,13 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 				;
 			if (start_slot(&l, &l.slots[i], &items[next]) < 0)
 				break;
+			l.slots[i].finished_before = finished;
 			next++;
 			changed = true;
 		}
 		if (l.running == 0 &&
-		    (next == n || res->cancelled))
+		    (next == n || res->cancelled ||
+		     res->stopped_by != ENGINE_DONE))
 			break;
 		if (changed || now != last_update) {
 			char *cur = current_labels(&l, parallel);

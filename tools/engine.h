@@ -11,6 +11,11 @@
  * starts), SIGUSR2 resumes, SIGTERM, SIGINT and SIGHUP cancel (running
  * courses are aborted and cleaned up). An aborted course is neither done
  * nor failed: it is redone by the next run.
+ *
+ * A course can also end because the platform or the store under it is
+ * down: that is not the course's failure. It stays pending like an aborted
+ * one, and after stop_after such courses in a row the run stops (running
+ * courses aborted, none started) instead of failing every course left.
  */
 #ifndef SA_ENGINE_H
 #define SA_ENGINE_H
@@ -36,7 +41,9 @@ struct engine_item {
 enum engine_outcome {
 	ENGINE_DONE,
 	ENGINE_FAILED,
-	ENGINE_ABORTED, /* stopped by cancel or the window: redo later */
+	ENGINE_ABORTED,       /* stopped by cancel or the window: redo later */
+	ENGINE_PLATFORM_DOWN, /* Moodle cannot be reached: redo later */
+	ENGINE_STORE_DOWN,    /* the store is full or unwritable: redo later */
 };
 
 /* What a running course shares with the engine. */
@@ -50,9 +57,14 @@ struct engine_ops {
 	enum engine_outcome (*run)(void *ctx, struct engine_item *it,
 				   struct engine_job *job, char *err,
 				   size_t errlen);
-	/* On the calling thread, as each course ends: record it. */
-	void (*done)(void *ctx, struct engine_item *it,
-		     enum engine_outcome outcome, const char *err);
+	/*
+	 * On the calling thread, as each course ends: record it. It may
+	 * find that a failure was the platform's or the store's, rewrite
+	 * err and return what the engine counts; else it returns outcome.
+	 */
+	enum engine_outcome (*done)(void *ctx, struct engine_item *it,
+				    enum engine_outcome outcome, char *err,
+				    size_t errlen);
 };
 
 struct engine_config {
@@ -66,12 +78,17 @@ struct engine_config {
 	bool quiet;                         /* no progress bar */
 	struct idx *idx;                    /* for the run's counters */
 	int64_t run_id;
+	unsigned stop_after;                /* outages in a row; 0: never */
 };
 
 struct engine_result {
 	int64_t done, failed, aborted, not_started;
+	int64_t outages;    /* courses left pending: platform or store down */
 	bool cancelled;
 	bool window_closed; /* stopped because the window closed */
+	/* stopped after stop_after outages in a row: which, and why */
+	enum engine_outcome stopped_by; /* ENGINE_DONE when not stopped */
+	char stop_reason[1024];
 };
 
 /* Runs the items. 0, or -1 when it could not start at all (logged). */
@@ -88,6 +105,12 @@ time_t engine_now(void);
 /* Writes a course's failure reason into err; returns ENGINE_FAILED. */
 enum engine_outcome engine_fail(char *err, size_t errlen, const char *fmt,
 				...) __attribute__((format(printf, 3, 4)));
+
+/* True for ENGINE_PLATFORM_DOWN and ENGINE_STORE_DOWN. */
+static inline bool engine_outage(enum engine_outcome o)
+{
+	return o == ENGINE_PLATFORM_DOWN || o == ENGINE_STORE_DOWN;
+}
 
 /* Signals the program a job runs (its process group). */
 void engine_kill_job(struct engine_job *job, int sig);

@@ -31,6 +31,7 @@
 #include "mbz.h"
 #include "moodle.h"
 #include "names.h"
+#include "outage.h"
 #include "runs.h"
 #include "scan.h"
 #include "store.h"
@@ -73,6 +74,7 @@ struct archive_ctx {
 	const struct config *cfg;
 	struct store *store;
 	struct idx *idx;
+	struct moodle *m;   /* the calling thread's only */
 	struct plan *plan;
 	char *journal;      /* journal-<site>.jsonl */
 	int metafd;         /* the session's .session folder */
@@ -827,6 +829,10 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 				.own_group = true, .running_pid = &job->pid };
 	char how[128], words[512], *mbz = NULL, *final = NULL, *dir;
 	struct child_result r = { 0 };
+	struct outage_store_case oc = {
+		.store_dir = store_path(a->store), .need = pc->bytes,
+		.dataroot = a->plan->site.dataroot
+	};
 	enum engine_outcome out;
 	struct statvfs sv;
 	int sessfd = -1, fd;
@@ -834,25 +840,32 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	/* refusing is better than a full disk: check before each course */
 	if (statvfs(store_path(a->store), &sv) == 0 &&
 	    (int64_t)sv.f_bavail * (int64_t)sv.f_frsize <
-		    pc->bytes + pc->bytes * ARCHIVE_MARGIN_PCT / 100)
-		return engine_fail(err, errlen,
+		    pc->bytes + pc->bytes * ARCHIVE_MARGIN_PCT / 100) {
+		engine_fail(err, errlen,
 			    "not enough space on the store: %lld bytes free, "
 			    "%lld needed",
 			    (long long)sv.f_bavail * (long long)sv.f_frsize,
 			    (long long)pc->bytes);
+		return ENGINE_STORE_DOWN;
+	}
 	if (a->cfg->hooks.pre_backup &&
 	    (out = run_hook(a, pc, job, err, errlen)) != ENGINE_DONE)
 		return out;
 	wait_orphan_backup(a, pc);
 	remove_tree(AT_FDCWD, pc->tmpdir);
-	if (mkdir(pc->tmpdir, 0777) < 0)
-		return engine_fail(err, errlen, "cannot create '%s': %s", pc->tmpdir,
+	if (mkdir(pc->tmpdir, 0777) < 0) {
+		oc.sys_errno = errno;
+		engine_fail(err, errlen, "cannot create '%s': %s", pc->tmpdir,
 			    strerror(errno));
+		return outage_store(&oc, err, errlen);
+	}
 	/* Moodle's CLI may run as another user: it must write here */
 	chmod(pc->tmpdir, 0777);
 	if (child_run(&o, &r) < 0) {
-		out = engine_fail(err, errlen, "cannot run '%s': %s", pc->argv[0],
-			   strerror(errno));
+		/* no php, no fork: no course can be backed up */
+		engine_fail(err, errlen, "cannot run '%s': %s", pc->argv[0],
+			    strerror(errno));
+		out = ENGINE_PLATFORM_DOWN;
 		goto out_clean;
 	}
 	log_info("backup.php for course %lld: %s", (long long)pc->c.id,
@@ -891,6 +904,7 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	}
 	fd = open(mbz, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) < 0 || fchmod(fd, 0644) < 0) {
+		oc.sys_errno = errno;
 		out = engine_fail(err, errlen, "cannot sync '%s': %s", mbz,
 			   strerror(errno));
 		if (fd >= 0)
@@ -906,6 +920,7 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	else
 		dir[0] = '\0';
 	if (sessfd < 0 || make_dirs(sessfd, dir) < 0) {
+		oc.sys_errno = errno;
 		out = engine_fail(err, errlen, "cannot create '%s' in the store: %s",
 			   dir, strerror(errno));
 		free(dir);
@@ -915,6 +930,7 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	final = xasprintf("%s/%s/%s", store_path(a->store), a->plan->session,
 			  pc->file);
 	if (rename(mbz, final) < 0 || stat(final, &pc->st) < 0) {
+		oc.sys_errno = errno;
 		out = engine_fail(err, errlen, "cannot move the backup to '%s': %s",
 			   final, strerror(errno));
 		goto out_clean;
@@ -937,6 +953,11 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 
 out_clean:
 	remove_tree(AT_FDCWD, pc->tmpdir);
+	/* what is left free now is what the next course would find */
+	if (out == ENGINE_FAILED) {
+		oc.output = r.output;
+		out = outage_store(&oc, err, errlen);
+	}
 	if (sessfd >= 0)
 		close(sessfd);
 	child_result_release(&r);
@@ -954,15 +975,23 @@ static void journal_event(struct archive_ctx *a, json_t *ev)
 }
 
 /* On the calling thread: manifest, journal and index for one course. */
-static void archive_done(void *ctx, struct engine_item *it,
-			 enum engine_outcome outcome, const char *err)
+static enum engine_outcome archive_done(void *ctx, struct engine_item *it,
+					enum engine_outcome outcome,
+					char *err, size_t errlen)
 {
 	struct archive_ctx *a = ctx;
 	struct planned *pc = it->data;
 	json_t *ev;
 
+	outcome = outage_platform(a->m, outcome, err, errlen);
 	if (outcome == ENGINE_ABORTED)
-		return;
+		return outcome;
+	if (engine_outage(outcome)) {
+		/* not the course's failure: no journal line, still pending */
+		log_warn("course %lld '%s' not archived, it stays pending: %s",
+			 (long long)pc->c.id, pc->c.shortname, err);
+		return outcome;
+	}
 	if (outcome == ENGINE_FAILED) {
 		log_err("course %lld '%s' failed: %s", (long long)pc->c.id,
 			pc->c.shortname, err);
@@ -1010,6 +1039,7 @@ static void archive_done(void *ctx, struct engine_item *it,
 	}
 	scan_session_feeds(a->idx, a->store, a->plan->session, pc->c.id);
 	mbz_info_release(&pc->info);
+	return outcome;
 }
 
 struct select_args {
@@ -1262,7 +1292,7 @@ static void adopt_orphans(struct archive_ctx *a)
 				"course %lld: a complete backup from an "
 				"interrupted run is in place, recorded",
 				(long long)pc->c.id);
-			archive_done(a, &it, ENGINE_DONE, NULL);
+			archive_done(a, &it, ENGINE_DONE, NULL, 0);
 			pc->archived = true;
 			pc->failed_before = false;
 		} else {
@@ -1282,7 +1312,8 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 				    .no_wait = o->no_wait,
 				    .mail = &a->cfg->mail,
 				    .quiet = a->cli->verbosity < 0,
-				    .idx = a->idx };
+				    .idx = a->idx,
+				    .stop_after = a->cfg->jobs.stop_after };
 	struct engine_ops ops = { .run = archive_run, .done = archive_done };
 	struct engine_result res;
 	struct engine_item *items;
@@ -1337,7 +1368,9 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 				a->plan->session);
 		runs_end(a->idx, ec.run_id, "finished", NULL);
 		free(items);
-		return SA_EXIT_OK;
+		/* cron must hear of failures until someone looks at them */
+		return failed && !o->retry_failed ? SA_EXIT_PARTIAL
+						  : SA_EXIT_OK;
 	}
 	/* a mail, not the plan of 10,000 courses: the store has that */
 	summary = plan_text(a->plan, 50);
@@ -1353,13 +1386,19 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 		return SA_EXIT_FAILURE;
 	}
 	log_msg(LOG_NOTICE,
-		"archive of %s: %lld done, %lld failed, %lld aborted, %lld not "
-		"started",
+		"archive of %s: %lld done, %lld failed, %lld aborted, %lld "
+		"pending after an outage, %lld not started",
 		a->plan->session, (long long)res.done, (long long)res.failed,
-		(long long)res.aborted, (long long)res.not_started);
+		(long long)res.aborted, (long long)res.outages,
+		(long long)res.not_started);
 	if (res.cancelled) {
 		runs_end(a->idx, ec.run_id, "cancelled", "cancelled");
 		return SA_EXIT_FAILURE;
+	}
+	if (res.stopped_by != ENGINE_DONE) {
+		runs_end(a->idx, ec.run_id, "failed", res.stop_reason);
+		return res.stopped_by == ENGINE_STORE_DOWN ? SA_EXIT_STORE_FULL
+							   : SA_EXIT_UNREACHABLE;
 	}
 	if (res.window_closed) {
 		log_msg(LOG_NOTICE,
@@ -1370,7 +1409,7 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 			 "outside the hour window (--no-wait)");
 		return SA_EXIT_WINDOW;
 	}
-	if (res.failed) {
+	if (res.failed || res.outages) {
 		runs_end(a->idx, ec.run_id, "finished", NULL);
 		return SA_EXIT_PARTIAL;
 	}
@@ -1411,6 +1450,7 @@ int cmd_archive(struct cli *cli, int argc, char **argv)
 	if ((rc = open_all(cli, &a.store, &a.idx, &m)) != SA_EXIT_OK)
 		return rc;
 	a.cfg = cli->cfg;
+	a.m = m;
 	rc = build_plan(m, a.idx, a.store, a.cfg, sel.name, sel.category,
 			sel.autosel, &p);
 	if (rc < 0) {

@@ -33,6 +33,7 @@
 #include "idx.h"
 #include "journal.h"
 #include "log.h"
+#include "outage.h"
 #include "manifest.h"
 #include "moodle.h"
 #include "runs.h"
@@ -569,19 +570,28 @@ static enum engine_outcome purge_run(void *ctx, struct engine_item *it,
 	return ENGINE_DONE;
 }
 
-static void purge_done(void *ctx, struct engine_item *it,
-		       enum engine_outcome outcome, const char *err)
+static enum engine_outcome purge_done(void *ctx, struct engine_item *it,
+				      enum engine_outcome outcome, char *err,
+				      size_t errlen)
 {
 	struct purge *p = ctx;
 	struct victim *v = it->data;
 	json_t *ev;
 
+	pthread_mutex_lock(&p->arc_lock);
+	outcome = outage_platform(p->m, outcome, err, errlen);
+	pthread_mutex_unlock(&p->arc_lock);
 	if (outcome == ENGINE_ABORTED)
-		return;
+		return outcome;
+	if (engine_outage(outcome)) {
+		log_warn("course %lld '%s' not deleted, it stays to purge: %s",
+			 (long long)v->id, v->shortname, err);
+		return outcome;
+	}
 	if (outcome == ENGINE_FAILED) {
 		log_err("course %lld '%s' not deleted: %s", (long long)v->id,
 			v->shortname, err);
-		return;
+		return outcome;
 	}
 	ev = json_pack("{s:s, s:s?, s:s, s:I, s:b}", "event", "purge", "site",
 		       p->site.site_hash, "side",
@@ -607,6 +617,7 @@ static void purge_done(void *ctx, struct engine_item *it,
 				strerror(errno));
 		free(path);
 	}
+	return outcome;
 }
 
 /* Categories last, deepest first, only when empty. */
@@ -653,7 +664,8 @@ static int run_purge(struct purge *p)
 				    .no_wait = p->no_wait,
 				    .mail = &p->cfg->mail,
 				    .quiet = p->cli->verbosity < 0,
-				    .idx = p->idx };
+				    .idx = p->idx,
+				    .stop_after = p->cfg->jobs.stop_after };
 	struct engine_ops ops = { .run = purge_run, .done = purge_done };
 	struct engine_item *items = xcalloc(p->n + 1, sizeof(*items));
 	struct engine_result res;
@@ -696,7 +708,7 @@ static int run_purge(struct purge *p)
 		return SA_EXIT_FAILURE;
 	}
 	if (!res.cancelled && !res.window_closed && !res.aborted &&
-	    !res.not_started)
+	    !res.not_started && !res.outages)
 		purge_categories(p);
 	log_msg(LOG_NOTICE,
 		"purge%s of %s (%s side): %lld %s, %lld failed, %zu kept back "
@@ -709,9 +721,11 @@ static int run_purge(struct purge *p)
 		 res.cancelled ? "cancelled" : NULL);
 	if (res.cancelled)
 		return SA_EXIT_FAILURE;
+	if (res.stopped_by == ENGINE_PLATFORM_DOWN)
+		return SA_EXIT_UNREACHABLE;
 	if (res.window_closed)
 		return SA_EXIT_WINDOW;
-	return res.failed ? SA_EXIT_PARTIAL : SA_EXIT_OK;
+	return res.failed || res.outages ? SA_EXIT_PARTIAL : SA_EXIT_OK;
 }
 
 static const char purge_help[] =

@@ -37,6 +37,7 @@
 #include "manifest.h"
 #include "mbz.h"
 #include "moodle.h"
+#include "outage.h"
 #include "runs.h"
 #include "scan.h"
 #include "store.h"
@@ -730,9 +731,12 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 				   "category_id", (json_int_t)c->category_id,
 				   "after_course_id",
 				   (json_int_t)c->after_id));
-	if (child_run(&o, &res) < 0)
-		return engine_fail(err, errlen, "cannot run '%s': %s", c->argv[0],
-			      strerror(errno));
+	if (child_run(&o, &res) < 0) {
+		/* no php, no fork: no course can be restored */
+		engine_fail(err, errlen, "cannot run '%s': %s", c->argv[0],
+			    strerror(errno));
+		return ENGINE_PLATFORM_DOWN;
+	}
 	log_info("restore_backup.php for course %lld: %s", (long long)c->id,
 		 res.output);
 	line = strstr(res.output, "Restored course ID: ");
@@ -759,13 +763,16 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 		return restore_cleaned(r, c, job, err, errlen);
 	}
 	if (c->new_id <= 0) {
+		bool full = outage_out_of_space(res.output);
+
 		c->leftover = true;
 		moodle_message(res.output, why, sizeof(why));
-		engine_fail(err, errlen, "restore_backup.php %s: %s",
-		       child_describe(&res, o.timeout_s, how, sizeof(how)),
-		       why);
+		engine_fail(err, errlen, "%srestore_backup.php %s: %s",
+			    full ? "no space left on Moodle's side: " : "",
+			    child_describe(&res, o.timeout_s, how, sizeof(how)),
+			    why);
 		child_result_release(&res);
-		return ENGINE_FAILED;
+		return full ? ENGINE_PLATFORM_DOWN : ENGINE_FAILED;
 	}
 	child_result_release(&res);
 	fetch_shortname(r, c);
@@ -773,14 +780,24 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 	return ENGINE_DONE;
 }
 
-static void restore_done(void *ctx, struct engine_item *it,
-			 enum engine_outcome outcome, const char *err)
+static enum engine_outcome restore_done(void *ctx, struct engine_item *it,
+					enum engine_outcome outcome,
+					char *err, size_t errlen)
 {
 	struct restore_ctx *r = ctx;
 	struct rcourse *c = it->data;
 
+	pthread_mutex_lock(&r->m_lock);
+	outcome = outage_platform(r->m, outcome, err, errlen);
+	pthread_mutex_unlock(&r->m_lock);
 	if (outcome == ENGINE_ABORTED)
-		return;
+		return outcome;
+	if (engine_outage(outcome)) {
+		/* not the course's failure: no journal line, still pending */
+		log_warn("course %lld '%s' not restored, it stays pending: %s",
+			 (long long)c->id, c->mc->shortname, err);
+		return outcome;
+	}
 	if (r->rerun_hooks) {
 		journal_event(r, json_pack("{s:s, s:s, s:I, s:s?}", "event",
 					   "hook_rerun", "site",
@@ -813,6 +830,7 @@ static void restore_done(void *ctx, struct engine_item *it,
 				 (long long)c->id, (long long)c->new_id);
 	}
 	scan_session_feeds(r->idx, r->store, r->session, c->id);
+	return outcome;
 }
 
 struct restore_opts {
@@ -960,7 +978,8 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 				    .no_wait = o->no_wait,
 				    .mail = &r->cfg->mail,
 				    .quiet = r->cli->verbosity < 0,
-				    .idx = r->idx };
+				    .idx = r->idx,
+				    .stop_after = r->cfg->jobs.stop_after };
 	struct engine_ops ops = { .run = restore_run, .done = restore_done };
 	struct engine_item *items;
 	struct engine_result res;
@@ -1040,10 +1059,22 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		n++;
 	}
 	if (n == 0) {
-		log_msg(LOG_NOTICE, "restore of %s: nothing to do", r->session);
+		size_t failed = 0;
+
+		for (size_t i = 0; i < r->n && !o->retry_failed &&
+				    !r->rerun_hooks; i++)
+			failed += !r->v[i].restored && r->v[i].failed;
+		if (failed)
+			log_msg(LOG_NOTICE, "restore of %s: nothing new to do; "
+				"%zu course(s) failed earlier (--retry-failed "
+				"redoes them)", r->session, failed);
+		else
+			log_msg(LOG_NOTICE, "restore of %s: nothing to do",
+				r->session);
 		runs_end(r->idx, ec.run_id, "finished", NULL);
 		free(items);
-		return SA_EXIT_OK;
+		/* cron must hear of failures until someone looks at them */
+		return failed ? SA_EXIT_PARTIAL : SA_EXIT_OK;
 	}
 	log_msg(LOG_NOTICE, "restore of %s: %zu course(s), %d at a time",
 		r->session, n, (int)ec.parallel);
@@ -1059,13 +1090,19 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		return SA_EXIT_FAILURE;
 	}
 	log_msg(LOG_NOTICE,
-		"restore of %s: %lld done, %lld failed, %lld aborted, %lld not "
-		"started",
+		"restore of %s: %lld done, %lld failed, %lld aborted, %lld "
+		"pending after an outage, %lld not started",
 		r->session, (long long)res.done, (long long)res.failed,
-		(long long)res.aborted, (long long)res.not_started);
+		(long long)res.aborted, (long long)res.outages,
+		(long long)res.not_started);
 	if (res.cancelled) {
 		runs_end(r->idx, ec.run_id, "cancelled", "cancelled");
 		return SA_EXIT_FAILURE;
+	}
+	if (res.stopped_by != ENGINE_DONE) {
+		runs_end(r->idx, ec.run_id, "failed", res.stop_reason);
+		return res.stopped_by == ENGINE_STORE_DOWN ? SA_EXIT_STORE_FULL
+							   : SA_EXIT_UNREACHABLE;
 	}
 	if (res.window_closed) {
 		log_msg(LOG_NOTICE,
@@ -1077,7 +1114,7 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		return SA_EXIT_WINDOW;
 	}
 	runs_end(r->idx, ec.run_id, "finished", NULL);
-	return res.failed ? SA_EXIT_PARTIAL : SA_EXIT_OK;
+	return res.failed || res.outages ? SA_EXIT_PARTIAL : SA_EXIT_OK;
 }
 
 static int parse_args(struct cli *cli, int argc, char **argv,
