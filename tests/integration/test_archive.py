@@ -10,6 +10,7 @@ import json
 import os
 import pathlib
 import random
+import re
 import signal
 import subprocess
 import time
@@ -274,31 +275,73 @@ def test_free_space_refusal_and_force(small_store):
     assert w.final_files() == []
     assert w.manifest() == []
 
-    # two at once: both pass the per-course check, the disk fills up
+    # two at once: both pass the per-course check, the disk fills up; a
+    # full store is no course's failure: the run stops after three
+    # courses in a row, every course not archived stays pending
     w.configure(jobs={"parallel": 2})
     for cid in ids:
         w.site.set_fault(cid, "backup", "slow:0.5")
-    r = w.sa("archive", SESSION, "--force", check=6)
-    assert "unreadable" in r.stderr or "not enough space" in r.stderr
+    r = w.sa("archive", SESSION, "--force", check=10)
+    assert "no space left on the store" in r.stderr or "not enough space" in r.stderr
+    assert "stopping after 3 courses in a row" in r.stderr
     listing = w.listing()
-    failed = [i for i in ids if listing[i]["state"] == "failed"]
-    for i in failed:
-        assert ("not enough space" in listing[i]["error"]
-                or "unreadable" in listing[i]["error"]), listing[i]
+    assert [i for i in ids if listing[i]["state"] == "failed"] == []
+    pending = [i for i in ids if listing[i]["state"] != "archived"]
+    assert pending, listing
+    for line in r.stderr.splitlines():
+        if "stays pending" in line:
+            assert re.search(r"\d+ bytes free", line), line
     # nothing partial under a final name, nothing left in tmp/
     for f in w.final_files():
         run_cli("inspect", f, check=0)
     assert w.tmp_leftovers() == []
-    # with the space back, the next runs finish the job: a backup whose
+    # with the space back, a plain run finishes the job: a backup whose
     # manifest line could not be written (store full) is adopted, the
-    # courses whose failure could not be journalled are still pending
+    # others are backed up
     subprocess.run(["mount", "-o", "remount,size=16m", str(w.store.parent)],
                    check=True)
     w.site.clear_faults()
     w.sa("archive", SESSION, check=0)
-    w.sa("archive", SESSION, "--retry-failed", check=0)
     w.assert_consistent(ids)
 
+
+
+def test_database_killed_mid_archive_stops_the_run(own_mariadb, tmp_path):
+    """A dead database is no course's failure: the run stops after three
+    courses in a row, exit 5, one mail; the rest stays pending and the
+    next plain run finishes it."""
+    w = World(own_mariadb, tmp_path)
+    try:
+        cat = w.site.add_category(SESSION, 0, idnumber=SESSION)
+        ids = w.courses(cat, 12)
+        w.configure(jobs={"parallel": 2})
+        for cid in ids:
+            w.site.set_fault(cid, "backup", "slow:0.4")
+        proc = w.popen("archive", SESSION)
+        wait_until(lambda: len(w.final_files()) >= 2, timeout=60,
+                   what="two courses archived")
+        own_mariadb.kill()
+        rc, err = w.finish(proc, timeout=90)
+        assert rc == 5, err
+        assert "stopping after 3 courses in a row" in err, err
+        assert "Database connection failed" in err, err
+        listing = w.listing()
+        assert [i for i in ids if listing[i]["state"] == "failed"] == []
+        done = [i for i in ids if listing[i]["state"] == "archived"]
+        assert 2 <= len(done) < len(ids), listing
+        assert w.tmp_leftovers() == []
+
+        own_mariadb.start()
+        w.site._conn = None  # the test's own connection died with it
+        w.site.clear_faults()
+        before = {f: f.stat().st_mtime_ns for f in w.final_files()}
+        r = w.sa("archive", SESSION, check=0)
+        assert "%d course(s) to back up" % (len(ids) - len(done)) in r.stderr
+        for f, m in before.items():
+            assert f.stat().st_mtime_ns == m
+        w.assert_consistent(ids)
+    finally:
+        w.site.destroy()
 
 # ------------------------------------------------------------------ failures
 def test_backup_failure_modes_then_retry_failed(world, session):
@@ -325,8 +368,9 @@ def test_backup_failure_modes_then_retry_failed(world, session):
     world.assert_consistent(extra)
     assert "failed" in r.stderr
 
-    # without --retry-failed nothing is redone
-    r = world.sa("archive", SESSION, check=0)
+    # without --retry-failed nothing is redone, and cron hears of the
+    # failures still there
+    r = world.sa("archive", SESSION, check=6)
     assert "--retry-failed" in r.stderr
     assert world.listing()[ids[0]]["state"] == "failed"
 

@@ -347,12 +347,47 @@ def test_restore_failure_forms(world):
     world.assert_restored_once(ok)
     assert world.arc.query("SELECT COUNT(*) AS n FROM {course}")[0]["n"] \
         == 1 + len(ok)  # the site course and the restored ones
-    # a plain run leaves failed courses alone; --retry-failed redoes them
+    # a plain run leaves failed courses alone, exit 6 so that cron says
+    # so; --retry-failed redoes them
     world.arc.clear_faults()
-    r = world.restore(check=0)
-    assert "nothing to do" in r.stderr
+    r = world.restore(check=6)
+    assert "2 course(s) failed earlier" in r.stderr
     world.restore("--retry-failed", check=0)
     world.assert_restored_once(ids)
+
+
+def test_database_killed_mid_restore_stops_the_run(own_mariadb, tmp_path):
+    """The archive site's database dies: the run stops after three courses
+    in a row, exit 5, nothing failed, no placeholder left; the next plain
+    run restores the rest, each course once."""
+    w = World(own_mariadb, tmp_path)
+    try:
+        ids = w.session(n_top=6, n_sub=6)
+        w.archive()
+        w.configure(jobs={"parallel": 2})
+        for cid in ids:
+            w.arc.set_fault(cid, "restore", "slow:0.4")
+        proc = w.popen("restore", SESSION)
+        wait_until(lambda: sum(c["state"] == "restored"
+                               for c in w.listing().values()) >= 2,
+                   timeout=60, what="two courses restored")
+        own_mariadb.kill()
+        rc, err = w.finish(proc, timeout=90)
+        assert rc == 5, err
+        assert "stopping after 3 courses in a row" in err, err
+        listing = w.listing()
+        assert [c for c in listing.values() if c["state"] == "failed"] == []
+        done = [i for i in ids if listing[i]["state"] == "restored"]
+        assert 2 <= len(done) < len(ids), listing
+
+        own_mariadb.start()
+        w.src._conn = w.arc._conn = None  # died with the server
+        w.arc.clear_faults()
+        r = w.restore(check=0)
+        assert "%d course(s)" % (len(ids) - len(done)) in r.stderr, r.stderr
+        w.assert_restored_once(ids)
+    finally:
+        w.destroy()
 
 
 def test_html_fullname_restored_with_cleaned_names(world):

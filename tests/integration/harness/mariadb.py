@@ -7,10 +7,12 @@ Python API::
     conn = db.connect("mydb")  # pymysql connection, root over the unix socket
     db.create_database("x"); db.create_user("u", "pw", "x")
     db.stop()                  # SIGTERM, wait, SIGKILL after a timeout
+    db.kill()                  # SIGKILL now: a crash; start() recovers
 
 pytest: the session fixture ``mariadb`` (enable with
 ``pytest_plugins = ["harness.mariadb"]``) yields a started MariaDB and always
-stops it.  It skips (with a reason) when mariadbd is not installed.
+stops it; ``own_mariadb`` is one test's own, to kill.  They skip (with a
+reason) when mariadbd is not installed.
 
 Command line (for demo scripts)::
 
@@ -218,6 +220,16 @@ class MariaDB:
         if self._sockdir:
             shutil.rmtree(self._sockdir, ignore_errors=True)
 
+    def kill(self):
+        """SIGKILL, as the OOM killer or a crash would: start() again
+        recovers the same data."""
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait(10)
+        self.proc = None
+        self.pid = None
+
     # ------------------------------------------------------------------ SQL
     def connect(self, db=None, **kw):
         args = dict(unix_socket=self.socket, user="root", charset="utf8mb4",
@@ -271,6 +283,19 @@ if pytest is not None:
         if pymysql is None:
             pytest.skip("pymysql is not installed (python3-pymysql)")
         base = tempfile.mkdtemp(prefix="mdbt", dir="/tmp")
+        server = MariaDB(base)
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()
+            shutil.rmtree(base, ignore_errors=True)
+
+    @pytest.fixture
+    def own_mariadb(mariadb):
+        """A MariaDB of one test's own, which it may kill and start
+        again; the short base directory keeps the socket inside it."""
+        base = tempfile.mkdtemp(prefix="mdbo", dir="/tmp")
         server = MariaDB(base)
         try:
             server.start()
