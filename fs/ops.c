@@ -632,6 +632,101 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+/*
+ * The tree is the index's: nothing is created, removed, renamed or
+ * re-moded through the mount. Without these, libfuse answers ENOSYS and
+ * `cp` and `mkdir` say "Function not implemented".
+ */
+static int op_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	(void)path;
+	(void)mode;
+	(void)dev;
+	return -EROFS;
+}
+
+static int op_mkdir(const char *path, mode_t mode)
+{
+	(void)path;
+	(void)mode;
+	return -EROFS;
+}
+
+static int op_remove(const char *path)
+{
+	(void)path;
+	return -EROFS;
+}
+
+static int op_link(const char *from, const char *to)
+{
+	(void)from;
+	(void)to;
+	return -EROFS;
+}
+
+static int op_rename(const char *from, const char *to, unsigned int flags)
+{
+	(void)from;
+	(void)to;
+	(void)flags;
+	return -EROFS;
+}
+
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)mode;
+	(void)fi;
+	return -EROFS;
+}
+
+static int op_chown(const char *path, uid_t uid, gid_t gid,
+		    struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)uid;
+	(void)gid;
+	(void)fi;
+	return -EROFS;
+}
+
+static int op_utimens(const char *path, const struct timespec tv[2],
+		      struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)tv;
+	(void)fi;
+	return -EROFS;
+}
+
+static int op_create(const char *path, mode_t mode,
+		     struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)mode;
+	(void)fi;
+	return -EROFS;
+}
+
+static int op_setxattr(const char *path, const char *name,
+		       const char *value, size_t size, int flags)
+{
+	(void)path;
+	(void)name;
+	(void)value;
+	(void)size;
+	(void)flags;
+	return -EROFS;
+}
+
+static int op_removexattr(const char *path, const char *name)
+{
+	(void)path;
+	(void)name;
+	return -EROFS;
+}
+
 #define XATTR_PREFIX "user.sessionarchiver."
 static const char *const xattr_cols[] = { "state",      "sha256",
 					  "source_id",  "archive_id",
@@ -762,12 +857,25 @@ const struct fuse_operations fs_ops = {
 	.init = op_init,
 	.getattr = op_getattr,
 	.readdir = op_readdir,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_remove,
+	.rmdir = op_remove,
+	.symlink = op_link,
+	.rename = op_rename,
+	.link = op_link,
+	.chmod = op_chmod,
+	.chown = op_chown,
+	.truncate = op_truncate,
+	.utimens = op_utimens,
 	.open = op_open,
 	.read_buf = op_read_buf,
 	.write = op_write,
-	.truncate = op_truncate,
 	.release = op_release,
+	.create = op_create,
+	.setxattr = op_setxattr,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
 	.statfs = op_statfs,
 };
