@@ -199,7 +199,8 @@ class Mount:
 @pytest.fixture
 def fuse_mount(tmp_path):
     """mount(store, index, options=(), name="mnt", env=None,
-    no_openat2=None) -> Mount, in the foreground. mount.track(mountpoint, store=None) registers a mount made
+    no_openat2=None) -> Mount, in the foreground (env and no_openat2: see
+    Mount). mount.track(mountpoint, store=None) registers a mount made
     otherwise. Every mount is undone at teardown, also when the test
     failed; a daemon that did not exit 0, printed a sanitizer report, or
     stayed behind after unmount fails the test."""
