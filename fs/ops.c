@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "idx.h"
+#include "log.h"
 #include "names.h"
 #include "report.h"
 #include "store.h"
@@ -392,6 +394,87 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 	return fill_children(idx, &n, &cur);
 }
 
+/*
+ * Set once openat2 was refused: ENOSYS before Linux 5.6 and under
+ * valgrind, EPERM from some seccomp filters. Later opens go straight to
+ * the walk; relaxed order suffices, a thread that misses the store only
+ * asks openat2 once more.
+ */
+static atomic_bool no_openat2;
+
+/*
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS by hand: one openat() per
+ * component, each refusing a symlink, so nothing outside dirfd is reached.
+ * Stricter than openat2 on what the kernel never sends (FUSE paths are
+ * normalised): "", "." and ".." components are refused, ".." and a
+ * leading '/' with openat2's answer to an escape.
+ */
+static int walk_beneath(int dirfd, const char *rel, int flags)
+{
+	char comp[NAME_MAX + 1];
+	const char *p = rel, *slash;
+	int fd = dirfd, next, rc;
+	struct stat st;
+	size_t len;
+
+	if (*rel == '/')
+		return -EXDEV;
+	for (;;) {
+		slash = strchr(p, '/');
+		len = slash ? (size_t)(slash - p) : strlen(p);
+		if (len > NAME_MAX) {
+			rc = -ENAMETOOLONG;
+			goto out_close;
+		}
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		if (strcmp(comp, "..") == 0) {
+			rc = -EXDEV;
+			goto out_close;
+		}
+		if (!len || strcmp(comp, ".") == 0) {
+			rc = -EINVAL;
+			goto out_close;
+		}
+		if (!slash)
+			break;
+		/*
+		 * O_PATH | O_NOFOLLOW opens a symlink itself rather than
+		 * failing, and needs no read permission: fstat() then tells
+		 * a folder from a link without a race.
+		 */
+		next = openat(fd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			rc = -errno;
+			goto out_close;
+		}
+		if (fstat(next, &st) < 0)
+			rc = -errno;
+		else if (S_ISLNK(st.st_mode))
+			rc = -ELOOP;
+		else if (!S_ISDIR(st.st_mode))
+			rc = -ENOTDIR;
+		else
+			rc = 0;
+		if (fd != dirfd)
+			close(fd);
+		fd = next;
+		if (rc < 0)
+			goto out_close;
+		p = slash + 1;
+	}
+	next = openat(fd, comp, flags | O_NOFOLLOW | O_CLOEXEC);
+	rc = next < 0 ? -errno : next;
+out_close:
+	if (fd != dirfd)
+		close(fd);
+	return rc;
+}
+
+/*
+ * Opens rel below dirfd without following any symlink: by openat2 where
+ * the kernel has it, else by walk_beneath(). Never -ENOSYS.
+ */
 static int open_beneath(int dirfd, const char *rel, int flags)
 {
 	struct open_how how = {
@@ -399,9 +482,22 @@ static int open_beneath(int dirfd, const char *rel, int flags)
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 			   RESOLVE_NO_MAGICLINKS,
 	};
-	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+	long fd;
+	int e;
 
-	return fd < 0 ? -errno : (int)fd;
+	if (!atomic_load_explicit(&no_openat2, memory_order_relaxed)) {
+		fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+		if (fd >= 0)
+			return (int)fd;
+		e = errno;
+		if (e != ENOSYS && e != EPERM)
+			return -e;
+		if (!atomic_exchange(&no_openat2, true))
+			log_info("openat2 refused (%s): backups are opened one "
+				 "path component at a time",
+				 strerror(e));
+	}
+	return walk_beneath(dirfd, rel, flags);
 }
 
 static int op_open(const char *path, struct fuse_file_info *fi)
@@ -429,6 +525,13 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 		free(rel);
 		if (of->fd < 0) {
 			rc = of->fd == -ELOOP ? -ENOENT : of->fd;
+			/*
+			 * ENOSYS on OPEN tells the kernel this filesystem
+			 * needs no open: it would stop sending them, and
+			 * read without a handle
+			 */
+			if (rc == -ENOSYS)
+				rc = -EIO;
 			free(of);
 			return rc;
 		}
@@ -444,14 +547,25 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+/*
+ * The handle op_open made, or NULL: a kernel that once took ENOSYS for an
+ * answer to OPEN sends reads with no handle at all (fh 0).
+ */
+static struct open_file *handle(const struct fuse_file_info *fi)
+{
+	return fi ? (struct open_file *)(uintptr_t)fi->fh : NULL;
+}
+
 static int op_read_buf(const char *path, struct fuse_bufvec **bufp,
 		       size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
-	struct fuse_bufvec *bv = malloc(sizeof(*bv));
+	struct open_file *of = handle(fi);
+	struct fuse_bufvec *bv;
 
 	(void)path;
-	if (!bv)
+	if (!of)
+		return -EBADF;
+	if (!(bv = malloc(sizeof(*bv))))
 		return -ENOMEM;
 	*bv = FUSE_BUFVEC_INIT(size);
 	if (of->kind == N_COURSE) {
@@ -477,11 +591,13 @@ static int op_read_buf(const char *path, struct fuse_bufvec **bufp,
 static int op_write(const char *path, const char *buf, size_t size,
 		    off_t off, struct fuse_file_info *fi)
 {
-	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+	struct open_file *of = handle(fi);
 	int rc;
 
 	(void)path;
 	(void)off;
+	if (!of)
+		return -EBADF;
 	if (of->kind != N_CONTROL)
 		return -EACCES;
 	rc = fsd_control(fsd_self(), of->session, buf, size);
@@ -504,14 +620,111 @@ static int op_truncate(const char *path, off_t size,
 
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
-	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+	struct open_file *of = handle(fi);
 
 	(void)path;
+	if (!of)
+		return -EBADF;
 	if (of->fd >= 0)
 		close(of->fd);
 	free(of->data);
 	free(of);
 	return 0;
+}
+
+/*
+ * The tree is the index's: nothing is created, removed, renamed or
+ * re-moded through the mount. Without these, libfuse answers ENOSYS and
+ * `cp` and `mkdir` say "Function not implemented".
+ */
+static int op_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	(void)path;
+	(void)mode;
+	(void)dev;
+	return -EROFS;
+}
+
+static int op_mkdir(const char *path, mode_t mode)
+{
+	(void)path;
+	(void)mode;
+	return -EROFS;
+}
+
+static int op_remove(const char *path)
+{
+	(void)path;
+	return -EROFS;
+}
+
+static int op_link(const char *from, const char *to)
+{
+	(void)from;
+	(void)to;
+	return -EROFS;
+}
+
+static int op_rename(const char *from, const char *to, unsigned int flags)
+{
+	(void)from;
+	(void)to;
+	(void)flags;
+	return -EROFS;
+}
+
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)mode;
+	(void)fi;
+	return -EROFS;
+}
+
+static int op_chown(const char *path, uid_t uid, gid_t gid,
+		    struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)uid;
+	(void)gid;
+	(void)fi;
+	return -EROFS;
+}
+
+static int op_utimens(const char *path, const struct timespec tv[2],
+		      struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)tv;
+	(void)fi;
+	return -EROFS;
+}
+
+static int op_create(const char *path, mode_t mode,
+		     struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)mode;
+	(void)fi;
+	return -EROFS;
+}
+
+static int op_setxattr(const char *path, const char *name,
+		       const char *value, size_t size, int flags)
+{
+	(void)path;
+	(void)name;
+	(void)value;
+	(void)size;
+	(void)flags;
+	return -EROFS;
+}
+
+static int op_removexattr(const char *path, const char *name)
+{
+	(void)path;
+	(void)name;
+	return -EROFS;
 }
 
 #define XATTR_PREFIX "user.sessionarchiver."
@@ -644,12 +857,25 @@ const struct fuse_operations fs_ops = {
 	.init = op_init,
 	.getattr = op_getattr,
 	.readdir = op_readdir,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_remove,
+	.rmdir = op_remove,
+	.symlink = op_link,
+	.rename = op_rename,
+	.link = op_link,
+	.chmod = op_chmod,
+	.chown = op_chown,
+	.truncate = op_truncate,
+	.utimens = op_utimens,
 	.open = op_open,
 	.read_buf = op_read_buf,
 	.write = op_write,
-	.truncate = op_truncate,
 	.release = op_release,
+	.create = op_create,
+	.setxattr = op_setxattr,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
 	.statfs = op_statfs,
 };

@@ -1,7 +1,9 @@
 """sessionarchiverfs on real FUSE mounts (issue 4): the tree from the
 index, byte-identical reads from the store, extended attributes, the
 generated status files, the control files and every way a write to them is
-refused, permissions, and every way to mount and unmount.
+refused, permissions, and every way to mount and unmount. Issue 13: the
+same reads on a kernel without openat2 (sa-noopenat2.so preloaded; with
+SA_FS_NO_OPENAT2=1 for every daemon here), and EROFS for changes.
 
 The daemon runs from SA_BUILD (the ASan build under `make test`); the
 harness (harness/fusemount.py) always unmounts and fails a test whose
@@ -10,6 +12,7 @@ daemon did not exit 0 or printed a sanitizer report.
 Run: make -j2 SAN=1 && \
      SA_BUILD=build/asan /usr/bin/python3 -m pytest -q \
          tests/integration/test_mount.py
+     (and once more with SA_FS_NO_OPENAT2=1 in the environment)
 """
 import errno
 import filecmp
@@ -33,7 +36,7 @@ import zlib
 import pytest
 
 from harness.backups import backup_xml, make_tgz
-from harness.build import (CLI, FSBIN, real_fixtures, run_cli,
+from harness.build import (CLI, FSBIN, fs_env, real_fixtures, run_cli,
                            sanitizer_env)
 from harness.fusemount import (daemon_pids, is_mounted, need_fuse,
                                 unmount)
@@ -314,9 +317,7 @@ def test_listing_is_the_index_and_hides_work_in_progress(store, fuse_mount,
     assert {"Langues", "Sciences/Physique"} <= dirs
 
 
-def test_symlinked_backup_is_not_followed(store, mounted, tmp_path):
-    """The index says the file is there; the store now holds a symlink in
-    its place: the mount refuses to follow it."""
+def check_symlinks_not_followed(store, mounted, tmp_path):
     secret = tmp_path / "secret.mbz"
     secret.write_bytes(b"not for the mount\n")
     target = store.sess / "Top.mbz"
@@ -331,6 +332,51 @@ def test_symlinked_backup_is_not_followed(store, mounted, tmp_path):
     with pytest.raises(OSError):
         open(mounted.path(SESSION, "Sciences/Maths/MATH101.mbz"),
              "rb").read()
+    # a refusal is an answer: the daemon is still there
+    assert read_all(mounted.path(SESSION, "Sciences/PHY1.mbz")) == (
+        store.sess / "Sciences" / "PHY1.mbz").read_bytes()
+    assert mounted.alive()
+
+
+def test_symlinked_backup_is_not_followed(store, mounted, tmp_path):
+    """The index says the file is there; the store now holds a symlink in
+    its place: the mount refuses to follow it."""
+    check_symlinks_not_followed(store, mounted, tmp_path)
+
+
+def test_symlinked_backup_is_not_followed_without_openat2(store, fuse_mount,
+                                                          tmp_path):
+    """The same refusals by the component walk that replaces openat2 on
+    kernels before 5.6 (issue 13)."""
+    m = fuse_mount(store.root, store.index, ["rescan=0"], no_openat2=True)
+    check_symlinks_not_followed(store, m, tmp_path)
+    assert "openat2 refused (Function not implemented)" in m.log()
+
+
+@pytest.mark.parametrize("refusal", [errno.ENOSYS, errno.EPERM],
+                         ids=["ENOSYS", "EPERM"])
+def test_reads_without_openat2(store, fuse_mount, refusal):
+    """Issue 13: Linux before 5.6 and valgrind answer openat2 with ENOSYS,
+    some seccomp filters with EPERM. Backups still read byte for byte, and
+    the daemon stays up: once it passed ENOSYS on to the kernel, which
+    then sent reads with no handle and the daemon crashed."""
+    m = fuse_mount(store.root, store.index, ["rescan=0"],
+                   env={"SA_NOOPENAT2_ERRNO": str(refusal)},
+                   no_openat2=True)
+    for rel in ("Top.mbz", "Sciences/Maths/MATH101.mbz", "Top.mbz"):
+        got = subprocess.run(["cat", m.path(SESSION, rel)],
+                             capture_output=True, check=True).stdout
+        assert got == (store.sess / rel).read_bytes(), rel
+    assert read_all(m.path(SESSION, "status")).decode() == store.cli(
+        "status", SESSION).stdout
+    assert read_all(m.path("status")).decode() == store.cli(
+        "status").stdout
+    assert m.alive(), m.log()
+    assert set(os.listdir(m.path(SESSION))) == SESSION_FILES | {
+        "Sciences", "Top.mbz"}
+    # said once, when the first backup was opened
+    assert m.log().count(
+        f"openat2 refused ({os.strerror(refusal)})") == 1, m.log()
 
 
 def test_real_backups_read_byte_identical(built, tmp_path, fuse_mount):
@@ -495,6 +541,53 @@ def test_status_files_match_the_cli(store, mounted):
     # reading control shows the grammar
     assert read_all(m.path(SESSION, "control")).startswith(
         b"# write one command to this file")
+
+
+def test_changes_are_refused_read_only(store, mounted):
+    """Creating, removing, renaming or re-moding anything says "Read-only
+    file system", not "Function not implemented" (issue 13); the control
+    file still takes writes."""
+    m = mounted
+    top = m.path(SESSION, "Top.mbz")
+    tries = {
+        "mkdir": lambda: os.mkdir(m.path(SESSION, "x")),
+        "mkdir at the root": lambda: os.mkdir(m.path("x")),
+        "create": lambda: open(m.path(SESSION, "new.mbz"), "w"),
+        "create excl": lambda: os.open(m.path("new"),
+                                       os.O_WRONLY | os.O_CREAT | os.O_EXCL),
+        "mknod": lambda: os.mknod(m.path(SESSION, "fifo"),
+                                  stat.S_IFIFO | 0o600),
+        "unlink": lambda: os.unlink(top),
+        "unlink control": lambda: os.unlink(m.path(SESSION, "control")),
+        "rmdir": lambda: os.rmdir(m.path(SESSION, "Sciences", "Maths")),
+        "rename": lambda: os.rename(top, m.path(SESSION, "Moved.mbz")),
+        "symlink": lambda: os.symlink("Top.mbz", m.path(SESSION, "l")),
+        "link": lambda: os.link(top, m.path(SESSION, "Hard.mbz")),
+        "chmod": lambda: os.chmod(top, 0o644),
+        "chown": lambda: os.chown(top, 1, 1),
+        "utime": lambda: os.utime(top, (0, 0)),
+        "setxattr": lambda: os.setxattr(top, "user.x", b"1"),
+        "removexattr": lambda: os.removexattr(
+            top, "user.sessionarchiver.state"),
+    }
+    for what, f in tries.items():
+        with pytest.raises(OSError) as e:
+            f()
+        assert e.value.errno == errno.EROFS, (what, e.value)
+    src = m.mountpoint + ".src"
+    with open(src, "w") as f:
+        f.write("x\n")
+    for argv in (["cp", src, m.path(SESSION)], ["mkdir", m.path("d")]):
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        assert proc.returncode != 0, argv
+        assert "Read-only file system" in proc.stderr, proc.stderr
+    assert read_all(top) == (store.sess / "Top.mbz").read_bytes()
+    assert sorted(os.listdir(m.mountpoint)) == [SESSION, "status",
+                                                "status.json"]
+    # a write still reaches the control file, which answers it
+    assert write_control(m.path(SESSION, "control"), "archve\n") == \
+        errno.EINVAL
+    assert m.alive()
 
 
 def test_modes_and_owner(store, mounted):
@@ -981,7 +1074,7 @@ def test_allow_other_reads_but_not_control(store, fuse_mount, open_dir):
 def run_fs(*args, env=None, timeout=30):
     return subprocess.run([str(FSBIN), *map(str, args)],
                           capture_output=True, text=True,
-                          env=sanitizer_env(env), timeout=timeout)
+                          env=fs_env(env), timeout=timeout)
 
 
 def test_mount_errors(store, tmp_path, mounted):

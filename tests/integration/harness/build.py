@@ -1,5 +1,9 @@
 """Where the programs under test are: SA_BUILD (set by `make test` to the
-sanitizer build), else <repo>/build. Also the repository and shared/."""
+sanitizer build), else <repo>/build. Also the repository and shared/.
+
+SA_FS_NO_OPENAT2=1 makes fs_env() preload sa-noopenat2.so into
+sessionarchiverfs, so that the daemon sees a kernel without openat2(2)
+(issue 13); `make test` runs test_mount.py once more that way."""
 import os
 import pathlib
 import subprocess
@@ -13,6 +17,7 @@ FIXTURES = SHARED / "fixtures" / "moodle-real"
 
 CLI = BUILD / "sessionarchiver"
 FSBIN = BUILD / "sessionarchiverfs"
+NOOPENAT2 = BUILD / "tests" / "sa-noopenat2.so"
 
 
 def real_fixtures():
@@ -30,6 +35,32 @@ def sanitizer_env(extra=None):
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
     if extra:
         env.update(extra)
+    return env
+
+
+def no_openat2_wanted():
+    """Whether SA_FS_NO_OPENAT2=1 asks every daemon to run without
+    openat2."""
+    return os.environ.get("SA_FS_NO_OPENAT2") == "1"
+
+
+def fs_env(extra=None, no_openat2=None):
+    """sanitizer_env(extra) for sessionarchiverfs; with no_openat2 (by
+    default when SA_FS_NO_OPENAT2=1) sa-noopenat2.so is preloaded, and
+    extra may hold SA_NOOPENAT2_ERRNO for the shim."""
+    env = sanitizer_env(extra)
+    if no_openat2 is None:
+        no_openat2 = no_openat2_wanted()
+    if not no_openat2:
+        return env
+    assert NOOPENAT2.exists(), f"{NOOPENAT2} missing: run make unit-tests"
+    env["LD_PRELOAD"] = " ".join(filter(None, [str(NOOPENAT2),
+                                                env.get("LD_PRELOAD")]))
+    # ASan wants its runtime first among the libraries and refuses a
+    # preload before it; the shim needs none of it. Programs built
+    # without ASan ignore the variable.
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"),
+                                                 "verify_asan_link_order=0"]))
     return env
 
 

@@ -5,7 +5,9 @@ foreground (-f) under the build being tested (SA_BUILD: the ASan build
 under `make test`), waits until the kernel shows the mount, and stop()
 always unmounts with `fusermount3 -u` (lazily if the mount is busy) and
 returns the daemon's own exit status, so a crash, a leak or a sanitizer
-report at exit fails the test.
+report at exit fails the test. With SA_FS_NO_OPENAT2=1, or no_openat2=True
+for one mount, the daemon runs with sa-noopenat2.so preloaded: a kernel
+without openat2 (harness/build.py, fs_env).
 
 The fuse_mount fixture makes such mounts and undoes every one of them at
 teardown, also when the test failed; fuse_mount.track(mountpoint) adds a
@@ -20,7 +22,7 @@ import time
 
 import pytest
 
-from harness.build import FSBIN, sanitizer_env
+from harness.build import FSBIN, fs_env
 
 # What a sanitizer or a crash leaves in an output.
 SANITIZER_MARKS = ("Sanitizer", "runtime error:", "AddressSanitizer",
@@ -107,13 +109,17 @@ def store_logs_problems(store):
 
 
 class Mount:
-    """sessionarchiverfs STORE MOUNTPOINT -f -o index=INDEX [-o opt]..."""
+    """sessionarchiverfs STORE MOUNTPOINT -f -o index=INDEX [-o opt]...;
+    env adds to the daemon's environment, no_openat2 overrides
+    SA_FS_NO_OPENAT2."""
 
-    def __init__(self, store, mountpoint, index, options=()):
+    def __init__(self, store, mountpoint, index, options=(), env=None,
+                 no_openat2=None):
         self.store = str(store)
         self.mountpoint = str(mountpoint)
         self.index = str(index)
         self.options = list(options)
+        self.env = fs_env(env, no_openat2)
         self.proc = None
         self._log = None
         self.stderr_path = os.path.join(os.path.dirname(self.mountpoint),
@@ -135,7 +141,7 @@ class Mount:
         self.proc = subprocess.Popen(args, stdout=self._log,
                                      stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL,
-                                     env=sanitizer_env())
+                                     env=self.env)
         deadline = time.monotonic() + timeout
         while not os.path.ismount(self.mountpoint):
             if self.proc.poll() is not None:
@@ -192,15 +198,17 @@ class Mount:
 
 @pytest.fixture
 def fuse_mount(tmp_path):
-    """mount(store, index, options=(), name="mnt") -> Mount, in the
-    foreground. mount.track(mountpoint, store=None) registers a mount made
+    """mount(store, index, options=(), name="mnt", env=None,
+    no_openat2=None) -> Mount, in the foreground (env and no_openat2: see
+    Mount). mount.track(mountpoint, store=None) registers a mount made
     otherwise. Every mount is undone at teardown, also when the test
     failed; a daemon that did not exit 0, printed a sanitizer report, or
     stayed behind after unmount fails the test."""
     mounts, tracked = [], []
 
-    def mount(store, index, options=(), name="mnt"):
-        m = Mount(store, tmp_path / name, index, options)
+    def mount(store, index, options=(), name="mnt", env=None,
+              no_openat2=None):
+        m = Mount(store, tmp_path / name, index, options, env, no_openat2)
         mounts.append(m)
         return m.start()
 
