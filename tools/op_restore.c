@@ -38,6 +38,7 @@
 #include "mbz.h"
 #include "moodle.h"
 #include "outage.h"
+#include "restore_check.h"
 #include "runs.h"
 #include "scan.h"
 #include "store.h"
@@ -64,6 +65,7 @@ struct rcourse {
 	char *new_shortname;
 	char *hook_error;
 	bool leftover;          /* Moodle died: a placeholder may be left */
+	bool bad_backup;        /* failed restore_check: not restored */
 	/* set when Moodle's restore cleaned the names (tags stripped) */
 	char *cleaned_fullname, *cleaned_shortname;
 };
@@ -84,6 +86,7 @@ struct restore_ctx {
 	struct rcourse *v;
 	size_t n;
 	bool rerun_hooks;
+	size_t bad_backups;
 };
 
 static void rcourse_release(struct rcourse *c)
@@ -857,7 +860,8 @@ static const char restore_help[] =
 	"  --target SPEC            id:N, idnumber:X or path:/A/B (default:\n"
 	"                           [archive] target)\n"
 	"  --partial                restore what is archived so far, even if\n"
-	"                           the archive is not complete\n"
+	"                           the archive is not complete, and the good\n"
+	"                           backups when some fail the check\n"
 	"  --allow-version-mismatch restore although Moodle or tool versions\n"
 	"                           differ (recorded in the journal)\n"
 	"  --retry-failed           redo only the courses that failed before\n"
@@ -968,6 +972,64 @@ static int64_t resolve_target(struct restore_ctx *r, const char *spec)
 	return id;
 }
 
+/*
+ * Every backup this run would restore, read and held against the manifest
+ * before anything is made on the archive platform. 0 to go on (with
+ * --partial the bad ones are left out), or the exit code of a refusal.
+ */
+static int check_backups(struct restore_ctx *r, const struct restore_opts *o)
+{
+	struct restore_check_item *v = xcalloc(r->n + 1, sizeof(*v));
+	struct rcourse **of = xcalloc(r->n + 1, sizeof(*of));
+	size_t n = 0, bad;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct rcourse *c = &r->v[i];
+
+		if (c->restored || c->failed != o->retry_failed)
+			continue;
+		v[n].mc = c->mc;
+		v[n].path = xasprintf("%s/%s/%s", store_path(r->store),
+				      r->session, c->mc->file);
+		of[n++] = c;
+	}
+	if (n)
+		log_msg(LOG_NOTICE, "restore of %s: checking %zu backup(s) "
+			"against the manifest", r->session, n);
+	bad = restore_check(v, n, r->man.source_site);
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].problem) {
+			of[i]->bad_backup = true;
+			log_msg(o->partial ? LOG_WARNING : LOG_ERR,
+				"course %lld '%s' (%s): %s%s",
+				(long long)of[i]->id, of[i]->mc->shortname,
+				of[i]->mc->file, v[i].problem,
+				o->partial ? "; not restored (--partial)" : "");
+		}
+		/* left out: a failure --retry-failed redoes once it is fixed */
+		if (v[i].problem && o->partial)
+			journal_event(r, json_pack("{s:s, s:s, s:I, s:s}",
+						   "event", "restore_failed",
+						   "site", r->site.site_hash,
+						   "source_course_id",
+						   (json_int_t)of[i]->id,
+						   "error", v[i].problem));
+		free(v[i].path);
+		free(v[i].problem);
+	}
+	free(v);
+	free(of);
+	r->bad_backups = bad;
+	if (bad && !o->partial) {
+		log_err("refused: %zu of the %zu backup(s) to restore fail the "
+			"check; nothing was made on the archive platform; "
+			"--partial restores the others",
+			bad, n);
+		return SA_EXIT_REFUSED;
+	}
+	return 0;
+}
+
 static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		       int64_t target)
 {
@@ -1006,6 +1068,11 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 			 "outside the hour window (--no-wait)");
 		return SA_EXIT_WINDOW;
 	}
+	if (!r->rerun_hooks && (rc = check_backups(r, o)) != 0) {
+		runs_end(r->idx, ec.run_id, "failed",
+			 "backups fail the check against the manifest");
+		return rc;
+	}
 	if (make_tree(r, target) < 0) {
 		runs_end(r->idx, ec.run_id, "failed",
 			 "cannot make the category tree");
@@ -1021,7 +1088,8 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		if (r->rerun_hooks)
 			take = c->restored && c->hook_failed;
 		else
-			take = !c->restored && c->failed == o->retry_failed;
+			take = !c->restored && !c->bad_backup &&
+			       c->failed == o->retry_failed;
 		if (!take)
 			continue;
 		if (!r->rerun_hooks) {
@@ -1074,7 +1142,7 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		runs_end(r->idx, ec.run_id, "finished", NULL);
 		free(items);
 		/* cron must hear of failures until someone looks at them */
-		return failed ? SA_EXIT_PARTIAL : SA_EXIT_OK;
+		return failed || r->bad_backups ? SA_EXIT_PARTIAL : SA_EXIT_OK;
 	}
 	log_msg(LOG_NOTICE, "restore of %s: %zu course(s), %d at a time",
 		r->session, n, (int)ec.parallel);
@@ -1089,12 +1157,7 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		runs_end(r->idx, ec.run_id, "failed", "could not start");
 		return SA_EXIT_FAILURE;
 	}
-	log_msg(LOG_NOTICE,
-		"restore of %s: %lld done, %lld failed, %lld aborted, %lld "
-		"pending after an outage, %lld not started",
-		r->session, (long long)res.done, (long long)res.failed,
-		(long long)res.aborted, (long long)res.outages,
-		(long long)res.not_started);
+	engine_log_summary(&ec, &res);
 	if (res.cancelled) {
 		runs_end(r->idx, ec.run_id, "cancelled", "cancelled");
 		return SA_EXIT_FAILURE;
@@ -1114,7 +1177,8 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		return SA_EXIT_WINDOW;
 	}
 	runs_end(r->idx, ec.run_id, "finished", NULL);
-	return res.failed || res.outages ? SA_EXIT_PARTIAL : SA_EXIT_OK;
+	return res.failed || res.outages || r->bad_backups ? SA_EXIT_PARTIAL
+							    : SA_EXIT_OK;
 }
 
 static int parse_args(struct cli *cli, int argc, char **argv,

@@ -304,7 +304,10 @@ def test_checksum_mismatch_never_restored(world):
     (d / "TOP0.mbz").write_bytes(gzip.compress(raw, mtime=12345))
     # a valid backup, but of another course
     shutil.copyfile(d / "TOP2.mbz", d / "TOP1.mbz")
-    world.restore(check=6)
+    r = world.restore(check=4)
+    assert "2 of the 3 backup(s) to restore fail the check" in r.stderr
+    assert world.family("TOP2") == []
+    world.restore("--partial", check=6)
     listing = world.listing()
     assert listing[ids[0]]["state"] == "failed"
     assert "checksum mismatch" in listing[ids[0]]["error"]
@@ -319,7 +322,8 @@ def test_checksum_mismatch_never_restored(world):
     data = bytearray((d / "TOP0.mbz").read_bytes())
     data[len(data) // 2] ^= 0x55
     (d / "TOP0.mbz").write_bytes(bytes(data))
-    world.restore("--retry-failed", check=6)
+    world.restore("--retry-failed", check=4)
+    world.restore("--retry-failed", "--partial", check=6)
     assert world.family("TOP0") == [] and world.family("TOP1") == []
     assert world.placeholders() == []
 
@@ -354,6 +358,40 @@ def test_restore_failure_forms(world):
     assert "2 course(s) failed earlier" in r.stderr
     world.restore("--retry-failed", check=0)
     world.assert_restored_once(ids)
+
+
+def test_restore_checks_every_backup_before_making_anything(world):
+    """One backup with a flipped byte, one cut short: restore names both
+    and refuses before the archive site has a new category; --partial
+    restores the others, names the two, exit 6."""
+    ids = world.session(n_top=3, n_sub=3)
+    world.archive()
+    by_id = {m["source_course_id"]: m["file"] for m in world.manifest()}
+    flipped = world.store / SESSION / by_id[ids[0]]
+    cut = world.store / SESSION / by_id[ids[3]]
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x55
+    flipped.write_bytes(bytes(data))
+    cut.write_bytes(cut.read_bytes()[:-300])
+    before = arc_snapshot(world.arc)
+    r = world.restore(check=4)
+    assert "2 of the 6 backup(s) to restore fail the check" in r.stderr
+    assert "nothing was made on the archive platform" in r.stderr
+    for f in (flipped, cut):
+        assert f.name in r.stderr, r.stderr
+    assert arc_snapshot(world.arc) == before
+
+    r = world.restore("--partial", check=6)
+    assert "not restored (--partial)" in r.stderr
+    good = [i for i in ids if i not in (ids[0], ids[3])]
+    world.assert_restored_once(good)
+    listing = world.listing()
+    for cid in (ids[0], ids[3]):
+        assert listing[cid]["state"] == "failed", listing[cid]
+        assert listing[cid]["error"], listing[cid]
+    # a plain run leaves them to --retry-failed, and says so
+    r = world.restore(check=6)
+    assert "2 course(s) failed earlier" in r.stderr
 
 
 def test_database_killed_mid_restore_stops_the_run(own_mariadb, tmp_path):
