@@ -226,41 +226,104 @@ static int select_root(const struct config *cfg, struct moodle_category *cats,
 	return 0;
 }
 
+static size_t category_index(const struct moodle_category *cats, size_t n,
+			     int64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < n && cats[i].id != id; i++)
+		;
+	return i;
+}
+
+static bool below_root(const struct moodle_category *cats, size_t n,
+		       size_t i, int64_t root)
+{
+	for (int depth = 0; i < n && depth < 64; depth++) {
+		if (cats[i].parent == root)
+			return true;
+		i = category_index(cats, n, cats[i].parent);
+	}
+	return false;
+}
+
+/*
+ * The name each category is archived under, parallel to cats. Moodle lets
+ * two sibling categories share a name ("Sciences" twice): one folder, and
+ * one category on the archive, would merge their courses. So each but the
+ * oldest (lowest id) of siblings whose folders would be the same gets its
+ * source id added, "Sciences (42)": the journal records that name, and the
+ * folder and the restored category carry it. Free with free_names().
+ */
+static char **archived_category_names(const struct moodle_category *cats,
+				      size_t n, int64_t root)
+{
+	char (*folder)[NAMES_BUF] = xcalloc(n + 1, sizeof(*folder));
+	char **names = xcalloc(n + 1, sizeof(*names));
+
+	for (size_t i = 0; i < n; i++)
+		names_category(cats[i].name, folder[i]);
+	for (size_t i = 0; i < n; i++) {
+		bool twin = false;
+
+		for (size_t k = 0; k < n && !twin; k++)
+			twin = k != i && cats[k].parent == cats[i].parent &&
+			       cats[k].id < cats[i].id &&
+			       strcmp(folder[k], folder[i]) == 0;
+		if (!twin) {
+			names[i] = xstrdup(cats[i].name);
+			continue;
+		}
+		names[i] = xasprintf("%s (%lld)", cats[i].name,
+				     (long long)cats[i].id);
+		if (below_root(cats, n, i, root))
+			log_msg(LOG_NOTICE,
+				"category %lld '%s' has a sibling of the same "
+				"name: archived as '%s'",
+				(long long)cats[i].id, cats[i].name, names[i]);
+	}
+	free(folder);
+	return names;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 /*
  * Folders of category id below the root, sanitised: "Sciences/Maths"; and
- * in *names the categories' own names, for restore to recreate the tree.
+ * in *names the categories' archived names (archived_category_names()),
+ * for restore to recreate the tree.
  */
 static char *category_folders(const struct moodle_category *cats, size_t n,
+			      char *const *archived_names,
 			      const struct moodle_category *root, int64_t id,
 			      json_t **names)
 {
 	struct strbuf sb;
-	int64_t chain[64];
+	size_t chain[64];
 	int depth = 0;
 
 	while (id != root->id && depth < 64) {
-		size_t i;
+		size_t i = category_index(cats, n, id);
 
-		for (i = 0; i < n && cats[i].id != id; i++)
-			;
 		if (i == n)
 			break;
-		chain[depth++] = id;
+		chain[depth++] = i;
 		id = cats[i].parent;
 	}
 	sb_init(&sb, 0);
 	*names = json_array();
 	for (int d = depth - 1; d >= 0; d--) {
+		const char *name = archived_names[chain[d]];
 		char folder[NAMES_BUF];
 
-		for (size_t i = 0; i < n; i++) {
-			if (cats[i].id != chain[d])
-				continue;
-			json_array_append_new(*names,
-					      json_string(cats[i].name));
-			names_category(cats[i].name, folder);
-			sb_printf(&sb, "%s%s", sb.len ? "/" : "", folder);
-		}
+		json_array_append_new(*names, json_string(name));
+		names_category(name, folder);
+		sb_printf(&sb, "%s%s", sb.len ? "/" : "", folder);
 	}
 	return sb_detach(&sb, NULL);
 }
@@ -351,6 +414,7 @@ static int build_plan(struct moodle *m, struct idx *idx, struct store *st,
 	struct moodle_category *cats = NULL;
 	struct moodle_course *courses = NULL;
 	struct known *known = NULL;
+	char **cat_names = NULL;
 	size_t ncats = 0, ncourses = 0, nknown = 0;
 	struct scan_options so = { .quiet = true };
 	struct scan_stats stats;
@@ -383,6 +447,7 @@ static int build_plan(struct moodle *m, struct idx *idx, struct store *st,
 	session_id = idx_session_ensure(idx, p->session);
 	if (session_id < 0 || load_known(idx, session_id, &known, &nknown) < 0)
 		goto out_free;
+	cat_names = archived_category_names(cats, ncats, p->root.id);
 	p->v = xcalloc(ncourses ? ncourses : 1, sizeof(*p->v));
 	for (size_t i = 0; i < ncourses; i++) {
 		struct planned *pc = &p->v[p->n++];
@@ -393,8 +458,8 @@ static int build_plan(struct moodle *m, struct idx *idx, struct store *st,
 		memset(&courses[i], 0, sizeof(courses[i]));
 		mbz_info_init(&pc->info);
 		pc->category_path =
-			category_folders(cats, ncats, &p->root, pc->c.category,
-					 &pc->category_names);
+			category_folders(cats, ncats, cat_names, &p->root,
+					 pc->c.category, &pc->category_names);
 		pc->bytes = pc->c.estimate + ARCHIVE_OVERHEAD;
 		if (k) {
 			pc->file = xstrdup(k->file);
@@ -437,6 +502,7 @@ out_free:
 		free(known[i].file);
 	free(known);
 	moodle_courses_free(courses, ncourses);
+	free_names(cat_names, ncats);
 	moodle_categories_free(cats, ncats);
 	return rc;
 }
@@ -1385,12 +1451,7 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 		runs_end(a->idx, ec.run_id, "failed", "could not start");
 		return SA_EXIT_FAILURE;
 	}
-	log_msg(LOG_NOTICE,
-		"archive of %s: %lld done, %lld failed, %lld aborted, %lld "
-		"pending after an outage, %lld not started",
-		a->plan->session, (long long)res.done, (long long)res.failed,
-		(long long)res.aborted, (long long)res.outages,
-		(long long)res.not_started);
+	engine_log_summary(&ec, &res);
 	if (res.cancelled) {
 		runs_end(a->idx, ec.run_id, "cancelled", "cancelled");
 		return SA_EXIT_FAILURE;

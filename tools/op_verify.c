@@ -240,12 +240,51 @@ static bool category_exists(struct moodle *m, int64_t id)
 	return found;
 }
 
+/* Where a course is on each side: the trees must match one for one. */
+struct placed {
+	int64_t course, source_category, archive_category;
+};
+
+/*
+ * NULL when the course's categories keep the source's tree so far: one
+ * source category is one archive category, and the other way round (two
+ * sibling categories of the same name merged into one break this).
+ */
+static char *tree_mismatch(const struct placed *seen, size_t n,
+			   const struct placed *p)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct placed *o = &seen[i];
+
+		if (o->source_category == p->source_category &&
+		    o->archive_category != p->archive_category)
+			return xasprintf("in archive category %lld, but "
+					 "course %lld of the same source "
+					 "category %lld is in %lld",
+					 (long long)p->archive_category,
+					 (long long)o->course,
+					 (long long)p->source_category,
+					 (long long)o->archive_category);
+		if (o->archive_category == p->archive_category &&
+		    o->source_category != p->source_category)
+			return xasprintf("in archive category %lld with course "
+					 "%lld, but they are in two source "
+					 "categories (%lld and %lld)",
+					 (long long)p->archive_category,
+					 (long long)o->course,
+					 (long long)p->source_category,
+					 (long long)o->source_category);
+	}
+	return NULL;
+}
+
 /* 0, -1 when a platform fails, -2 when the source category is gone. */
 static int compare_platforms(struct moodle *src, struct moodle *arc,
 			     struct verify *v)
 {
 	struct moodle_course *courses = NULL, *extra = NULL;
-	size_t n = 0, n_extra = 0;
+	struct placed *placed = NULL;
+	size_t n = 0, n_extra = 0, n_placed = 0;
 	int64_t root;
 	int rc = 0;
 
@@ -262,6 +301,7 @@ static int compare_platforms(struct moodle *src, struct moodle *arc,
 	}
 	if (moodle_courses_in(src, v->man.root_id, true, &courses, &n) < 0)
 		return log_err("source platform: %s", moodle_error(src));
+	placed = xcalloc(n + 1, sizeof(*placed));
 	for (size_t i = 0; i < n; i++) {
 		struct moodle_course *c = &courses[i];
 		struct manifest_course *mc = manifest_find(&v->man, c->id);
@@ -307,6 +347,15 @@ static int compare_platforms(struct moodle *src, struct moodle *arc,
 			continue;
 		}
 		why = compare(c, &a, m, &note);
+		if (!why) {
+			struct placed *p = &placed[n_placed];
+
+			*p = (struct placed){ .course = c->id,
+					      .source_category = c->category,
+					      .archive_category = a.category };
+			why = tree_mismatch(placed, n_placed, p);
+			n_placed++;
+		}
 		report(v, why ? VR_MISMATCH : VR_OK, c->id, m->archive_id,
 		       c->shortname, why ? why : note);
 		free(why);
@@ -343,6 +392,7 @@ static int compare_platforms(struct moodle *src, struct moodle *arc,
 		}
 		moodle_courses_free(extra, n_extra);
 	}
+	free(placed);
 	moodle_courses_free(courses, n);
 	return rc;
 }

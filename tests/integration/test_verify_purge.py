@@ -266,6 +266,52 @@ def test_verify_mismatch_counts(restored):
     assert w.listing()[ids[1]]["state"] == "verified"
 
 
+def twin_sciences(w):
+    """A second category Sciences beside the first, with two courses;
+    returns (its id, the course ids)."""
+    twin = w.src.add_category("Sciences", w.cats["root"])
+    ids = [w.src.add_course(twin, "TWIN%d" % i, "Twin course %d" % i,
+                            files=[("w%d.txt" % i, 500 + i)])
+           for i in range(2)]
+    return twin, ids
+
+
+def test_sibling_categories_of_one_name_kept_apart(world):
+    w = world
+    twin, twin_ids = twin_sciences(w)
+    r = w.archive()
+    assert "archived as 'Sciences (%d)'" % twin in r.stderr
+    man = w.manifest()
+    assert man[w.ids[2]]["category_names"] == ["Sciences"]
+    assert man[twin_ids[0]]["category_names"] == ["Sciences (%d)" % twin]
+    w.restore()
+    names = sorted(c["name"] for c in w.arc.query(
+        "SELECT name FROM {course_categories} WHERE parent = %s",
+        (w.root_on_archive(),)))
+    assert names == ["Sciences", "Sciences (%d)" % twin]
+    assert summary_of(w.verify(check=0)) == "PASS 8/8"
+
+
+def test_verify_sees_two_source_categories_merged_into_one(world):
+    """An archive made before twins were kept apart: both Sciences in one
+    category on the archive. Each course matches; the tree does not."""
+    w = world
+    twin, twin_ids = twin_sciences(w)
+    w.archive()
+    p = w.meta() / "manifest.jsonl"
+    lines = [json.loads(l) for l in p.read_text().splitlines() if l.strip()]
+    for line in lines:
+        if line.get("category_names") == ["Sciences (%d)" % twin]:
+            line["category_names"] = ["Sciences"]
+    p.write_text("".join(json.dumps(l) + "\n" for l in lines))
+    w.restore()
+    js = assert_fail(w, w.verify(), "FAIL: 2 mismatch")
+    res = {c["source_course_id"]: c for c in js["courses"]}
+    for cid in twin_ids:
+        assert res[cid]["result"] == "mismatch"
+        assert "two source categories" in res[cid]["detail"], res[cid]
+
+
 def test_verify_mismatch_category(restored):
     w = restored
     ids = w.ids
