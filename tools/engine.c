@@ -141,6 +141,23 @@ static int start_slot(struct loop *l, struct slot *s, struct engine_item *it)
 	return 0;
 }
 
+void engine_log_summary(const struct engine_config *cfg,
+			const struct engine_result *res)
+{
+	char outages[64] = "";
+
+	if (res->outages)
+		snprintf(outages, sizeof(outages),
+			 "%lld pending after an outage, ",
+			 (long long)res->outages);
+	log_msg(LOG_NOTICE,
+		"%s of %s: %lld done, %lld failed, %lld aborted, %s%lld not "
+		"started",
+		cfg->operation, cfg->session, (long long)res->done,
+		(long long)res->failed, (long long)res->aborted, outages,
+		(long long)res->not_started);
+}
+
 static void abort_running(struct loop *l, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {

@@ -96,6 +96,10 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 	       size_t n, const struct engine_ops *ops, void *ctx,
 	       struct engine_result *res);
 
+/* Logs "OPERATION of SESSION: N done, N failed, ..." for a run's end. */
+void engine_log_summary(const struct engine_config *cfg,
+			const struct engine_result *res);
+
 /*
  * The clock of the operations: the time, or SA_NOW=<unix time> when set
  * (tests), from which the clock then runs on.
