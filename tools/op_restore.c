@@ -692,7 +692,7 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 				.own_group = true, .running_pid = &job->pid };
 	struct child_result res;
 	struct mbz_info info;
-	char *path, why[512], how[128];
+	char *path, why[512], how[128], label[64];
 	const char *line;
 	int rc;
 
@@ -733,8 +733,9 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 	if (child_run(&o, &res) < 0)
 		return engine_fail(err, errlen, "cannot run '%s': %s", c->argv[0],
 			      strerror(errno));
-	log_info("restore_backup.php for course %lld: %s", (long long)c->id,
-		 res.output);
+	snprintf(label, sizeof(label), "restore_backup.php for course %lld",
+		 (long long)c->id);
+	log_lines(LOG_INFO, label, res.output);
 	line = strstr(res.output, "Restored course ID: ");
 	if (child_ok(&res) && line)
 		c->new_id = strtoll(line + strlen("Restored course ID: "),
