@@ -1,8 +1,8 @@
 /*
- * The log module: formats a message once, then hands it to stderr or
- * syslog, and to the operation log file when one is set. Settings are
- * plain atomics so that FUSE worker threads may log while main() holds
- * nothing.
+ * The log module: formats a message once, escapes it into one printable
+ * line, then hands it to stderr or syslog, and to the operation log file
+ * when one is set. Settings are plain atomics so that FUSE worker threads
+ * may log while main() holds nothing.
  */
 #include "log.h"
 
@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "printable.h"
 
 static const char *log_ident = "sessionarchiver";
 static atomic_int log_level = LOG_INFO;
@@ -71,25 +73,49 @@ static void write_all(int fd, const char *buf, size_t len)
 	}
 }
 
+/*
+ * prefix and text as one line into buf, newline included, cut to fit;
+ * returns its length
+ */
+static size_t make_line(char *buf, size_t size, const char *prefix,
+			const char *text)
+{
+	int n = snprintf(buf, size, "%s%s\n", prefix, text);
+
+	if (n < 0)
+		return 0;
+	if ((size_t)n < size)
+		return (size_t)n;
+	/* cut: the line still ends, or the next one would run on */
+	buf[size - 2] = '\n';
+	return size - 1;
+}
+
 void log_vmsg(int level, const char *fmt, va_list ap)
 {
-	char msg[2048], line[2200];
+	/* escaping may make the message longer: up to 4 bytes a byte */
+	char msg[2048], text[4096], line[4096 + 256], prefix[256];
 	int fd, n;
 
 	if (level > atomic_load(&log_level))
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		return;
+	/* messages carry course names and Moodle's texts: a terminal, syslog
+	 * and the operation log get one line with no control character */
+	printable_copy(msg, (size_t)n < sizeof(msg) ? (size_t)n
+						    : sizeof(msg) - 1,
+		       0, text, sizeof(text));
 
 	if (atomic_load(&log_syslog)) {
-		syslog(level, "%s", msg);
+		syslog(level, "%s", text);
 	} else {
-		n = snprintf(line, sizeof(line), "%s: %s%s%s\n", log_ident,
-			     level <= LOG_WARNING ? level_word(level) : "",
-			     level <= LOG_WARNING ? ": " : "", msg);
-		if (n > 0)
-			write_all(STDERR_FILENO, line,
-				  (size_t)n < sizeof(line) ? (size_t)n
-							   : sizeof(line) - 1);
+		snprintf(prefix, sizeof(prefix), "%s: %s%s", log_ident,
+			 level <= LOG_WARNING ? level_word(level) : "",
+			 level <= LOG_WARNING ? ": " : "");
+		write_all(STDERR_FILENO, line,
+			  make_line(line, sizeof(line), prefix, text));
 	}
 
 	fd = atomic_load(&log_file_fd);
@@ -100,12 +126,10 @@ void log_vmsg(int level, const char *fmt, va_list ap)
 
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S%z", &tm);
-		n = snprintf(line, sizeof(line), "%s %s %s\n", stamp,
-			     level_word(level), msg);
-		if (n > 0)
-			write_all(fd, line,
-				  (size_t)n < sizeof(line) ? (size_t)n
-							   : sizeof(line) - 1);
+		snprintf(prefix, sizeof(prefix), "%s %s ", stamp,
+			 level_word(level));
+		write_all(fd, line,
+			  make_line(line, sizeof(line), prefix, text));
 	}
 }
 
@@ -126,4 +150,21 @@ int log_err(const char *fmt, ...)
 	log_vmsg(LOG_ERR, fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+void log_lines(int level, const char *label, const char *text)
+{
+	const char *p = text, *end;
+	int n;
+
+	if (level > atomic_load(&log_level))
+		return;
+	for (; *p; p = *end ? end + 1 : end) {
+		end = p + strcspn(p, "\n");
+		n = (int)(end - p);
+		while (n > 0 && p[n - 1] == '\r')
+			n--;
+		if (n > 0)
+			log_msg(level, "%s: %.*s", label, n, p);
+	}
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "printable.h"
 #include "xalloc.h"
 
 struct progress {
@@ -37,7 +38,7 @@ struct progress *progress_new(const char *label, int64_t total_items,
 	if (quiet || !isatty(STDERR_FILENO))
 		return NULL;
 	p = xcalloc(1, sizeof(*p));
-	p->label = xstrdup(label);
+	p->label = printable_dup(label, 0);
 	p->total_items = total_items;
 	p->total_bytes = total_bytes;
 	p->started = now_s();
@@ -61,7 +62,7 @@ static void human(int64_t bytes, char *out, size_t len)
 void progress_update(struct progress *p, int64_t done_items,
 		     int64_t done_bytes, const char *current)
 {
-	char line[512], bytes[32], eta[32] = "";
+	char line[512], bytes[32], eta[32] = "", cur[256];
 	double t, frac, elapsed;
 	int n, bar = 20, fill;
 
@@ -85,15 +86,22 @@ void progress_update(struct progress *p, int64_t done_items,
 			 s / 60 % 60, s % 60);
 	}
 	human(done_bytes, bytes, sizeof(bytes));
+	/* course names: an ESC in one must not drive the terminal */
+	printable_copy(current ? current : "", current ? strlen(current) : 0,
+		       0, cur, sizeof(cur));
 	n = snprintf(line, sizeof(line), "%s [%.*s%.*s] %lld/%lld %s%s %s",
 		     p->label, fill, "####################", bar - fill,
 		     "                    ", (long long)done_items,
-		     (long long)p->total_items, bytes, eta,
-		     current ? current : "");
+		     (long long)p->total_items, bytes, eta, cur);
+	if (n > (int)sizeof(line) - 1)
+		n = (int)sizeof(line) - 1;
 	if (n > p->width - 1)
 		n = p->width - 1;
 	if (n < 0)
 		n = 0;
+	/* cut between characters, not inside one */
+	while (n > 0 && ((unsigned char)line[n] & 0xc0) == 0x80)
+		n--;
 	fprintf(stderr, "\r%.*s\033[K", n, line);
 }
 

@@ -28,6 +28,7 @@
 #include "idx.h"
 #include "journal.h"
 #include "log.h"
+#include "printable.h"
 #include "runs.h"
 #include "scan.h"
 #include "store.h"
@@ -181,7 +182,7 @@ static void session_log(struct fsd *d, const char *session, const char *fmt,
 static void session_log(struct fsd *d, const char *session, const char *fmt,
 			...)
 {
-	char stamp[32], *name, *msg, *line;
+	char stamp[32], *name, *msg, *text, *line;
 	struct tm tm;
 	time_t now = time(NULL);
 	va_list ap;
@@ -195,11 +196,10 @@ static void session_log(struct fsd *d, const char *session, const char *fmt,
 		return;
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S%z", &tm);
-	line = xasprintf("%s sessionarchiverfs: %s", stamp, msg);
 	/* a log line is one line, whatever the message held */
-	for (char *p = line; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	text = printable_dup(msg, 0);
+	line = xasprintf("%s sessionarchiverfs: %s", stamp, text);
+	free(text);
 	log_info("%s: %s", session, msg);
 	fd = open_meta(d, session, true);
 	name = journal_log_name();
@@ -213,82 +213,13 @@ static void session_log(struct fsd *d, const char *session, const char *fmt,
 	free(msg);
 }
 
-/* Length of the valid UTF-8 sequence that starts s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	/* no overlong forms, surrogates or code points past U+10FFFF */
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t k = 2; k < len; k++)
-		if (s[k] < 0x80 || s[k] > 0xbf)
-			return 0;
-	return len;
-}
-
-/*
- * Text from a control write, as the log and the index keep it: valid
- * UTF-8 (the index hands it to JSON, which refuses anything else), control
- * characters and stray bytes as \xNN, cut with "..." to fit outlen.
- */
-static void clean_text(const char *buf, size_t len, char *out,
-		       size_t outlen)
-{
-	const unsigned char *s = (const unsigned char *)buf;
-	size_t i = 0, j = 0;
-
-	while (i < len) {
-		char piece[5];
-		size_t n = 1, plen;
-
-		if (s[i] >= 0x20 && s[i] < 0x7f) {
-			piece[0] = (char)s[i];
-			plen = 1;
-		} else if (s[i] >= 0x80 && (n = utf8_len(s + i, len - i))) {
-			memcpy(piece, s + i, n);
-			plen = n;
-		} else {
-			n = 1;
-			plen = (size_t)snprintf(piece, sizeof(piece),
-						"\\x%02x", s[i]);
-		}
-		/* keep room for "...\0" */
-		if (j + plen + 4 > outlen) {
-			memcpy(out + j, "...", 4);
-			return;
-		}
-		memcpy(out + j, piece, plen);
-		j += plen;
-		i += n;
-	}
-	out[j] = '\0';
-}
-
 /* The command as the log shows it: one line, bounded, printable. */
 static void quote_command(const char *buf, size_t len, char *out,
 			  size_t outlen)
 {
 	if (len > 0 && buf[len - 1] == '\n')
 		len--;
-	clean_text(buf, len, out, outlen);
+	printable_copy(buf, len, 0, out, outlen);
 }
 
 struct reaped {
@@ -544,7 +475,8 @@ int fsd_control(struct fsd *d, const char *session, const char *buf,
 	return 0;
 
 out_refused:
-	clean_text(why, strlen(why), reason, sizeof(reason));
+	/* the index hands it to JSON, which refuses anything but UTF-8 */
+	printable_copy(why, strlen(why), 0, reason, sizeof(reason));
 	session_log(d, session, "control '%s' refused: %s", quoted, reason);
 	/* a write that does not parse names no operation */
 	if (runs_refused(idx, session_id,

@@ -13,6 +13,7 @@
 
 #include "idx.h"
 #include "log.h"
+#include "printable.h"
 #include "runs.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -246,11 +247,14 @@ out_free:
 	return NULL;
 }
 
-/* A JSON scalar as text: "-" for null. */
-static void add_value(struct strbuf *sb, json_t *v)
+/*
+ * A JSON scalar as text: "-" for null. Strings come from Moodle (names,
+ * error texts): escaped, with flags for a tab-separated field.
+ */
+static void add_value(struct strbuf *sb, json_t *v, unsigned flags)
 {
 	if (json_is_string(v))
-		sb_adds(sb, json_string_value(v));
+		printable_add(sb, json_string_value(v), flags);
 	else if (json_is_integer(v))
 		sb_printf(sb, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 	else
@@ -287,7 +291,7 @@ static void session_detail(struct strbuf *sb, json_t *o)
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		sb_printf(sb, "%s: ", keys[i]);
-		add_value(sb, json_object_get(o, keys[i]));
+		add_value(sb, json_object_get(o, keys[i]), 0);
 		sb_addch(sb, '\n');
 	}
 	sb_adds(sb, "courses: ");
@@ -300,11 +304,12 @@ static void session_line(struct strbuf *sb, json_t *o)
 	json_t *op = json_object_get(o, "operation");
 	json_t *err = json_object_get(o, "last_error");
 
-	add_value(sb, json_object_get(o, "session"));
+	add_value(sb, json_object_get(o, "session"), 0);
 	sb_adds(sb, ": ");
 	if (json_is_string(op)) {
-		sb_printf(sb, "%s %s", json_string_value(op),
-			  json_string_value(json_object_get(o, "state")));
+		add_value(sb, op, 0);
+		sb_addch(sb, ' ');
+		add_value(sb, json_object_get(o, "state"), 0);
 		if (json_is_integer(json_object_get(o, "pid")))
 			sb_printf(sb, " (pid %" JSON_INTEGER_FORMAT ")",
 				  json_integer_value(
@@ -321,8 +326,10 @@ static void session_line(struct strbuf *sb, json_t *o)
 		  json_integer_value(json_object_get(o, "failed")),
 		  json_integer_value(json_object_get(o, "remaining")));
 	add_counts_text(sb, o);
-	if (json_is_string(err))
-		sb_printf(sb, "; last error: %s", json_string_value(err));
+	if (json_is_string(err)) {
+		sb_adds(sb, "; last error: ");
+		add_value(sb, err, 0);
+	}
 	sb_addch(sb, '\n');
 }
 
@@ -400,18 +407,20 @@ char *report_list_text(json_t *list)
 
 	sb_init(&sb, 0);
 	json_array_foreach(list, i, o) {
-		add_value(&sb, json_object_get(o, "state"));
+		add_value(&sb, json_object_get(o, "state"), PRINTABLE_TSV);
 		sb_addch(&sb, '\t');
-		add_value(&sb, json_object_get(o, "source_course_id"));
+		add_value(&sb, json_object_get(o, "source_course_id"),
+			  PRINTABLE_TSV);
 		sb_addch(&sb, '\t');
-		add_value(&sb, json_object_get(o, "size"));
+		add_value(&sb, json_object_get(o, "size"), PRINTABLE_TSV);
 		sb_addch(&sb, '\t');
-		add_value(&sb, json_object_get(o, "file"));
+		add_value(&sb, json_object_get(o, "file"), PRINTABLE_TSV);
 		sb_addch(&sb, '\t');
-		add_value(&sb, json_object_get(o, "shortname"));
+		add_value(&sb, json_object_get(o, "shortname"), PRINTABLE_TSV);
 		if (json_is_string(json_object_get(o, "error"))) {
 			sb_adds(&sb, "\terror: ");
-			add_value(&sb, json_object_get(o, "error"));
+			add_value(&sb, json_object_get(o, "error"),
+				  PRINTABLE_TSV);
 		}
 		sb_addch(&sb, '\n');
 	}

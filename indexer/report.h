@@ -25,6 +25,7 @@ json_t *report_status(struct idx *idx, const char *session);
  * Text of a status: with one session and detailed, "key: value" lines
  * (operation, state, started, done, failed, remaining, total, bytes, eta,
  * current, window, last_error, courses); otherwise one line per session.
+ * Strings from the index (names, errors) are escaped (printable.h).
  * Caller frees.
  */
 char *report_status_text(json_t *status, bool detailed);
@@ -36,7 +37,12 @@ char *report_status_text(json_t *status, bool detailed);
  */
 json_t *report_list(struct idx *idx, const char *session);
 
-/* Text of report_list(): one line per course. Caller frees. */
+/*
+ * Text of report_list(): one line per course, tab-separated (state, source
+ * course id, size, file, shortname, then "error: ..." for a failed one),
+ * each field escaped with PRINTABLE_TSV so that a name with a tab or a
+ * newline keeps the line whole. Caller frees.
+ */
 char *report_list_text(json_t *list);
 
 #endif

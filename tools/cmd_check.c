@@ -13,10 +13,12 @@
 #include "exitcode.h"
 #include "idx.h"
 #include "log.h"
+#include "printable.h"
 #include "progress.h"
 #include "readpool.h"
 #include "scan.h"
 #include "store.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 struct check {
@@ -141,8 +143,17 @@ static int check_session(struct idx *idx, struct store *st, const char *name,
 	return rc;
 }
 
+/* A string of a problem as part of a tab-separated field. */
+static void add_field(struct strbuf *sb, json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	printable_add(sb, v ? v : "-", PRINTABLE_TSV);
+}
+
 static void print_report(const struct check *c, long sessions, bool json)
 {
+	struct strbuf sb;
 	json_t *o;
 	size_t i;
 
@@ -162,12 +173,20 @@ static void print_report(const struct check *c, long sessions, bool json)
 		json_decref(out);
 		return;
 	}
-	json_array_foreach(c->problems, i, o)
-		printf("%s\t%s/%s\t%s\n",
-		       json_string_value(json_object_get(o, "problem")),
-		       json_string_value(json_object_get(o, "session")),
-		       json_string_value(json_object_get(o, "file")),
-		       json_string_value(json_object_get(o, "detail")));
+	/* one problem a line, whatever the file name or detail holds */
+	sb_init(&sb, 0);
+	json_array_foreach(c->problems, i, o) {
+		sb_reset(&sb);
+		add_field(&sb, o, "problem");
+		sb_addch(&sb, '\t');
+		add_field(&sb, o, "session");
+		sb_addch(&sb, '/');
+		add_field(&sb, o, "file");
+		sb_addch(&sb, '\t');
+		add_field(&sb, o, "detail");
+		puts(sb.buf);
+	}
+	sb_release(&sb);
 	printf("%s: %ld session(s), %ld backups read, %ld good, %zu "
 	       "problem(s)\n",
 	       json_array_size(c->problems) ? "FAIL" : "OK", sessions,

@@ -40,6 +40,7 @@
 #include "log.h"
 #include "mail.h"
 #include "moodle.h"
+#include "printable.h"
 #include "store.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -72,7 +73,7 @@ __attribute__((format(printf, 5, 6))) static void
 report(struct doctor *d, enum level lvl, const char *name, const char *hint,
        const char *fmt, ...)
 {
-	char detail[1024];
+	char detail[1024], shown[4 * sizeof(detail)];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -86,7 +87,9 @@ report(struct doctor *d, enum level lvl, const char *name, const char *hint,
 			  lvl == LVL_OK ? NULL : hint));
 	if (d->json)
 		return;
-	printf("%-4s  %-26s %s", level_names[lvl], name, detail);
+	/* details quote Moodle's answers and names: one printable line */
+	printable_copy(detail, strlen(detail), 0, shown, sizeof(shown));
+	printf("%-4s  %-26s %s", level_names[lvl], name, shown);
 	if (lvl != LVL_OK && hint)
 		printf(" -- %s", hint);
 	putchar('\n');

@@ -13,6 +13,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "mbz.h"
+#include "printable.h"
 
 static const char *format_name(enum mbz_format f)
 {
@@ -94,32 +95,31 @@ static json_t *info_to_json(const char *path, const struct mbz_info *in)
 	return o;
 }
 
+/* "key: value", the value escaped: a backup holds names typed in Moodle. */
+static void print_value(const char *key, const char *sub, json_t *v)
+{
+	char *dump = NULL, *text;
+
+	if (!json_is_string(v))
+		dump = json_dumps(v, JSON_ENCODE_ANY);
+	text = printable_dup(dump ? dump : json_string_value(v), 0);
+	printf("%s%s%s: %s\n", key, sub ? "." : "", sub ? sub : "", text);
+	free(text);
+	free(dump);
+}
+
 static void print_text(json_t *o)
 {
-	const char *key;
-	json_t *v;
+	const char *key, *sub;
+	json_t *v, *sv;
 
 	json_object_foreach(o, key, v) {
-		if (json_is_object(v)) {
-			const char *sub;
-			json_t *sv;
-
-			json_object_foreach(v, sub, sv) {
-				char *s = json_dumps(sv, JSON_ENCODE_ANY);
-				printf("%s.%s: %s\n", key, sub,
-				       json_is_string(sv) ? json_string_value(sv)
-							  : s);
-				free(s);
-			}
+		if (!json_is_object(v)) {
+			print_value(key, NULL, v);
 			continue;
 		}
-		if (json_is_string(v)) {
-			printf("%s: %s\n", key, json_string_value(v));
-		} else {
-			char *s = json_dumps(v, JSON_ENCODE_ANY);
-			printf("%s: %s\n", key, s);
-			free(s);
-		}
+		json_object_foreach(v, sub, sv)
+			print_value(key, sub, sv);
 	}
 }
 

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "notify.h"
+#include "printable.h"
 #include "progress.h"
 #include "runs.h"
 #include "strbuf.h"
@@ -230,6 +231,27 @@ static void set_state(const struct engine_config *cfg, const char *state)
 		runs_set_state(cfg->idx, cfg->run_id, state);
 }
 
+/*
+ * A line of the end mail's list of failed courses. The shortname and the
+ * error come from Moodle: escaped, so that neither can write to the
+ * reader's terminal or split the line. The list is capped: a line that
+ * does not fit is left out whole.
+ */
+static void add_failure(struct strbuf *failures,
+			const struct engine_item *it, const char *err)
+{
+	struct strbuf line;
+
+	sb_init(&line, 0);
+	sb_adds(&line, "  ");
+	printable_add(&line, it->label ? it->label : "-", 0);
+	sb_printf(&line, " (id %lld): ", (long long)it->id);
+	printable_add(&line, err, 0);
+	sb_addch(&line, '\n');
+	sb_add(failures, line.buf, line.len);
+	sb_release(&line);
+}
+
 static void end_mail(struct notify *nt, const struct engine_config *cfg,
 		     const struct engine_result *res, const char *failures)
 {
@@ -349,9 +371,7 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 				snprintf(last_err, sizeof(last_err), "%s",
 					 s->err);
 				rc.last_error = last_err;
-				sb_printf(&failures, "  %s (id %lld): %s\n",
-					  s->item->label,
-					  (long long)s->item->id, s->err);
+				add_failure(&failures, s->item, s->err);
 			} else {
 				res->aborted++;
 			}

@@ -32,6 +32,7 @@
 #include "moodle.h"
 #include "names.h"
 #include "outage.h"
+#include "printable.h"
 #include "runs.h"
 #include "scan.h"
 #include "store.h"
@@ -119,8 +120,8 @@ static int pick_category(const struct moodle_category *cats, size_t n,
 			continue;
 		*found = i;
 		hits++;
-		sb_printf(&sb, "\n  id:%lld  %s", (long long)cats[i].id,
-			  cats[i].name_path);
+		sb_printf(&sb, "%sid:%lld '%s'", sb.len ? ", " : "",
+			  (long long)cats[i].id, cats[i].name_path);
 	}
 	if (hits == 1) {
 		sb_release(&sb);
@@ -131,16 +132,17 @@ static int pick_category(const struct moodle_category *cats, size_t n,
 		for (size_t i = 0, shown = 0; i < n && shown < 20; i++) {
 			if (cats[i].parent != 0)
 				continue;
-			sb_printf(&sb, "\n  id:%lld  %s", (long long)cats[i].id,
-				  cats[i].name_path);
+			sb_printf(&sb, "%sid:%lld '%s'", sb.len ? ", " : "",
+				  (long long)cats[i].id, cats[i].name_path);
 			shown++;
 		}
+		/* one message, one line: the candidates are listed inline */
 		log_err("no category matches %s on the source platform; "
-			"top-level categories:%s",
-			what, sb.len ? sb.buf : " none");
+			"top-level categories: %s",
+			what, sb.len ? sb.buf : "none");
 	} else
 		log_err("%zu categories match %s; choose one with --category "
-			"id:N:%s",
+			"id:N: %s",
 			hits, what, sb.buf);
 	sb_release(&sb);
 	return -1;
@@ -556,18 +558,24 @@ static json_t *plan_json(const struct plan *p)
 	return o;
 }
 
-/* The plan as text; at most max_courses course lines (0: all). */
+/*
+ * The plan as text; at most max_courses course lines (0: all). It goes to
+ * a terminal, plan.txt and the start mail: Moodle's names are escaped.
+ */
 static char *plan_text(const struct plan *p, size_t max_courses)
 {
 	struct strbuf sb;
 
 	sb_init(&sb, 0);
-	sb_printf(&sb, "plan: archive of session %s\n", p->session);
-	sb_printf(&sb, "category: id:%lld %s\n", (long long)p->root.id,
-		  p->root.name_path);
-	sb_printf(&sb, "source: %s (site %s)\n",
-		  p->site.wwwroot ? p->site.wwwroot : "-", p->site.site_hash);
-	sb_adds(&sb, "courses:\n");
+	sb_adds(&sb, "plan: archive of session ");
+	printable_add(&sb, p->session, 0);
+	sb_printf(&sb, "\ncategory: id:%lld ", (long long)p->root.id);
+	printable_add(&sb, p->root.name_path, 0);
+	sb_adds(&sb, "\nsource: ");
+	printable_add(&sb, p->site.wwwroot ? p->site.wwwroot : "-", 0);
+	sb_adds(&sb, " (site ");
+	printable_add(&sb, p->site.site_hash ? p->site.site_hash : "-", 0);
+	sb_adds(&sb, ")\ncourses:\n");
 	for (size_t i = 0; i < p->n; i++) {
 		const struct planned *pc = &p->v[i];
 
@@ -577,12 +585,15 @@ static char *plan_text(const struct plan *p, size_t max_courses)
 				  p->n - i);
 			break;
 		}
-		sb_printf(&sb, "  %-8s %8lld  %12lld  %s  -> %s\n",
+		sb_printf(&sb, "  %-8s %8lld  %12lld  ",
 			  pc->archived ? "archived"
 			  : pc->failed_before ? "failed"
 					      : "pending",
-			  (long long)pc->c.id, (long long)pc->bytes,
-			  pc->c.shortname, pc->file);
+			  (long long)pc->c.id, (long long)pc->bytes);
+		printable_add(&sb, pc->c.shortname, 0);
+		sb_adds(&sb, "  -> ");
+		printable_add(&sb, pc->file, 0);
+		sb_addch(&sb, '\n');
 	}
 	sb_printf(&sb,
 		  "total: %zu courses, %zu to back up, %lld bytes estimated "
@@ -810,7 +821,7 @@ static enum engine_outcome run_hook(const struct archive_ctx *a,
 				    char *err, size_t errlen)
 {
 	char *argv[] = { a->cfg->hooks.pre_backup, NULL };
-	char **env = hook_env(a, pc), how[128], words[512];
+	char **env = hook_env(a, pc), how[128], words[512], label[64];
 	struct child_opts o = { .argv = argv, .envp = env, .out_fd = -1,
 				.timeout_s = a->cfg->hooks.timeout,
 				.own_group = true, .running_pid = &job->pid };
@@ -828,9 +839,12 @@ static enum engine_outcome run_hook(const struct archive_ctx *a,
 			   child_describe(&r, o.timeout_s, how, sizeof(how)),
 			   words);
 	}
-	if (r.output_len)
-		log_info("pre_backup hook for course %lld: %s",
-			 (long long)pc->c.id, r.output);
+	if (r.output_len) {
+		snprintf(label, sizeof(label),
+			 "pre_backup hook for course %lld",
+			 (long long)pc->c.id);
+		log_lines(LOG_INFO, label, r.output);
+	}
 	child_result_release(&r);
 	for (char **e = env; *e; e++)
 		free(*e);
@@ -893,7 +907,8 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 				.envp = child_default_env, .out_fd = -1,
 				.timeout_s = a->cfg->jobs.timeout,
 				.own_group = true, .running_pid = &job->pid };
-	char how[128], words[512], *mbz = NULL, *final = NULL, *dir;
+	char how[128], words[512], label[64], *mbz = NULL, *final = NULL;
+	char *dir;
 	struct child_result r = { 0 };
 	struct outage_store_case oc = {
 		.store_dir = store_path(a->store), .need = pc->bytes,
@@ -934,8 +949,9 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 		out = ENGINE_PLATFORM_DOWN;
 		goto out_clean;
 	}
-	log_info("backup.php for course %lld: %s", (long long)pc->c.id,
-		 r.output);
+	snprintf(label, sizeof(label), "backup.php for course %lld",
+		 (long long)pc->c.id);
+	log_lines(LOG_INFO, label, r.output);
 	if (atomic_load(&job->abort)) {
 		out = ENGINE_ABORTED;
 		goto out_clean;

@@ -36,6 +36,7 @@
 #include "outage.h"
 #include "manifest.h"
 #include "moodle.h"
+#include "printable.h"
 #include "runs.h"
 #include "scan.h"
 #include "store.h"
@@ -480,9 +481,23 @@ static json_t *preview_json(struct purge *p)
 	return o;
 }
 
+/* A string of the preview, escaped: it names Moodle's courses. */
+static void add_str(struct strbuf *sb, json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	printable_add(sb, v ? v : "-", 0);
+}
+
+static long long num(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
 static void print_preview(struct purge *p)
 {
 	json_t *o = preview_json(p), *x;
+	struct strbuf sb;
 	size_t i;
 
 	if (p->cli->json) {
@@ -491,31 +506,40 @@ static void print_preview(struct purge *p)
 		json_decref(o);
 		return;
 	}
-	printf("purge preview: session %s, %s side\n", p->session,
-	       p->source ? "source" : "archive");
-	printf("courses to delete (%zu, %lld bytes of files):\n",
-	       json_array_size(json_object_get(o, "courses")),
-	       (long long)json_integer_value(json_object_get(o, "bytes")));
-	json_array_foreach(json_object_get(o, "courses"), i, x)
-		printf("  %8lld  %10lld  %s  (%s)\n",
-		       (long long)json_integer_value(json_object_get(x, "id")),
-		       (long long)json_integer_value(
-			       json_object_get(x, "size")),
-		       json_string_value(json_object_get(x, "shortname")),
-		       json_string_value(json_object_get(x, "fullname")));
-	printf("categories to delete when empty, deepest first (%zu):\n",
-	       json_array_size(json_object_get(o, "categories")));
-	json_array_foreach(json_object_get(o, "categories"), i, x)
-		printf("  %8lld  %s\n",
-		       (long long)json_integer_value(json_object_get(x, "id")),
-		       json_string_value(json_object_get(x, "path")));
-	printf("kept back (%zu):\n",
-	       json_array_size(json_object_get(o, "kept")));
-	json_array_foreach(json_object_get(o, "kept"), i, x)
-		printf("  %8lld  %s: %s\n",
-		       (long long)json_integer_value(json_object_get(x, "id")),
-		       json_string_value(json_object_get(x, "shortname")),
-		       json_string_value(json_object_get(x, "reason")));
+	sb_init(&sb, 0);
+	sb_adds(&sb, "purge preview: session ");
+	printable_add(&sb, p->session, 0);
+	sb_printf(&sb, ", %s side\n", p->source ? "source" : "archive");
+	sb_printf(&sb, "courses to delete (%zu, %lld bytes of files):\n",
+		  json_array_size(json_object_get(o, "courses")),
+		  num(o, "bytes"));
+	json_array_foreach(json_object_get(o, "courses"), i, x) {
+		sb_printf(&sb, "  %8lld  %10lld  ", num(x, "id"),
+			  num(x, "size"));
+		add_str(&sb, x, "shortname");
+		sb_adds(&sb, "  (");
+		add_str(&sb, x, "fullname");
+		sb_adds(&sb, ")\n");
+	}
+	sb_printf(&sb,
+		  "categories to delete when empty, deepest first (%zu):\n",
+		  json_array_size(json_object_get(o, "categories")));
+	json_array_foreach(json_object_get(o, "categories"), i, x) {
+		sb_printf(&sb, "  %8lld  ", num(x, "id"));
+		add_str(&sb, x, "path");
+		sb_addch(&sb, '\n');
+	}
+	sb_printf(&sb, "kept back (%zu):\n",
+		  json_array_size(json_object_get(o, "kept")));
+	json_array_foreach(json_object_get(o, "kept"), i, x) {
+		sb_printf(&sb, "  %8lld  ", num(x, "id"));
+		add_str(&sb, x, "shortname");
+		sb_adds(&sb, ": ");
+		add_str(&sb, x, "reason");
+		sb_addch(&sb, '\n');
+	}
+	fputs(sb.buf, stdout);
+	sb_release(&sb);
 	json_decref(o);
 }
 

@@ -696,7 +696,7 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 				.own_group = true, .running_pid = &job->pid };
 	struct child_result res;
 	struct mbz_info info;
-	char *path, why[512], how[128];
+	char *path, why[512], how[128], label[64];
 	const char *line;
 	int rc;
 
@@ -740,8 +740,9 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 			    strerror(errno));
 		return ENGINE_PLATFORM_DOWN;
 	}
-	log_info("restore_backup.php for course %lld: %s", (long long)c->id,
-		 res.output);
+	snprintf(label, sizeof(label), "restore_backup.php for course %lld",
+		 (long long)c->id);
+	log_lines(LOG_INFO, label, res.output);
 	line = strstr(res.output, "Restored course ID: ");
 	if (child_ok(&res) && line)
 		c->new_id = strtoll(line + strlen("Restored course ID: "),

@@ -30,6 +30,7 @@
 #include "manifest.h"
 #include "mbz.h"
 #include "moodle.h"
+#include "printable.h"
 #include "readpool.h"
 #include "scan.h"
 #include "store.h"
@@ -514,9 +515,14 @@ static char *report_text(struct verify *v, bool passed)
 		if (json_is_integer(aid))
 			snprintf(a_id, sizeof(a_id), "%" JSON_INTEGER_FORMAT,
 				 json_integer_value(aid));
-		sb_printf(&sb, "%-8s source %s archive %s  %s: %s\n", r, s_id,
-			  a_id, json_is_string(sn) ? json_string_value(sn) : "-",
-			  json_is_string(det) ? json_string_value(det) : "");
+		sb_printf(&sb, "%-8s source %s archive %s  ", r, s_id, a_id);
+		/* names and details come from both Moodles: escaped */
+		printable_add(&sb, json_is_string(sn) ? json_string_value(sn)
+						      : "-", 0);
+		sb_adds(&sb, ": ");
+		if (json_is_string(det))
+			printable_add(&sb, json_string_value(det), 0);
+		sb_addch(&sb, '\n');
 	}
 	return sb_detach(&sb, NULL);
 }

@@ -157,10 +157,15 @@ function fm_backup_filename($course, $time) {
     return 'backup-moodle2-course-' . $name . '-' . $date . '.mbz';
 }
 
+// Moodle's xml_writer::xml_safe_utf8(): the controls XML 1.0 forbids are
+// dropped (all C0 but tab, newline and return, and DEL), returns become
+// newlines. A shortname with an ESC in it is backed up without the ESC.
 function fm_xml($s) {
     if ($s === null) {
         return FM_NULL;
     }
+    $s = preg_replace('/[\x0-\x8\xb-\xc\xe-\x1f\x7f]/', '', (string)$s);
+    $s = preg_replace("/\r\n|\r/", "\n", $s);
     return str_replace(array('&', '<', '>'), array('&amp;', '&lt;', '&gt;'), (string)$s);
 }
 
