@@ -255,9 +255,7 @@ static void add_failure(struct strbuf *failures,
 static void end_mail(struct notify *nt, const struct engine_config *cfg,
 		     const struct engine_result *res, const char *failures)
 {
-	char *body, what[64];
-
-	char *stop = NULL;
+	char *body, *stop = NULL, what[64];
 
 	snprintf(what, sizeof(what), "%s",
 		 res->cancelled       ? "cancelled"
@@ -268,11 +266,15 @@ static void end_mail(struct notify *nt, const struct engine_config *cfg,
 		 : res->window_closed ? "stopped at the end of the window"
 		 : res->failed        ? "finished with failures"
 				      : "finished");
-	if (res->stopped_by != ENGINE_DONE)
+	if (res->stopped_by != ENGINE_DONE) {
+		char *why = printable_dup(res->stop_reason, 0);
+
 		stop = xasprintf("\nStopped after %u courses in a row could "
 				 "not be done: %s\nThe courses not done stay "
 				 "pending: the next run does them.\n",
-				 cfg->stop_after, res->stop_reason);
+				 cfg->stop_after, why);
+		free(why);
+	}
 	body = xasprintf("%s of session %s: %lld done, %lld failed, %lld "
 			 "aborted, %lld pending (outage), %lld not "
 			 "started.\n%s%s%s",

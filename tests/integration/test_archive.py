@@ -306,15 +306,16 @@ def test_free_space_refusal_and_force(small_store):
 
 
 
-def test_database_killed_mid_archive_stops_the_run(own_mariadb, tmp_path):
+def test_database_killed_mid_archive_stops_the_run(own_mariadb, tmp_path,
+                                                    smtp_server):
     """A dead database is no course's failure: the run stops after three
-    courses in a row, exit 5, one mail; the rest stays pending and the
-    next plain run finishes it."""
+    courses in a row, exit 5, one mail says why; the rest stays pending
+    and the next plain run finishes it."""
     w = World(own_mariadb, tmp_path)
     try:
         cat = w.site.add_category(SESSION, 0, idnumber=SESSION)
         ids = w.courses(cat, 12)
-        w.configure(jobs={"parallel": 2})
+        w.configure(jobs={"parallel": 2}, mail=mail_conf(smtp_server.url))
         for cid in ids:
             w.site.set_fault(cid, "backup", "slow:0.4")
         proc = w.popen("archive", SESSION)
@@ -330,6 +331,12 @@ def test_database_killed_mid_archive_stops_the_run(own_mariadb, tmp_path):
         done = [i for i in ids if listing[i]["state"] == "archived"]
         assert 2 <= len(done) < len(ids), listing
         assert w.tmp_leftovers() == []
+        pre = "sessionarchiver archive %s: " % SESSION
+        wait_until(lambda: pre + "stopped: Moodle cannot be reached"
+                   in subjects(smtp_server), what="the end mail")
+        end = smtp_server.messages[-1].message.get_content()
+        assert "Stopped after 3 courses in a row" in end, end
+        assert "Database connection failed" in end, end
 
         own_mariadb.start()
         w.site._conn = None  # the test's own connection died with it
