@@ -29,7 +29,7 @@ class SiteCli:
     def set_fault(self, course_id, op, mode):
         """op: 'backup' | 'restore' | 'delete'. course_id: the course id ('*' = any course; for restore
         the ORIGINAL course id found in the archive). mode None removes the fault.
-        backup: exit1, nofile, hang, die, slow:S, cpu:S
+        backup: exit1, enospc (Moodle's temp full), nofile, hang, die, slow:S, cpu:S
         restore: exception, die-placeholder, die-after-restore, exit1, hang, slow:S, cpu:S
         delete: exit1, hang, die, slow:S, cpu:S"""
         all_ = self.faults()

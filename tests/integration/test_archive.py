@@ -306,6 +306,25 @@ def test_free_space_refusal_and_force(small_store):
 
 
 
+def test_moodle_temp_full_leaves_the_course_pending(world, session):
+    """ENOSPC in Moodle's own temp folder: the course stays pending, the
+    message gives the free space; a plain run does it once there is
+    room, and exit 6 meanwhile tells cron."""
+    cat, ids = session
+    world.site.set_fault(ids[1], "backup", "enospc")
+    r = world.sa("archive", SESSION, check=6)
+    pending = [l for l in r.stderr.splitlines() if "stays pending" in l]
+    assert len(pending) == 1, r.stderr
+    assert "no space left during the backup" in pending[0]
+    assert re.search(r"dataroot '[^']+' has \d+ bytes free", pending[0])
+    listing = world.listing()
+    assert listing[ids[1]]["state"] not in ("failed", "archived")
+    assert all(listing[i]["state"] == "archived" for i in ids if i != ids[1])
+    world.site.clear_faults()
+    world.sa("archive", SESSION, check=0)
+    world.assert_consistent(ids)
+
+
 def test_database_killed_mid_archive_stops_the_run(own_mariadb, tmp_path,
                                                     smtp_server):
     """A dead database is no course's failure: the run stops after three

@@ -64,6 +64,13 @@ if ($fault === 'exit1') {
     echo "!!! Error writing to backup file !!!\n";   // injected failure
     exit(1);
 }
+if ($fault === 'enospc') {
+    // Moodle's temp folder (dataroot/temp/backup) full: PHP's own warning, then Moodle's error
+    echo "PHP Warning:  fwrite(): Write of 8192 bytes failed with errno=28 No space left on device"
+        . " in {$CFG->dirroot}/backup/util/xml/output/file_xml_output.class.php on line 74\n";
+    echo "!!! Error writing to backup file !!!\n";
+    exit(1);
+}
 fm_apply_generic_fault($fault);   // hang, slow:S, cpu:S
 
 $time = time();
