@@ -282,27 +282,26 @@ if pytest is not None:
             pytest.skip("mariadb-install-db is not installed")
         if pymysql is None:
             pytest.skip("pymysql is not installed (python3-pymysql)")
-        base = tempfile.mkdtemp(prefix="mdbt", dir="/tmp")
-        server = MariaDB(base)
-        try:
-            server.start()
-            yield server
-        finally:
-            server.stop()
-            shutil.rmtree(base, ignore_errors=True)
+        yield from _throwaway_server("mdbt")
 
     @pytest.fixture
     def own_mariadb(mariadb):
         """A MariaDB of one test's own, which it may kill and start
-        again; the short base directory keeps the socket inside it."""
-        base = tempfile.mkdtemp(prefix="mdbo", dir="/tmp")
-        server = MariaDB(base)
-        try:
-            server.start()
-            yield server
-        finally:
-            server.stop()
-            shutil.rmtree(base, ignore_errors=True)
+        again (the session's server is asked for only for its skips)."""
+        yield from _throwaway_server("mdbo")
+
+
+def _throwaway_server(prefix):
+    """A started server in a new short /tmp folder (the socket stays
+    inside it, so a restart finds it), stopped and removed after."""
+    base = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    server = MariaDB(base)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------- CLI
