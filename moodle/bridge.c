@@ -107,34 +107,62 @@ json_t *bridge_run(char **argv, unsigned timeout_s, _Atomic pid_t *running_pid,
 
 struct bridge_worker {
 	struct child_proc *proc;
-	char **argv;
+	char **argv;            /* owned when started by bridge_worker_start */
+	unsigned requests;
+	uint64_t peak_memory;   /* bytes, from its latest answer */
 };
+
+struct bridge_worker *bridge_worker_spawn(char *const argv[], char *err,
+					  size_t errlen)
+{
+	struct bridge_worker *w = xcalloc(1, sizeof(*w));
+	struct child_opts o = { .argv = (char **)argv,
+				.envp = child_default_env, .own_group = true,
+				.capture_cap = 64 * 1024 };
+
+	w->proc = child_proc_start(&o);
+	if (!w->proc) {
+		snprintf(err, errlen, "cannot run '%s': %s", argv[0],
+			 strerror(errno));
+		free(w);
+		return NULL;
+	}
+	return w;
+}
 
 struct bridge_worker *bridge_worker_start(struct moodle *m,
 					  const struct bridge_opts *bo,
 					  char *err, size_t errlen)
 {
-	struct bridge_worker *w = xcalloc(1, sizeof(*w));
-	struct child_opts o = { .envp = child_default_env, .own_group = true,
-				.capture_cap = 64 * 1024 };
+	char **argv = bridge_argv(m, bo, "worker", NULL);
+	struct bridge_worker *w;
 
-	w->argv = bridge_argv(m, bo, "worker", NULL);
-	if (!w->argv) {
+	if (!argv) {
 		snprintf(err, errlen, "cannot run the bridge: %s",
 			 moodle_error(m));
-		free(w);
 		return NULL;
 	}
-	o.argv = w->argv;
-	w->proc = child_proc_start(&o);
-	if (!w->proc) {
-		snprintf(err, errlen, "cannot run '%s': %s", w->argv[0],
-			 strerror(errno));
-		moodle_argv_free(w->argv);
-		free(w);
+	if (!(w = bridge_worker_spawn(argv, err, errlen))) {
+		moodle_argv_free(argv);
 		return NULL;
 	}
+	w->argv = argv;
 	return w;
+}
+
+unsigned bridge_worker_requests(const struct bridge_worker *w)
+{
+	return w->requests;
+}
+
+uint64_t bridge_worker_peak_memory(const struct bridge_worker *w)
+{
+	return w->peak_memory;
+}
+
+const char *bridge_worker_output(const struct bridge_worker *w)
+{
+	return child_proc_output(w->proc);
 }
 
 pid_t bridge_worker_pid(const struct bridge_worker *w)
@@ -174,10 +202,14 @@ json_t *bridge_worker_call(struct bridge_worker *w, json_t *request,
 	}
 	j = json_loads(answer, 0, NULL);
 	free(answer);
+	w->requests++;
 	if (!j) {
 		snprintf(err, errlen, "the bridge worker's answer is not JSON");
 		return NULL;
 	}
+	if (json_is_integer(json_object_get(j, "peak_memory")))
+		w->peak_memory = (uint64_t)json_integer_value(
+			json_object_get(j, "peak_memory"));
 	return answer_or_error(j, err, errlen);
 }
 

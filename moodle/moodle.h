@@ -286,7 +286,19 @@ struct bridge_worker;
 struct bridge_worker *bridge_worker_start(struct moodle *m,
 					  const struct bridge_opts *bo,
 					  char *err, size_t errlen);
+/*
+ * Starts a worker from a bridge_argv(..., "worker", NULL) command line
+ * that the caller keeps until bridge_worker_end(): any thread may, as it
+ * does not touch the moodle handle.
+ */
+struct bridge_worker *bridge_worker_spawn(char *const argv[], char *err,
+					  size_t errlen);
 pid_t bridge_worker_pid(const struct bridge_worker *w);
+/* Requests it answered, and its peak memory in bytes as it last said. */
+unsigned bridge_worker_requests(const struct bridge_worker *w);
+uint64_t bridge_worker_peak_memory(const struct bridge_worker *w);
+/* What it printed (Moodle's warnings) since its latest request began. */
+const char *bridge_worker_output(const struct bridge_worker *w);
 /*
  * One request ({"command":...}): the answer, or NULL with the reason in
  * err. *dead (when not NULL) says the worker is gone or past the timeout
@@ -297,5 +309,50 @@ json_t *bridge_worker_call(struct bridge_worker *w, json_t *request,
 			   size_t errlen);
 /* Ends it (its stdin closed, then signals) and frees it. NULL: no-op. */
 void bridge_worker_end(struct bridge_worker *w);
+
+/* ---- a pool of bridge workers (pool.c) ----------------------------------
+ *
+ * The workers of one run, shared by its jobs: a job takes an idle worker
+ * or starts one, and gives it back after its answer. A worker that died or
+ * timed out is ended; one that has answered max_requests requests, or whose
+ * peak memory passed max_memory, is ended after its answer (recycled), so
+ * that Moodle's static caches cannot grow without bound. Thread-safe.
+ */
+struct bridge_pool_opts {
+	struct bridge_opts bo;
+	unsigned max_requests;   /* 0: no limit */
+	uint64_t max_memory;     /* bytes of peak memory; 0: no limit */
+};
+
+struct bridge_pool_stats {
+	unsigned started, recycled, lost; /* lost: died or timed out */
+	uint64_t peak_memory;             /* the most any worker said */
+};
+
+struct bridge_pool;
+
+/* On the calling thread (it reads m); NULL with moodle_error(m) set. */
+struct bridge_pool *bridge_pool_new(struct moodle *m,
+				    const struct bridge_pool_opts *o);
+/* One request's settings, and what came of it besides the answer. */
+struct bridge_call {
+	unsigned timeout_s;
+	_Atomic pid_t *running_pid; /* the worker's pid while it works (the
+				       engine kills it on cancel), or NULL */
+	bool want_output;
+	char *output;               /* with want_output: what Moodle printed
+				       meanwhile; caller frees */
+	bool not_started;           /* no worker could start (no php...) */
+};
+
+/*
+ * One request ({"command":...}, consumed): the answer, or NULL with the
+ * reason in err. Caller frees the answer with json_decref().
+ */
+json_t *bridge_pool_ask(struct bridge_pool *p, json_t *request,
+			struct bridge_call *call, char *err, size_t errlen);
+void bridge_pool_stats(struct bridge_pool *p, struct bridge_pool_stats *st);
+/* Ends every idle worker (none may be busy) and frees p. NULL: no-op. */
+void bridge_pool_free(struct bridge_pool *p);
 
 #endif
