@@ -68,6 +68,9 @@ static int parse_name_pattern(const struct key_def *, void *, const char *,
 static const char *const at_end_names[] = { "finish", "abort", NULL };
 _Static_assert(sizeof(enum config_at_end) == sizeof(int),
 	       "parse_enum stores an int");
+static const char *const runner_names[] = { "worker", "cli", NULL };
+_Static_assert(sizeof(enum config_runner) == sizeof(int),
+	       "parse_enum stores an int");
 
 #define K(sec, name, t, field, fn)                                      \
 	.section = (sec), .key = (name), .type = (t),                  \
@@ -109,6 +112,12 @@ static const struct key_def keys[] = {
 	  .min = 1, .max = 7 * 24 * 3600 },
 	{ K("jobs", "stop_after", KT_UINT, jobs.stop_after, parse_uint),
 	  .min = 1, .max = 1000 },
+	{ K("jobs", "runner", KT_ENUM, jobs.runner, parse_enum),
+	  .names = runner_names },
+	{ K("jobs", "worker_courses", KT_UINT, jobs.worker_courses,
+	    parse_uint), .min = 1, .max = 1000000 },
+	{ K("jobs", "worker_memory", KT_UINT, jobs.worker_memory, parse_uint),
+	  .min = 64, .max = 1024 * 1024 },
 	{ K("mail", "url", KT_STRING, mail.url, parse_smtp_url) },
 	{ K("mail", "from", KT_STRING, mail.from, parse_address) },
 	{ K("mail", "to", KT_ADDRS, mail, parse_addrs) },
@@ -663,6 +672,9 @@ struct config *config_new(void)
 	cfg->jobs.parallel = 1;
 	cfg->jobs.timeout = 4 * 3600;
 	cfg->jobs.stop_after = 3;
+	cfg->jobs.runner = CONFIG_RUNNER_CLI;
+	cfg->jobs.worker_courses = 200;
+	cfg->jobs.worker_memory = 512;
 	cfg->mail.every_kind = CONFIG_EVERY_NONE;
 	cfg->mail.starttls = true;
 	cfg->hooks.timeout = 30 * 60;

@@ -119,10 +119,19 @@ struct config_window {
 };
 #define CONFIG_DAYS_ALL 0x7fu
 
+/* How Moodle is run for a course: see [jobs] runner. */
+enum config_runner {
+	CONFIG_RUNNER_WORKER, /* long-lived bridge workers, one per job */
+	CONFIG_RUNNER_CLI,    /* one admin/cli script per course */
+};
+
 struct config_jobs {
 	unsigned parallel; /* 1..64, default 1 */
 	unsigned timeout;  /* seconds, per course Moodle CLI, default 4h */
 	unsigned stop_after; /* outages in a row that stop a run, default 3 */
+	enum config_runner runner;
+	unsigned worker_courses; /* a worker is recycled after so many */
+	unsigned worker_memory;  /* ... or past so many MiB of peak memory */
 };
 
 enum config_every_kind {

@@ -33,6 +33,7 @@
 #include "names.h"
 #include "outage.h"
 #include "printable.h"
+#include "runner.h"
 #include "runs.h"
 #include "scan.h"
 #include "store.h"
@@ -76,6 +77,7 @@ struct archive_ctx {
 	struct store *store;
 	struct idx *idx;
 	struct moodle *m;   /* the calling thread's only */
+	struct bridge_pool *pool; /* [jobs] runner = worker, else NULL */
 	struct plan *plan;
 	char *journal;      /* journal-<site>.jsonl */
 	int metafd;         /* the session's .session folder */
@@ -896,20 +898,88 @@ static void wait_orphan_backup(struct archive_ctx *a, struct planned *pc)
 	free(course);
 }
 
-/* On a worker thread: hook, backup.php, checks, rename into place. */
+/*
+ * Moodle's admin/cli/backup.php of the course into its temp folder;
+ * *output gets what it printed (caller frees).
+ */
+static enum engine_outcome backup_by_cli(struct archive_ctx *a,
+					 struct planned *pc,
+					 struct engine_job *job, char **output,
+					 char *err, size_t errlen)
+{
+	struct child_opts o = { .argv = pc->argv,
+				.envp = child_default_env, .out_fd = -1,
+				.timeout_s = a->cfg->jobs.timeout,
+				.own_group = true, .running_pid = &job->pid };
+	struct child_result r = { 0 };
+	char how[128], words[512];
+	enum engine_outcome out = ENGINE_DONE;
+
+	*output = NULL;
+	if (child_run(&o, &r) < 0) {
+		/* no php, no fork: no course can be backed up */
+		engine_fail(err, errlen, "cannot run '%s': %s", pc->argv[0],
+			    strerror(errno));
+		return ENGINE_PLATFORM_DOWN;
+	}
+	moodle_cli_words(r.output, words, sizeof(words));
+	if (atomic_load(&job->abort))
+		out = ENGINE_ABORTED;
+	else if (!child_ok(&r))
+		out = engine_fail(err, errlen, "backup.php %s: %s",
+				  child_describe(&r, o.timeout_s, how,
+						 sizeof(how)),
+				  words);
+	/* real Moodle exits 0 on some failures: trust only the whole set */
+	else if (!strstr(r.output, "Backup completed."))
+		out = engine_fail(err, errlen,
+				  "backup.php did not complete: %s", words);
+	*output = xstrdup(r.output);
+	child_result_release(&r);
+	return out;
+}
+
+/* The same through a bridge worker of the run's pool. */
+static enum engine_outcome backup_by_worker(struct archive_ctx *a,
+					    struct planned *pc,
+					    struct engine_job *job,
+					    char **output, char *err,
+					    size_t errlen)
+{
+	json_t *request = json_pack("{s:s, s:I, s:s}", "command", "backup",
+				    "id", (json_int_t)pc->c.id,
+				    "destination", pc->tmpdir);
+	struct bridge_call call = { .timeout_s = a->cfg->jobs.timeout,
+				    .running_pid = &job->pid,
+				    .want_output = true };
+	json_t *answer;
+	char why[1024];
+
+	answer = bridge_pool_ask(a->pool, request, &call, why, sizeof(why));
+	json_decref(answer);
+	*output = call.output;
+	if (atomic_load(&job->abort))
+		return ENGINE_ABORTED;
+	if (call.not_started) {
+		/* no php, no fork: no course can be backed up */
+		engine_fail(err, errlen, "%s", why);
+		return ENGINE_PLATFORM_DOWN;
+	}
+	if (!answer)
+		return engine_fail(err, errlen, "Moodle's backup failed: %s",
+				   why);
+	return ENGINE_DONE;
+}
+
+/* On a worker thread: hook, Moodle's backup, checks, rename into place. */
 static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 				       struct engine_job *job, char *err,
 				       size_t errlen)
 {
 	struct archive_ctx *a = ctx;
 	struct planned *pc = it->data;
-	struct child_opts o = { .argv = pc->argv,
-				.envp = child_default_env, .out_fd = -1,
-				.timeout_s = a->cfg->jobs.timeout,
-				.own_group = true, .running_pid = &job->pid };
 	char how[128], words[512], label[64], *mbz = NULL, *final = NULL;
-	char *dir;
-	struct child_result r = { 0 };
+	char *dir, *output = NULL;
 	struct outage_store_case oc = {
 		.store_dir = store_path(a->store), .need = pc->bytes,
 		.dataroot = a->plan->site.dataroot
@@ -932,7 +1002,8 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	if (a->cfg->hooks.pre_backup &&
 	    (out = run_hook(a, pc, job, err, errlen)) != ENGINE_DONE)
 		return out;
-	wait_orphan_backup(a, pc);
+	if (!a->pool)
+		wait_orphan_backup(a, pc);
 	remove_tree(AT_FDCWD, pc->tmpdir);
 	if (mkdir(pc->tmpdir, 0777) < 0) {
 		oc.sys_errno = errno;
@@ -942,33 +1013,16 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	}
 	/* Moodle's CLI may run as another user: it must write here */
 	chmod(pc->tmpdir, 0777);
-	if (child_run(&o, &r) < 0) {
-		/* no php, no fork: no course can be backed up */
-		engine_fail(err, errlen, "cannot run '%s': %s", pc->argv[0],
-			    strerror(errno));
-		out = ENGINE_PLATFORM_DOWN;
-		goto out_clean;
-	}
-	snprintf(label, sizeof(label), "backup.php for course %lld",
+	out = a->pool ? backup_by_worker(a, pc, job, &output, err, errlen)
+		      : backup_by_cli(a, pc, job, &output, err, errlen);
+	snprintf(label, sizeof(label), "%s for course %lld",
+		 a->pool ? "backup (bridge worker)" : "backup.php",
 		 (long long)pc->c.id);
-	log_lines(LOG_INFO, label, r.output);
-	if (atomic_load(&job->abort)) {
-		out = ENGINE_ABORTED;
+	if (output)
+		log_lines(LOG_INFO, label, output);
+	if (out != ENGINE_DONE)
 		goto out_clean;
-	}
-	moodle_cli_words(r.output, words, sizeof(words));
-	if (!child_ok(&r)) {
-		out = engine_fail(err, errlen, "backup.php %s: %s",
-			   child_describe(&r, o.timeout_s, how, sizeof(how)),
-			   words);
-		goto out_clean;
-	}
-	/* real Moodle exits 0 on some failures: trust only the whole set */
-	if (!strstr(r.output, "Backup completed.")) {
-		out = engine_fail(err, errlen, "backup.php did not complete: %s",
-			   words);
-		goto out_clean;
-	}
+	moodle_cli_words(output, words, sizeof(words));
 	if (!(mbz = single_backup(pc->tmpdir, how, sizeof(how)))) {
 		out = engine_fail(err, errlen, "%s: %s", how, words);
 		goto out_clean;
@@ -1037,12 +1091,16 @@ out_clean:
 	remove_tree(AT_FDCWD, pc->tmpdir);
 	/* what is left free now is what the next course would find */
 	if (out == ENGINE_FAILED) {
-		oc.output = r.output;
+		/* a worker's answer holds Moodle's error, not its output */
+		char *said = xasprintf("%s\n%s", output ? output : "", err);
+
+		oc.output = said;
 		out = outage_store(&oc, err, errlen);
+		free(said);
 	}
 	if (sessfd >= 0)
 		close(sessfd);
-	child_result_release(&r);
+	free(output);
 	free(mbz);
 	free(final);
 	return out;
@@ -1460,7 +1518,14 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 	log_msg(LOG_NOTICE, "archive of %s: %zu course(s) to back up, %d at a "
 			    "time",
 		a->plan->session, n, (int)ec.parallel);
-	rc = engine_run(&ec, items, n, &ops, a, &res);
+	rc = runner_pool(a->cfg, m, &(struct bridge_opts){
+				 .moodle_dir = a->cfg->source.moodle,
+				 .session = a->plan->session },
+			 false, &a->pool);
+	if (rc == 0)
+		rc = engine_run(&ec, items, n, &ops, a, &res);
+	runner_pool_end(a->pool, "archive", a->plan->session);
+	a->pool = NULL;
 	free(summary);
 	free(items);
 	if (rc < 0) {

@@ -37,6 +37,7 @@
 #include "manifest.h"
 #include "moodle.h"
 #include "printable.h"
+#include "runner.h"
 #include "runs.h"
 #include "scan.h"
 #include "store.h"
@@ -87,64 +88,18 @@ struct purge {
 	size_t n_kept;
 	bool purged_already; /* the session's category is gone from m */
 	struct bridge_opts bo;
-	pthread_mutex_t pool_lock; /* guards the idle workers */
-	struct bridge_worker **idle;
-	size_t n_idle;
+	struct bridge_pool *pool;
 };
 
-/* An idle bridge worker, or a new one: NULL with the reason in err. */
-static struct bridge_worker *take_worker(struct purge *p, char *err,
-					 size_t errlen)
-{
-	struct bridge_worker *w = NULL;
-
-	pthread_mutex_lock(&p->pool_lock);
-	if (p->n_idle)
-		w = p->idle[--p->n_idle];
-	pthread_mutex_unlock(&p->pool_lock);
-	if (w)
-		return w;
-	pthread_mutex_lock(&p->arc_lock); /* moodle_cli_argv reads p->m */
-	w = bridge_worker_start(p->m, &p->bo, err, errlen);
-	pthread_mutex_unlock(&p->arc_lock);
-	return w;
-}
-
-static void give_worker(struct purge *p, struct bridge_worker *w)
-{
-	pthread_mutex_lock(&p->pool_lock);
-	p->idle = xrealloc(p->idle, (p->n_idle + 1) * sizeof(*p->idle));
-	p->idle[p->n_idle++] = w;
-	pthread_mutex_unlock(&p->pool_lock);
-}
-
-/*
- * One request to a worker of the pool; a worker that died or timed out is
- * ended, the others go back to the pool. job may be NULL.
- */
+/* One request to a worker of the pool. job may be NULL. */
 static json_t *ask_worker(struct purge *p, struct engine_job *job,
 			  json_t *request, unsigned timeout_s, char *err,
 			  size_t errlen)
 {
-	struct bridge_worker *w = take_worker(p, err, errlen);
-	json_t *answer;
-	bool dead;
+	struct bridge_call call = { .timeout_s = timeout_s,
+				    .running_pid = job ? &job->pid : NULL };
 
-	if (!w) {
-		json_decref(request);
-		return NULL;
-	}
-	if (job)
-		atomic_store(&job->pid, bridge_worker_pid(w));
-	answer = bridge_worker_call(w, request, timeout_s, &dead, err, errlen);
-	if (job)
-		atomic_store(&job->pid, 0);
-	json_decref(request);
-	if (dead)
-		bridge_worker_end(w);
-	else
-		give_worker(p, w);
-	return answer;
+	return bridge_pool_ask(p->pool, request, &call, err, errlen);
 }
 
 static void keep(struct purge *p, int64_t id, const char *shortname,
@@ -822,7 +777,6 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 		return rc;
 	rc = SA_EXIT_FAILURE;
 	pthread_mutex_init(&p.arc_lock, NULL);
-	pthread_mutex_init(&p.pool_lock, NULL);
 	if (!(p.idx = cli_open_index(cli, p.store)))
 		goto out_free;
 	so.only = p.session;
@@ -923,6 +877,10 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 		rc = SA_EXIT_OK;
 		goto out_free;
 	}
+	if (runner_pool(p.cfg, p.m, &p.bo, true, &p.pool) < 0) {
+		rc = SA_EXIT_FAILURE;
+		goto out_free;
+	}
 	rc = run_purge(&p);
 
 out_free:
@@ -936,9 +894,7 @@ out_free:
 		free(p.k[i].why);
 	}
 	free(p.k);
-	for (size_t i = 0; i < p.n_idle; i++)
-		bridge_worker_end(p.idle[i]);
-	free(p.idle);
+	runner_pool_end(p.pool, "purge", p.session);
 	moodle_categories_free(p.cats, p.n_cats);
 	moodle_site_release(&p.site);
 	moodle_free(p.m);
@@ -951,6 +907,5 @@ out_free:
 	idx_free(p.idx);
 	store_free(p.store);
 	pthread_mutex_destroy(&p.arc_lock);
-	pthread_mutex_destroy(&p.pool_lock);
 	return rc;
 }

@@ -39,6 +39,7 @@
 #include "moodle.h"
 #include "outage.h"
 #include "restore_check.h"
+#include "runner.h"
 #include "runs.h"
 #include "scan.h"
 #include "store.h"
@@ -87,6 +88,7 @@ struct restore_ctx {
 	size_t n;
 	bool rerun_hooks;
 	size_t bad_backups;
+	struct bridge_pool *pool; /* [jobs] runner = worker, else NULL */
 };
 
 static void rcourse_release(struct rcourse *c)
@@ -627,31 +629,69 @@ static void moodle_message(const char *out, char *buf, size_t len)
 }
 
 /*
- * Moodle's restore_backup.php refuses a backup whose course names hold a
- * tag (setting_invalid_text, before it restores anything): the bridge
- * restores it through the same restore API, the names cleaned as Moodle's
- * PARAM_TEXT settings want them.
+ * The bridge's restore of the course: the same restore API as
+ * restore_backup.php, the course names cleaned as Moodle's PARAM_TEXT
+ * settings want them. Through the run's worker pool when it has one, else
+ * one bridge run. *down: no worker could start, or Moodle ran out of space.
  */
-static enum engine_outcome restore_cleaned(struct restore_ctx *r,
-					   struct rcourse *c,
-					   struct engine_job *job, char *err,
-					   size_t errlen)
+static json_t *bridge_restore(struct restore_ctx *r, struct rcourse *c,
+			      struct engine_job *job, bool *down, char *why,
+			      size_t len)
 {
-	char *file = xasprintf("--file=%s/%s/%s", store_path(r->store),
-			       r->session, c->mc->file);
-	char cat[40], why[1024];
-	const char *full, *shortname;
+	char *file = xasprintf("%s/%s/%s", store_path(r->store), r->session,
+			       c->mc->file);
 	json_t *j;
 
-	log_msg(LOG_NOTICE,
-		"course %lld: Moodle's restore_backup.php refuses its names "
-		"(setting_invalid_text): restoring it through the bridge with "
-		"the tags stripped",
-		(long long)c->id);
-	snprintf(cat, sizeof(cat), "--categoryid=%lld",
-		 (long long)c->category_id);
-	j = bridge(r, job, why, sizeof(why), "restore", file, cat, NULL);
+	*down = false;
+	if (r->pool) {
+		struct bridge_call call = { .timeout_s = r->cfg->jobs.timeout,
+					    .running_pid = &job->pid,
+					    .want_output = true };
+		char label[64];
+
+		j = bridge_pool_ask(r->pool,
+				    json_pack("{s:s, s:s, s:I}", "command",
+					      "restore", "file", file,
+					      "categoryid",
+					      (json_int_t)c->category_id),
+				    &call, why, len);
+		snprintf(label, sizeof(label),
+			 "restore (bridge worker) for course %lld",
+			 (long long)c->id);
+		log_lines(LOG_INFO, label, call.output);
+		*down = call.not_started ||
+			(!j && (outage_out_of_space(why) ||
+				outage_out_of_space(call.output)));
+		free(call.output);
+	} else {
+		char *file_arg = xasprintf("--file=%s", file);
+		char cat[40];
+
+		snprintf(cat, sizeof(cat), "--categoryid=%lld",
+			 (long long)c->category_id);
+		j = bridge(r, job, why, len, "restore", file_arg, cat, NULL);
+		free(file_arg);
+	}
 	free(file);
+	return j;
+}
+
+/*
+ * The restore through the bridge, to its end: the course recorded from
+ * the answer (or found restored after all), then the hook. what: how the
+ * failure reads ("Moodle's restore failed").
+ */
+static enum engine_outcome restore_through_bridge(struct restore_ctx *r,
+						  struct rcourse *c,
+						  struct engine_job *job,
+						  const char *what, char *err,
+						  size_t errlen)
+{
+	const char *full, *shortname;
+	char why[1024];
+	bool down;
+	json_t *j = bridge_restore(r, c, job, &down, why, sizeof(why));
+
 	if (atomic_load(&job->abort) && !j)
 		return ENGINE_ABORTED;
 	if (!j && (c->new_id = find_restored(r, c)) > 0) {
@@ -661,11 +701,8 @@ static enum engine_outcome restore_cleaned(struct restore_ctx *r,
 			(long long)c->id, why, (long long)c->new_id);
 	} else if (!j) {
 		c->leftover = true;
-		return engine_fail(err, errlen,
-				   "restore_backup.php refused its names "
-				   "(setting_invalid_text), and the bridge's "
-				   "restore failed: %s",
-				   why);
+		engine_fail(err, errlen, "%s: %s", what, why);
+		return down ? ENGINE_PLATFORM_DOWN : ENGINE_FAILED;
 	} else {
 		c->new_id = json_integer_value(json_object_get(j, "id"));
 		shortname = json_string_value(json_object_get(j, "shortname"));
@@ -734,6 +771,10 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 				   "category_id", (json_int_t)c->category_id,
 				   "after_course_id",
 				   (json_int_t)c->after_id));
+	if (r->pool)
+		return restore_through_bridge(r, c, job,
+					      "Moodle's restore failed", err,
+					      errlen);
 	if (child_run(&o, &res) < 0) {
 		/* no php, no fork: no course can be restored */
 		engine_fail(err, errlen, "cannot run '%s': %s", c->argv[0],
@@ -764,7 +805,17 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 	if (c->new_id <= 0 && !atomic_load(&job->abort) &&
 	    strstr(res.output, "setting_invalid_text")) {
 		child_result_release(&res);
-		return restore_cleaned(r, c, job, err, errlen);
+		log_msg(LOG_NOTICE,
+			"course %lld: Moodle's restore_backup.php refuses its "
+			"names (setting_invalid_text): restoring it through the "
+			"bridge with the tags stripped",
+			(long long)c->id);
+		return restore_through_bridge(
+			r, c, job,
+			"restore_backup.php refused its names "
+			"(setting_invalid_text), and the bridge's restore "
+			"failed",
+			err, errlen);
 	}
 	if (c->new_id <= 0) {
 		bool full = outage_out_of_space(res.output);
@@ -1147,7 +1198,16 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 	}
 	log_msg(LOG_NOTICE, "restore of %s: %zu course(s), %d at a time",
 		r->session, n, (int)ec.parallel);
-	rc = engine_run(&ec, items, n, &ops, r, &res);
+	rc = r->rerun_hooks ? 0
+			    : runner_pool(r->cfg, r->m, &(struct bridge_opts){
+					  .moodle_dir = r->cfg->archive.moodle,
+					  .no_recyclebin = true,
+					  .session = r->session },
+				  false, &r->pool);
+	if (rc == 0)
+		rc = engine_run(&ec, items, n, &ops, r, &res);
+	runner_pool_end(r->pool, "restore", r->session);
+	r->pool = NULL;
 	free(items);
 	/* every job has ended: a placeholder left now is nobody's */
 	for (size_t i = 0; i < r->n; i++)
