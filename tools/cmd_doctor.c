@@ -497,11 +497,13 @@ static bool check_php(struct doctor *d, const struct config_platform *p,
 	return ok;
 }
 
-static void check_user(struct doctor *d, const struct config_platform *p,
+/* True when Moodle's CLI can run as configured (a warning included). */
+static bool check_user(struct doctor *d, const struct config_platform *p,
 		       const char *section)
 {
 	char *name = check_name(section, "user");
 	struct passwd *pw;
+	bool ok = false;
 
 	if (!p->user) {
 		if (geteuid() == 0)
@@ -514,6 +516,7 @@ static void check_user(struct doctor *d, const struct config_platform *p,
 			report(d, LVL_OK, name, NULL,
 			       "no 'user': Moodle's CLI runs as uid %lu",
 			       (unsigned long)geteuid());
+		ok = true;
 	} else if (!(pw = getpwnam(p->user))) {
 		report(d, LVL_FAIL, name,
 		       "set 'user' to the user the web server runs Moodle "
@@ -534,8 +537,10 @@ static void check_user(struct doctor *d, const struct config_platform *p,
 		report(d, LVL_OK, name, NULL, "'%s' (uid %lu, gid %lu)",
 		       p->user, (unsigned long)pw->pw_uid,
 		       (unsigned long)pw->pw_gid);
+		ok = true;
 	}
 	free(name);
+	return ok;
 }
 
 static void check_scripts(struct doctor *d, const struct config_platform *p,
@@ -612,6 +617,48 @@ static void check_webservice(struct doctor *d, const struct config_platform *p,
 		explicit_bzero(token, strlen(token));
 		free(token);
 	}
+	free(name);
+}
+
+/*
+ * What [jobs] runner = worker needs: the bridge starts as a worker on the
+ * platform and answers. Its first answer waits for Moodle's set-up: the
+ * cost each course pays with runner = cli.
+ */
+static void check_bridge_worker(struct doctor *d,
+				const struct config_platform *p,
+				const char *section)
+{
+	struct bridge_opts bo = { .moodle_dir = p->moodle };
+	char *name = check_name(section, "bridge_worker"), err[1024];
+	int code;
+	struct moodle *m = moodle_open(p, &code, err, sizeof(err));
+	struct bridge_worker *w = m ? bridge_worker_start(m, &bo, err,
+							  sizeof(err))
+				    : NULL;
+	json_t *ping = json_pack("{s:s}", "command", "ping"), *answer = NULL;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (w)
+		answer = bridge_worker_call(w, ping, 120, NULL, err,
+					    sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	json_decref(ping);
+	if (answer)
+		report(d, LVL_OK, name, NULL,
+		       "answers; Moodle's set-up took %.2f s (paid once per "
+		       "job with runner = worker, once per course with cli)",
+		       (double)(t1.tv_sec - t0.tv_sec) +
+			       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	else
+		report(d, LVL_FAIL, name,
+		       "is 'moodle' complete, and can its user run php? "
+		       "'runner = cli' runs Moodle's scripts instead",
+		       "%s", err);
+	json_decref(answer);
+	bridge_worker_end(w);
+	moodle_free(m);
 	free(name);
 }
 
@@ -695,7 +742,10 @@ static void check_platform(struct doctor *d, const struct config_platform *p,
 	/* a wrong 'moodle' folder is one cause: one FAIL, not two */
 	if (p->moodle && cfgphp_ok)
 		check_scripts(d, p, seen->section);
-	check_user(d, p, seen->section);
+	/* a worker needs the database, the code and the user to be right */
+	if (check_user(d, p, seen->section) && seen->opened && p->moodle &&
+	    cfgphp_ok)
+		check_bridge_worker(d, p, seen->section);
 	if (p->url && p->token_file)
 		check_webservice(d, p, seen->section);
 }

@@ -11,6 +11,8 @@ Run: SA_BUILD=/work/main/build/asan /usr/bin/python3 -m pytest -q tests/integrat
 import http.server
 import json
 import os
+import pathlib
+import re
 import shutil
 import sqlite3
 import stat
@@ -159,6 +161,8 @@ class Setup:
         run_cli("init", "--store", self.store, check=0)
         run_cli("index", "--store", self.store, "--index", self.index,
                 check=0)
+        for site in (src, arc):
+            let_nobody_in(site)
         self.source = {"moodle": src.site_dir, "php": PHP, "user": "nobody"}
         self.archive = {"moodle": arc.site_dir, "php": PHP, "user": "nobody"}
         self.mail = None
@@ -182,6 +186,23 @@ class Setup:
         (meta / "manifest.jsonl").write_text(json.dumps(line) + "\n")
 
 
+def let_nobody_in(site):
+    """Lets user nobody (the configured user) reach the site as a web
+    server's user does: the folders on the way, the code read-only, the
+    dataroot read-write, MariaDB's socket."""
+    socket_dir = os.path.dirname(site.server.socket)
+    for path in (site.site_dir, site.dataroot, socket_dir):
+        p = pathlib.Path(path)
+        for d in (p, *p.parents):
+            d.chmod(d.stat().st_mode | 0o001)
+    for top, extra in ((site.site_dir, 0o005), (site.dataroot, 0o007)):
+        for root, dirs, files in os.walk(top):
+            os.chmod(root, os.stat(root).st_mode | extra)
+            for f in files:
+                f = os.path.join(root, f)
+                os.chmod(f, os.stat(f).st_mode | (extra & 0o006))
+
+
 @pytest.fixture
 def setup(tmp_path, src, arc):
     return Setup(tmp_path, src, arc)
@@ -200,11 +221,12 @@ def test_healthy(setup, smtp_server, webservice):
     want = {"config", "config.permissions", "store", "store.writable",
             "store.space", "index", "store.tool_versions",
             "source.config_php", "source.php", "source.database",
-            "source.moodle", "source.cli_scripts", "source.user",
-            "source.webservice", "archive.config_php", "archive.php",
-            "archive.database", "archive.moodle", "archive.cli_scripts",
-            "archive.user", "platforms.moodle_version", "window", "mail",
-            "fuse.device", "fuse.fusermount3"}
+            "source.moodle", "source.bridge_worker", "source.cli_scripts",
+            "source.user", "source.webservice", "archive.config_php",
+            "archive.php", "archive.database", "archive.moodle",
+            "archive.bridge_worker", "archive.cli_scripts", "archive.user",
+            "platforms.moodle_version", "window", "mail", "fuse.device",
+            "fuse.fusermount3"}
     assert set(checks) == want
     for name, c in checks.items():
         if name == "store.space" and c["status"] == "WARN":
@@ -220,6 +242,8 @@ def test_healthy(setup, smtp_server, webservice):
     assert "PHP 8" in checks["source.php"]["detail"]
     assert "'nobody'" in checks["source.user"]["detail"]
     assert "wsuser" in checks["source.webservice"]["detail"]
+    assert re.search(r"set-up took \d+\.\d\d s",
+                     checks["archive.bridge_worker"]["detail"])
     assert webservice.requests[0][1]["wstoken"] == [TOKEN]
     # connect + EHLO only: no mail without --send-test-mail
     assert smtp_server.messages == []
@@ -364,12 +388,27 @@ def test_missing_cli_script(setup, tmp_path):
     shutil.copytree(setup.src.site_dir, copy)
     (copy / "admin" / "cli" / "backup.php").unlink()
     setup.source["moodle"] = copy
+    del setup.source["user"]  # nobody may not read the copy
     rc, checks, _ = doctor(setup.write(), check=1)
     c = checks["source.cli_scripts"]
     assert c["status"] == "FAIL"
     assert f"{copy}/admin/cli/backup.php" in c["detail"]
     assert "restore_backup.php" not in c["detail"]
     assert failing(checks) == {"source.cli_scripts"}
+
+
+def test_bridge_worker_that_dies(setup, tmp_path):
+    broken = tmp_path / "bridge.php"
+    broken.write_text("<?php\necho \"PHP Fatal error:  broken bridge\\n\";"
+                      "\nexit(255);\n")
+    del setup.source["user"], setup.archive["user"]  # nor read it
+    rc, checks, _ = doctor(setup.write(), check=1,
+                           env={"SA_BRIDGE": str(broken)})
+    c = checks["source.bridge_worker"]
+    assert c["status"] == "FAIL", c
+    assert "broken bridge" in c["detail"] and "runner = cli" in c["hint"]
+    assert failing(checks) == {"source.bridge_worker",
+                               "archive.bridge_worker"}
 
 
 def test_missing_config_php(setup, tmp_path):
