@@ -1,8 +1,9 @@
 <?php
 // sessionarchiver-bridge.php: the Moodle operations sessionarchiver does through Moodle's PHP API
 // rather than an admin/cli script: where Moodle has no script (course categories, hiding a
-// course, finding a restored course), or where Moodle 4.5's script fails (delete_course.php
-// without course/lib.php; restore_backup.php on a course name holding a tag).
+// course, finding a restored course), where Moodle 4.5's script fails (delete_course.php
+// without course/lib.php; restore_backup.php on a course name holding a tag), and where one
+// Moodle process should do many courses (the worker: backup.php's work without its bootstrap).
 //
 // The C tool (moodle/bridge.c) runs it as Moodle's system user (through setpriv when configured),
 // like the admin/cli scripts:
@@ -17,6 +18,11 @@
 //                                                  or {"id":null}
 //   delete-category --id=N                         {"deleted":N}   (only an empty category)
 //   delete-course --id=N                           {"deleted":N} or {"gone":N} (no such course)
+//   backup --id=N --destination=DIR                {"file":"DIR/<name>","name":"<name>","size":<bytes>}
+//                                                  what admin/cli/backup.php --courseid=N
+//                                                  --destination=DIR does (the same controller,
+//                                                  settings and file name); size 0 when Moodle
+//                                                  said it wrote a file that is not there
 //   restore --file=F --categoryid=N                {"id","fullname","shortname","original_fullname",
 //                                                   "original_shortname","cleaned_fullname",
 //                                                   "cleaned_shortname","cleaned"}
@@ -26,6 +32,8 @@
 //   find-course --category=ID --shortname=S        {"courses":[{"id","shortname","fullname"}...]}
 //                                                  shortname S or S_<digits> (restore's renaming), by id
 //   worker                                         the same commands, many per process: see sa_worker()
+//                                                  (each answer there also has "peak_memory" and
+//                                                  "memory", in bytes)
 //
 // --recyclebin=no switches tool_recyclebin's course and category bins off for this process only
 // (what delete_course.php --disablerecyclebin does). --session=S is ignored: it names the run a
@@ -36,12 +44,15 @@
 // Success: exit 0 and a JSON object without "error". Failure: exit status non-zero (1 for every
 // error the bridge catches) and {"error":"<message>","errorcode":"<Moodle errorcode or ''>"}.
 // Errorcodes of our own: invalidcategoryid (unknown category id), categorynotempty, invalidcourseid,
-// filenotfound, cannotdeletecourse. Usage errors have errorcode ''. If Moodle exits during its
-// setup (database down, CLI maintenance mode...), a shutdown function still prints the marker and
-// an error object.
+// filenotfound, cannotdeletecourse, invaliddestination ("Destination directory does not exists or
+// not writable.", backup.php's words), cannotcopybackup (the backup could not be copied to the
+// destination and stays in the course backup area, as backup.php says). Usage errors have
+// errorcode ''. If Moodle exits during its setup (database down, CLI maintenance mode...) or PHP
+// stops on a fatal error (exit status 255, out of memory...), a shutdown function still prints
+// the marker and an error object.
 //
 // Only Moodle's API writes (core_course_category::create/delete_full, delete_course,
-// restore_controller, course_change_visibility); plain $DB reads are used where Moodle has no
+// restore_controller, backup_controller, course_change_visibility); plain $DB reads are used where Moodle has no
 // reader. Works on Moodle 4.5 and on the test bench's fake site (tests/fakemoodle).
 
 define('SA_MARKER', 'SESSIONARCHIVER-JSON:');
@@ -211,6 +222,53 @@ function sa_restore($file, $catid) {
                  'cleaned' => $fullname !== $cleanfullname || $shortname !== $cleanshortname);
 }
 
+/**
+ * Backs a course up into the directory $dir, as admin/cli/backup.php --destination does (Moodle
+ * 4.5: the same controller, mode, user, settings and default file name; the backup made in the
+ * course backup area, copied out, then deleted there).
+ */
+function sa_backup($id, $dir) {
+    global $CFG;
+    require_once($CFG->dirroot . '/backup/util/includes/backup_includes.php');
+    $dir = rtrim($dir, '/');
+    if ($dir === '' || !file_exists($dir) || !is_dir($dir) || !is_writable($dir)) {
+        throw new sessionarchiver_bridge_error('Destination directory does not exists or not writable.',
+                                               'invaliddestination');
+    }
+    $course = sa_course($id);
+    if (!$course) {
+        throw new sessionarchiver_bridge_error("course $id does not exist", 'invalidcourseid');
+    }
+    $admin = get_admin();
+    $bc = new backup_controller(backup::TYPE_1COURSE, $course->id, backup::FORMAT_MOODLE, backup::INTERACTIVE_YES,
+                                backup::MODE_GENERAL, $admin->id);
+    // destroy() even on failure: in a worker, an undestroyed controller and its plan stay in memory.
+    try {
+        $format = $bc->get_format();
+        $type = $bc->get_type();
+        $users = $bc->get_plan()->get_setting('users')->get_value();
+        $anonymised = $bc->get_plan()->get_setting('anonymize')->get_value();
+        $filename = backup_plan_dbops::get_default_backup_filename($format, $type, $bc->get_id(), $users, $anonymised);
+        $bc->get_plan()->get_setting('filename')->set_value($filename);
+        $bc->finish_ui();
+        $bc->execute_plan();
+        $results = $bc->get_results();
+        $file = $results['backup_destination'];   // empty if Moodle moved it to its target already
+        $path = $dir . '/' . $filename;
+        if ($file) {
+            if (!$file->copy_content_to($path)) {
+                throw new sessionarchiver_bridge_error('Destination directory does not exist or is not writable. '
+                    . 'Leaving the backup in the course backup file area.', 'cannotcopybackup');
+            }
+            $file->delete();
+        }
+    } finally {
+        $bc->destroy();
+    }
+    clearstatcache(true, $path);
+    return array('file' => $path, 'name' => $filename, 'size' => is_file($path) ? filesize($path) : 0);
+}
+
 /** One command, its options as strings: the answer, or an exception. */
 function sa_command($command, array $opts) {
     global $CFG, $DB;
@@ -266,6 +324,9 @@ function sa_command($command, array $opts) {
         case 'restore':
             return sa_restore(sa_str($opts, 'file'), sa_int($opts, 'categoryid'));
 
+        case 'backup':
+            return sa_backup(sa_int($opts, 'id'), sa_str($opts, 'destination'));
+
         case 'hide-course':
             $id = sa_int($opts, 'id');
             if (!sa_course($id)) {
@@ -306,8 +367,34 @@ function sa_error_answer(Throwable $e) {
 }
 
 /**
+ * Between two requests of a worker, what a new CLI process would have fresh: the admin as the
+ * user and an empty $SESSION (an operation may have changed either), no stale file status (a
+ * backup checks the file it wrote), and PHP's cycle collector run (Moodle's controllers and
+ * plans point at each other: their memory comes back only this way). Moodle's caches are
+ * left alone: they follow the database, as in a long cron run.
+ */
+function sa_worker_reset() {
+    global $SESSION;
+    \core\session\manager::set_user(get_admin());
+    $SESSION = new stdClass();
+    clearstatcache();
+    gc_collect_cycles();
+}
+
+/** The memory figures every worker answer carries, for the caller to recycle a worker past a size. */
+function sa_worker_memory(array $answer) {
+    $answer['peak_memory'] = memory_get_peak_usage(true);
+    $answer['memory'] = memory_get_usage(true);
+    return $answer;
+}
+
+/**
  * The worker: one request per line on stdin ({"command":"delete-course","id":12}), one answer per
  * line on file descriptor 3, until stdin ends. Moodle's own output stays on stdout and stderr.
+ * Every answer, error or not, also carries "peak_memory" and "memory" (bytes, as PHP's
+ * memory_get_peak_usage(true) and memory_get_usage(true) give them after the request). A
+ * PHP fatal error (out of memory...) ends the process without an answer: PHP's message is on
+ * its output, the exit status 255.
  */
 function sa_worker(array $names) {
     global $saanswered;
@@ -332,7 +419,12 @@ function sa_worker(array $names) {
         } catch (Throwable $e) {
             $answer = sa_error_answer($e);
         }
-        $json = json_encode($answer, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE);
+        try {
+            sa_worker_reset();
+        } catch (Throwable $e) {
+            // The answer stands: whatever broke the reset, the next request meets it and says so.
+        }
+        $json = json_encode(sa_worker_memory($answer), JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE);
         fwrite($answers, ($json === false ? '{"error":"cannot encode the answer","errorcode":""}' : $json) . "\n");
         fflush($answers);
     }
@@ -359,7 +451,7 @@ try {
     require_once($CFG->libdir . '/clilib.php');
 
     $names = array('name', 'parent', 'idnumber', 'description', 'id', 'category', 'shortname', 'file',
-                   'categoryid');
+                   'categoryid', 'destination');
     list($opts, $unrecognized) = cli_get_params(array_merge(array('moodle' => '', 'recyclebin' => 'yes',
         'session' => ''), array_fill_keys($names, null)));
     $commands = array();
@@ -371,7 +463,7 @@ try {
     }
     if (count($commands) != 1) {
         throw new sessionarchiver_bridge_error('exactly one command is required: version, create-category, '
-            . 'find-category, delete-category, delete-course, restore, hide-course, find-course, worker');
+            . 'find-category, delete-category, delete-course, restore, backup, hide-course, find-course, worker');
     }
     if ($opts['recyclebin'] !== 'yes' && $opts['recyclebin'] !== 'no') {
         throw new sessionarchiver_bridge_error('--recyclebin=yes|no');

@@ -13,7 +13,7 @@ def _php_str(s):
 
 
 class SiteCli:
-    """FakeSite's PHP half: needs site_dir."""
+    """FakeSite's PHP half: needs site_dir and dataroot."""
 
     @property
     def faults_file(self):
@@ -29,9 +29,16 @@ class SiteCli:
     def set_fault(self, course_id, op, mode):
         """op: 'backup' | 'restore' | 'delete'. course_id: the course id ('*' = any course; for restore
         the ORIGINAL course id found in the archive). mode None removes the fault.
-        backup: exit1, enospc (Moodle's temp full), nofile, hang, die, slow:S, cpu:S
-        restore: exception, die-placeholder, die-after-restore, exit1, hang, slow:S, cpu:S
-        delete: exit1, hang, die, slow:S, cpu:S"""
+        backup: exit1, enospc (Moodle's temp full), nofile, hang, die, slow:S, cpu:S, fatal, memory:MB
+        restore: exception, die-placeholder, die-after-restore, exit1, hang, slow:S, cpu:S, fatal, memory:MB
+        delete: exit1, hang, die, slow:S, cpu:S, fatal, memory:MB
+        Backup faults act in the fake's backup_controller (backup/util/includes/backup_includes.php),
+        restore faults in its restore_controller, delete faults in delete_course(): admin/cli scripts
+        and the bridge (one-shot or worker) meet them alike.
+        fatal: a PHP fatal error ("PHP Fatal error:  Allowed memory size of N bytes exhausted ...",
+        on stderr as Debian's php-cli prints it), exit status 255, past every exception handler.
+        memory:MB: MB mebibytes allocated and kept until the process ends (peak and current memory
+        grow by MB at each operation: a leaking long-lived worker)."""
         all_ = self.faults()
         key = str(course_id)
         if mode is None:
@@ -42,6 +49,28 @@ class SiteCli:
         with open(tmp, "w") as f:
             json.dump(all_, f)
         os.replace(tmp, self.faults_file)
+
+    @property
+    def costs_file(self):
+        return os.path.join(self.dataroot, "fakemoodle-costs.json")
+
+    def set_costs(self, bootstrap_ms=0, work_ms=0):
+        """Time the fake's PHP waits (milliseconds, wall clock, no CPU): bootstrap_ms once per PHP
+        process, in lib/setup.php (what requiring config.php costs; a real Moodle ~400 ms), and
+        work_ms once per backup (backup_controller::execute_plan), restore
+        (restore_controller::execute_plan) and delete (delete_course()). Read from
+        <dataroot>/fakemoodle-costs.json, not the environment: sessionarchiver gives Moodle an
+        environment of its own (common/child.c). 0 and 0 remove the file."""
+        if not bootstrap_ms and not work_ms:
+            try:
+                os.unlink(self.costs_file)
+            except FileNotFoundError:
+                pass
+            return
+        tmp = self.costs_file + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"bootstrap_ms": int(bootstrap_ms), "work_ms": int(work_ms)}, f)
+        os.replace(tmp, self.costs_file)
 
     def clear_faults(self):
         try:

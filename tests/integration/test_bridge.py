@@ -10,9 +10,13 @@ Run: cd /work/main && /usr/bin/python3 -m pytest -q tests/integration/test_bridg
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -363,13 +367,17 @@ def test_worker(site):
             p.stdin.write(json.dumps(req) + "\n")
             p.stdin.flush()
             return json.loads(answers.readline())
-        assert ask({"command": "ping"}) == {"pong": p.pid}
+        def ask_plain(req):
+            a = ask(req)
+            assert a.pop("peak_memory") >= a.pop("memory") > 0, a   # on every answer, errors too
+            return a
+        assert ask_plain({"command": "ping"}) == {"pong": p.pid}
         for cid in ids:
-            assert ask({"command": "delete-course", "id": cid}) == {"deleted": cid}
-        assert ask({"command": "delete-course", "id": ids[0]}) == {"gone": ids[0]}
-        assert "error" in ask({"command": "nosuch"})
-        assert "error" in ask({"nocommand": 1})
-        assert ask({"command": "delete-category", "id": cat}) == {"deleted": cat}
+            assert ask_plain({"command": "delete-course", "id": cid}) == {"deleted": cid}
+        assert ask_plain({"command": "delete-course", "id": ids[0]}) == {"gone": ids[0]}
+        assert "error" in ask_plain({"command": "nosuch"})
+        assert "error" in ask_plain({"nocommand": 1})
+        assert ask_plain({"command": "delete-category", "id": cat}) == {"deleted": cat}
         p.stdin.close()
         assert p.wait(timeout=30) == 0
         assert "SESSIONARCHIVER-JSON" not in p.stdout.read()
@@ -378,3 +386,246 @@ def test_worker(site):
         answers.close()
     assert all(site.course(c) is None for c in ids)
     assert not any(recyclebin_files(site, c) for c in ids)
+
+
+# ------------------------------------------------------------------ backup, one-shot and in a worker
+MIB = 1 << 20
+
+
+class Worker:
+    """`sessionarchiver-bridge.php worker` as the C tool runs it: requests on stdin, answers on
+    fd 3, stdout and stderr together in one pipe."""
+
+    def __init__(self, site):
+        rfd, wfd = os.pipe()
+        self.p = subprocess.Popen(["php", str(BRIDGE), "--moodle=%s" % site.site_dir, "--recyclebin=no",
+                                   "worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, close_fds=False, cwd="/",
+                                  preexec_fn=lambda: os.dup2(wfd, 3))
+        os.close(wfd)
+        self.answers = os.fdopen(rfd)
+
+    def ask(self, **req):
+        """The answer, or None when the worker ended without one."""
+        self.p.stdin.write(json.dumps(req) + "\n")
+        self.p.stdin.flush()
+        line = self.answers.readline()
+        return json.loads(line) if line else None
+
+    def close(self):
+        """(exit status, output)."""
+        try:
+            self.p.stdin.close()
+        except BrokenPipeError:
+            pass
+        status = self.p.wait(timeout=30)
+        out = self.p.stdout.read()
+        self.answers.close()
+        return status, out
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+@pytest.fixture
+def worker(site):
+    made = []
+
+    def start():
+        made.append(Worker(site))
+        return made[-1]
+    yield start
+    for w in made:
+        w.kill()
+    site.clear_faults()
+    site.set_costs(0, 0)
+
+
+@pytest.fixture(scope="module")
+def bk_courses(site):
+    cat = site.add_category("Backups")
+    return [site.add_course(cat, "BK-%d" % i, "Sauvegarde %d & <b>co</b>" % i,
+                            files=[("a.txt", b"a" * (1000 + i)), ("b.bin", 3000 + i)], activities=("label",))
+            for i in range(3)]
+
+
+def normalized_members(mbz):
+    """[(name, type, size, content)] of an .mbz, with what depends on the moment (times, the backup's
+    random id, the date in the file name) blanked out."""
+    out = []
+    with tarfile.open(mbz) as tf:
+        for m in tf.getmembers():
+            data = tf.extractfile(m).read() if m.isfile() else b""
+            data = re.sub(rb"\b1[0-9]{9}\b", b"T", data)
+            data = re.sub(rb"\b[0-9]{8}-[0-9]{4}\b", b"D", data)
+            data = re.sub(rb'backup_id="[0-9a-f]{32}"', b"B", data)
+            out.append((m.name, m.type, m.size, data))
+    return out
+
+
+def backup_settings(mbz):
+    with tarfile.open(mbz) as tf:
+        info = ET.fromstring(tf.extractfile("moodle_backup.xml").read()).find("information")
+    return [tuple(e.text for e in s) for s in info.find("settings")]
+
+
+def test_backup_one_shot(site, bk_courses, tmp_path):
+    cid = bk_courses[0]
+    j = ok(site, "backup", "--id=%d" % cid, "--destination=%s/" % tmp_path)
+    assert re.fullmatch(r"backup-moodle2-course-%d-bk-0-\d{8}-\d{4}\.mbz" % cid, j["name"]), j
+    assert j["file"] == "%s/%s" % (tmp_path, j["name"]) and os.listdir(tmp_path) == [j["name"]]
+    assert j["size"] == os.path.getsize(j["file"]) > 0
+    assert fails(site, "backup", "--id=999999", "--destination=%s" % tmp_path)["errorcode"] == "invalidcourseid"
+    assert fails(site, "backup", "--id=1", "--destination=%s" % tmp_path)["errorcode"] == "invalidcourseid"
+    j = fails(site, "backup", "--id=%d" % cid, "--destination=%s/nope" % tmp_path)
+    assert j == {"error": "Destination directory does not exists or not writable.", "errorcode": "invaliddestination"}
+    assert "--destination=<value>" in fails(site, "backup", "--id=%d" % cid)["error"]
+    # the backup area keeps only its '.' row; the content went to the trash
+    rows = site.query("SELECT * FROM {files} WHERE component = 'backup' AND contextid = %s",
+                      (site.context(50, cid)["id"],))
+    assert rows and all(r["filename"] == "." for r in rows)
+
+
+def test_backup_too_long_a_name_stays_in_the_backup_area(site, tmp_path):
+    cat = site.add_category("Long names")
+    cid = site.add_course(cat, "L" * 240, "Long")
+    j = fails(site, "backup", "--id=%d" % cid, "--destination=%s" % tmp_path)
+    assert j == {"error": "Destination directory does not exist or is not writable. Leaving the backup in the "
+                          "course backup file area.", "errorcode": "cannotcopybackup"}
+    assert os.listdir(tmp_path) == []
+    kept = site.query("SELECT * FROM {files} WHERE component = 'backup' AND contextid = %s AND filename <> '.'",
+                      (site.context(50, cid)["id"],))
+    assert len(kept) == 1 and kept[0]["filesize"] > 0 and kept[0]["filename"].startswith("backup-moodle2-")
+
+
+def test_worker_backups_like_backup_php(site, bk_courses, tmp_path, worker):
+    """Two backups by one process, each the same archive as backup.php's."""
+    w = worker()
+    pid = w.ask(command="ping")["pong"]
+    got = []
+    for cid in bk_courses[:2]:
+        dest = tmp_path / ("w%d" % cid)
+        dest.mkdir()
+        a = w.ask(command="backup", id=cid, destination=str(dest))
+        assert set(a) == {"file", "name", "size", "peak_memory", "memory"}, a
+        assert os.listdir(dest) == [a["name"]] and a["file"] == str(dest / a["name"])
+        assert a["size"] == os.path.getsize(a["file"])
+        got.append(a)
+    assert w.ask(command="ping")["pong"] == pid == w.p.pid
+    assert w.close() == (0, "")
+
+    for cid, a in zip(bk_courses, got):
+        dest = tmp_path / ("cli%d" % cid)
+        dest.mkdir()
+        r = site.php("backup.php", "--courseid=%d" % cid, "--destination=%s" % dest)
+        assert r.returncode == 0, r.stdout + r.stderr
+        cli = str(dest / os.listdir(dest)[0])
+        assert re.sub(r"\d{8}-\d{4}", "D", os.path.basename(cli)) == re.sub(r"\d{8}-\d{4}", "D", a["name"])
+        assert normalized_members(a["file"]) == normalized_members(cli)
+        settings = backup_settings(a["file"])
+        assert ("root", "filename", a["name"]) in settings
+        assert [x for x in settings if x[1] != "filename"] == [x for x in backup_settings(cli) if x[1] != "filename"]
+
+
+def test_worker_backup_errors_keep_the_worker(site, bk_courses, tmp_path, worker):
+    w = worker()
+    a = w.ask(command="backup", id=999999, destination=str(tmp_path))
+    assert a["errorcode"] == "invalidcourseid" and a["peak_memory"] >= a["memory"] > 0
+    assert w.ask(command="backup", id=bk_courses[0], destination=str(tmp_path / "nope"))["errorcode"] \
+        == "invaliddestination"
+    site.set_fault(bk_courses[0], "backup", "exit1")
+    a = w.ask(command="backup", id=bk_courses[0], destination=str(tmp_path))
+    assert a["error"] == "Error writing to backup file" and a["errorcode"] == "errorwritingbackupfile"
+    site.set_fault(bk_courses[0], "backup", "nofile")
+    a = w.ask(command="backup", id=bk_courses[0], destination=str(tmp_path))
+    assert "error" not in a and a["size"] == 0 and not os.path.exists(a["file"])
+    assert os.listdir(tmp_path) == []
+    a = w.ask(command="backup", id=bk_courses[1], destination=str(tmp_path))   # faults are per course
+    assert os.listdir(tmp_path) == [a["name"]]
+    assert w.ask(command="ping")["pong"] == w.p.pid
+    assert w.close()[0] == 0
+
+
+def test_worker_memory_figures_grow_with_a_leak(site, bk_courses, tmp_path, worker):
+    w = worker()
+    first = w.ask(command="ping")
+    site.set_fault(bk_courses[0], "backup", "memory:50")
+    a = w.ask(command="backup", id=bk_courses[0], destination=str(tmp_path))
+    assert "error" not in a, a
+    assert a["peak_memory"] >= first["peak_memory"] + 50 * MIB
+    assert a["memory"] >= first["memory"] + 50 * MIB
+    later = w.ask(command="ping")   # kept: a leak, not a peak
+    assert later["memory"] >= first["memory"] + 50 * MIB and later["peak_memory"] >= a["peak_memory"]
+    assert w.close()[0] == 0
+
+
+@pytest.mark.parametrize("op", ["backup", "delete"])
+def test_worker_fatal_error_ends_the_worker(site, bk_courses, tmp_path, worker, op):
+    cat = site.add_category("Fatal %s" % op)
+    cid = site.add_course(cat, "FATAL-%s" % op, "Fatal")
+    w = worker()
+    assert w.ask(command="ping")["pong"] == w.p.pid
+    site.set_fault(cid, op, "fatal")
+    if op == "backup":
+        assert w.ask(command="backup", id=cid, destination=str(tmp_path)) is None
+    else:
+        assert w.ask(command="delete-course", id=cid) is None
+    status, out = w.close()
+    assert status == 255 and "PHP Fatal error" in out and "Allowed memory size" in out, (status, out)
+    assert MARKER not in out
+    assert os.listdir(tmp_path) == []
+    assert site.course(cid) is not None
+
+
+def test_backup_fatal_and_die_one_shot(site, tmp_path):
+    """Faults act in the backup API: the bridge meets them as backup.php does."""
+    cat = site.add_category("Fatal one-shot")
+    cid = site.add_course(cat, "FATAL-1", "Fatal", files=[("a.bin", 50000)])
+    site.set_fault(cid, "backup", "fatal")
+    try:
+        rc, j, out = run_bridge(site.site_dir, "backup", "--id=%d" % cid, "--destination=%s" % tmp_path)
+        assert rc == 255 and "Allowed memory size" in j["error"] and j["errorcode"] == "", (rc, j, out)
+        site.set_fault(cid, "backup", "die")
+        r = subprocess.run(["php", str(BRIDGE), "--moodle=%s" % site.site_dir, "backup", "--id=%d" % cid,
+                            "--destination=%s" % tmp_path], capture_output=True, text=True, timeout=60)
+        assert r.returncode == -9 and MARKER not in r.stdout
+        (half,) = os.listdir(tmp_path)
+        assert 0 < os.path.getsize(tmp_path / half) < site.course_estimate(cid)
+    finally:
+        site.clear_faults()
+
+
+def test_worker_pays_the_bootstrap_once(site, bk_courses, tmp_path, worker):
+    site.set_costs(bootstrap_ms=300, work_ms=0)
+    t = time.monotonic()
+    for i, cid in enumerate(bk_courses):
+        dest = tmp_path / ("o%d" % i)
+        dest.mkdir()
+        ok(site, "backup", "--id=%d" % cid, "--destination=%s" % dest)
+    one_shot = time.monotonic() - t
+    t = time.monotonic()
+    w = worker()
+    for i, cid in enumerate(bk_courses):
+        dest = tmp_path / ("k%d" % i)
+        dest.mkdir()
+        assert "error" not in w.ask(command="backup", id=cid, destination=str(dest))
+    assert w.close()[0] == 0
+    in_worker = time.monotonic() - t
+    assert one_shot >= 0.9 and 0.3 <= in_worker < one_shot - 0.3, (one_shot, in_worker)
+
+
+def test_work_cost_is_paid_by_each_operation(site, bk_courses, tmp_path, worker):
+    w = worker()
+    w.ask(command="ping")
+    site.set_costs(bootstrap_ms=0, work_ms=400)
+    t = time.monotonic()
+    assert "error" not in w.ask(command="backup", id=bk_courses[2], destination=str(tmp_path))
+    assert time.monotonic() - t >= 0.4
+    cat = site.add_category("Work cost")
+    cid = site.add_course(cat, "WC-1", "Work cost")
+    t = time.monotonic()
+    assert w.ask(command="delete-course", id=cid)["deleted"] == cid
+    assert time.monotonic() - t >= 0.4
+    assert w.close()[0] == 0

@@ -67,9 +67,15 @@ class fm_database {
         return $w ? ' WHERE ' . implode(' AND ', $w) : '';
     }
 
-    public function get_record($table, array $conds) {
+    /** $strictness MUST_EXIST: a missing record throws dml_missing_record_exception. */
+    public function get_record($table, array $conds, $fields = '*', $strictness = 0) {
         $params = array();
-        return $this->get_record_sql("SELECT * FROM {{$table}}" . $this->where($conds, $params) . " ORDER BY id", $params);
+        $record = $this->get_record_sql("SELECT $fields FROM {{$table}}" . $this->where($conds, $params)
+                                        . " ORDER BY id", $params);
+        if (!$record && $strictness === MUST_EXIST) {
+            throw new dml_missing_record_exception($table);
+        }
+        return $record;
     }
 
     public function get_records($table, array $conds = array(), $sort = 'id') {

@@ -21,6 +21,13 @@ class moodle_exception extends Exception {
     }
 }
 
+/** $DB->get_record(..., MUST_EXIST) of a missing record (lib/dml/moodle_database.php). */
+class dml_missing_record_exception extends moodle_exception {
+    public function __construct($tablename) {
+        parent::__construct('invalidrecord', 'error', "Can't find data record in database table $tablename.");
+    }
+}
+
 function fm_default_exception_handler($ex) {
     // Moodle's CLI renderer: "!!! message !!!" on stdout, exit 1. What is not a moodle_exception
     // (a PHP Error such as an undefined function) is reported as generalexceptionmessage.
@@ -79,12 +86,58 @@ function fm_burn_cpu($seconds) {
     return $x;
 }
 
-/** Common fault modes: returns true if the fault consumed the run. */
+/**
+ * Fault "fatal": a PHP fatal error, past every handler Moodle or the bridge installs (PHP
+ * prints "PHP Fatal error:  Allowed memory size of N bytes exhausted ...", exit status 255): the
+ * way a real Moodle process most often dies in a backup.
+ */
+function fm_fatal() {
+    ini_set('memory_limit', (string)(memory_get_usage(true) + (16 << 20)));
+    $GLOBALS['fm_fatal_allocation'] = str_repeat('x', 1 << 30);
+}
+
+/** Fault "memory:MB": MB mebibytes more, kept until the process ends (a leak in a long-lived process). */
+function fm_hog_memory($mb) {
+    static $kept = array();
+    $kept[] = str_repeat("\x5a", max(0, (int)$mb) << 20);
+}
+
+/**
+ * The test bench's costs, from <dataroot>/fakemoodle-costs.json ({"bootstrap_ms": N,
+ * "work_ms": M}, written by FakeSite.set_costs()): a file rather than the environment, which
+ * sessionarchiver does not pass on to Moodle. Read at each use: a long-lived process sees changes.
+ */
+function fm_cost($name) {
+    global $CFG;
+    $f = $CFG->dataroot . '/fakemoodle-costs.json';
+    if (!is_readable($f)) {
+        return 0;
+    }
+    $all = json_decode((string)@file_get_contents($f), true);
+    return (is_array($all) && isset($all[$name]) && is_numeric($all[$name])) ? max(0, (int)$all[$name]) : 0;
+}
+
+/** Waits the cost $name (milliseconds): bootstrap_ms once per process, work_ms once per operation. */
+function fm_pay_cost($name) {
+    $ms = fm_cost($name);
+    if ($ms > 0) {
+        usleep($ms * 1000);
+    }
+}
+
+/**
+ * Fault modes common to backup, restore and delete: hang, slow:S, cpu:S, fatal, memory:MB, and
+ * exit1 (a message and exit 1, the way restore's exit1 has always behaved).
+ */
 function fm_apply_generic_fault($mode) {
     if ($mode === '') {
         return;
     }
-    if ($mode === 'hang') {
+    if ($mode === 'fatal') {
+        fm_fatal();
+    } else if (strpos($mode, 'memory:') === 0) {
+        fm_hog_memory((int)substr($mode, 7));
+    } else if ($mode === 'hang') {
         fm_hang();
     } else if (strpos($mode, 'slow:') === 0) {
         usleep((int)round(floatval(substr($mode, 5)) * 1000000));
@@ -146,6 +199,14 @@ function fm_clean_filename($s) {
 
 /** backup_plan_dbops::get_default_backup_filename() for a course backup with users. */
 function fm_backup_filename($course, $time) {
+    return fm_default_backup_filename('moodle2', 'course', $course, true, false, true, $time);
+}
+
+/**
+ * backup_plan_dbops::get_default_backup_filename(): backup-<format>-<type>-<id>[-<cleaned
+ * lower-case shortname>]-<YYYYMMDD-HHMM>[-nu|-an][-nf].mbz. $course: the course record.
+ */
+function fm_default_backup_filename($format, $type, $course, $users, $anonymised, $files, $time) {
     $shortname = fm_format_string($course->shortname);
     $shortname = str_replace(' ', '_', $shortname);
     $shortname = fm_utf8_strtolower(trim(fm_clean_filename($shortname), '_'));
@@ -154,7 +215,16 @@ function fm_backup_filename($course, $time) {
         $name .= '-' . $shortname;
     }
     $date = date('Ymd-Hi', $time);
-    return 'backup-moodle2-course-' . $name . '-' . $date . '.mbz';
+    $info = '';
+    if (!$users) {
+        $info = '-nu';
+    } else if ($anonymised) {
+        $info = '-an';
+    }
+    if (!$files) {
+        $info .= '-nf';
+    }
+    return 'backup-' . $format . '-' . $type . '-' . $name . '-' . $date . $info . '.mbz';
 }
 
 // Moodle's xml_writer::xml_safe_utf8(): the controls XML 1.0 forbids are

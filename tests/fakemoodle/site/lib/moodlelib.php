@@ -109,7 +109,8 @@ function delete_course($courseorid, $showfeedback = true) {
     if ($fault === 'exit1') {
         throw new moodle_exception('dmlwriteexception', 'error', 'Error writing to database');
     }
-    fm_apply_generic_fault($fault);   // hang, slow:S, cpu:S
+    fm_apply_generic_fault($fault);   // hang, slow:S, cpu:S, fatal, memory:MB
+    fm_pay_cost('work_ms');
 
     // get_plugins_with_function('pre_course_delete')
     require_once($CFG->dirroot . '/admin/tool/recyclebin/lib.php');

@@ -61,6 +61,12 @@ foreach ($DB->get_records_sql("SELECT name, value FROM {config}") as $fmrow) {
 }
 unset($fmrow);
 
-// Nobody is logged in on the command line until a script calls \core\session\manager::set_user().
-global $USER;
+// Nobody is logged in on the command line until a script calls \core\session\manager::set_user();
+// the session is an empty object (\core\session\manager::init_empty_session()).
+global $USER, $SESSION;
 $USER = (object)array('id' => 0);
+$SESSION = new stdClass();
+
+// The test bench's bootstrap cost (FakeSite.set_costs()): Moodle's real setup takes ~0.4 s of
+// CPU per process (MOODLE.md), the price a long-lived worker pays once.
+fm_pay_cost('bootstrap_ms');

@@ -1,11 +1,14 @@
 <?php
 // fakemoodle: admin/cli/backup.php (Moodle 4.5.6 behaviour, see shared/MOODLE.md).
-// This script is a copy of the test bench's fake; it is not Moodle.
+// This script is a copy of the test bench's fake; it is not Moodle. It follows Moodle's script
+// line by line: the work is done by the backup API (backup/util/includes/backup_includes.php),
+// which the bridge's backup command calls too.
 
 define('CLI_SCRIPT', 1);
 
 require(__DIR__ . '/../../config.php');
-require_once($CFG->libdir . '/backuplib.php');
+require_once($CFG->libdir . '/clilib.php');
+require_once($CFG->dirroot . '/backup/util/includes/backup_includes.php');
 
 list($options, $unrecognized) = cli_get_params(array(
     'courseid' => false,
@@ -38,6 +41,12 @@ EOL;
     die;
 }
 
+$admin = get_admin();
+if (!$admin) {
+    mtrace("Error: No admin account was found");
+    die;
+}
+
 // Do we need to store backup somewhere else?
 $dir = rtrim((string)$options['destination'], '/');
 if (!empty($dir)) {
@@ -47,80 +56,44 @@ if (!empty($dir)) {
     }
 }
 
-// Check that the course exists (MUST_EXIST).
+// Check that the course exists.
 if ($options['courseid']) {
-    $course = $DB->get_record('course', array('id' => $options['courseid']));
-} else {
-    $course = $DB->get_record('course', array('shortname' => $options['courseshortname']));
-}
-if (!$course) {
-    throw new moodle_exception('invalidrecord', 'error', "Can't find data record in database table course.");
+    $course = $DB->get_record('course', array('id' => $options['courseid']), '*', MUST_EXIST);
+} else if ($options['courseshortname']) {
+    $course = $DB->get_record('course', array('shortname' => $options['courseshortname']), '*', MUST_EXIST);
 }
 
 cli_heading('Performing backup...');
+$bc = new backup_controller(backup::TYPE_1COURSE, $course->id, backup::FORMAT_MOODLE,
+                            backup::INTERACTIVE_YES, backup::MODE_GENERAL, $admin->id);
+// Set the default filename.
+$format = $bc->get_format();
+$type = $bc->get_type();
+$id = $bc->get_id();
+$users = $bc->get_plan()->get_setting('users')->get_value();
+$anonymised = $bc->get_plan()->get_setting('anonymize')->get_value();
+$filename = backup_plan_dbops::get_default_backup_filename($format, $type, $id, $users, $anonymised);
+$bc->get_plan()->get_setting('filename')->set_value($filename);
 
-$fault = fm_fault('backup', array($course->id));
-if ($fault === 'exit1') {
-    echo "!!! Error writing to backup file !!!\n";   // injected failure
-    exit(1);
-}
-if ($fault === 'enospc') {
-    // Moodle's temp folder (dataroot/temp/backup) full: PHP's own warning, then Moodle's error
-    echo "PHP Warning:  fwrite(): Write of 8192 bytes failed with errno=28 No space left on device"
-        . " in {$CFG->dirroot}/backup/util/xml/output/file_xml_output.class.php on line 74\n";
-    echo "!!! Error writing to backup file !!!\n";
-    exit(1);
-}
-fm_apply_generic_fault($fault);   // hang, slow:S, cpu:S
+// Execution.
+$bc->finish_ui();
+$bc->execute_plan();
+$results = $bc->get_results();
+$file = $results['backup_destination']; // May be empty if file already moved to target location.
 
-$time = time();
-$filename = fm_backup_filename($course, $time);
-$coursectx = fm_context(FM_CONTEXT_COURSE, $course->id);
-
-// Moodle creates the file in the course backup area first: the '.' row of that area stays.
-fm_add_dir_records($coursectx->id, 'backup', 'course', 0, '/', $time);
-
-if ($fault === 'nofile') {
-    if (!empty($dir)) {
-        mtrace("Writing " . $dir . '/' . $filename);
-        mtrace("Backup completed.");
-    } else {
-        mtrace("Backup completed, the new file is listed in the backup area of the given course");
-    }
-    exit(0);
-}
-
+// Do we need to store backup somewhere else?
 if (!empty($dir)) {
-    mtrace("Writing " . $dir . '/' . $filename);
-    $target = $dir . '/' . $filename;
-    if (strlen($filename) > 255) {
-        // copy_content_to() fails: the backup stays in the course backup area.
-        $tmp = $CFG->tempdir . '/backup/' . fm_random_hex32() . '.mbz';
-        fm_mkdir(dirname($tmp));
-        fm_write_backup($course, $tmp, $filename, $time);
-        list($hash, $size) = fm_store_file_from_path($tmp, true);
-        fm_add_file_record($coursectx->id, 'backup', 'course', 0, '/', substr($filename, 0, 255), $hash, $size,
-                           'application/vnd.moodle.backup', $time);
-        mtrace("Destination directory does not exist or is not writable. Leaving the backup in the course backup file area.");
-        exit(0);
-    }
-    fm_write_backup($course, $target, $filename, $time, $fault === 'die' ? 0.5 : null);
-    // The stored copy is deleted: its content goes to the trash directory until cron runs.
-    $hash = sha1_file($target);
-    $trash = $CFG->trashdir . '/' . substr($hash, 0, 2) . '/' . substr($hash, 2, 2) . '/' . $hash;
-    if (!file_exists($trash) && fm_mkdir(dirname($trash))) {
-        if (!@link($target, $trash)) {
-            @copy($target, $trash);
+    if ($file) {
+        mtrace("Writing " . $dir . '/' . $filename);
+        if ($file->copy_content_to($dir . '/' . $filename)) {
+            $file->delete();
+            mtrace("Backup completed.");
+        } else {
+            mtrace("Destination directory does not exist or is not writable. Leaving the backup in the course backup file area.");
         }
     }
-    mtrace("Backup completed.");
 } else {
-    $tmp = $CFG->tempdir . '/backup/' . fm_random_hex32() . '.mbz';
-    fm_mkdir(dirname($tmp));
-    fm_write_backup($course, $tmp, $filename, $time, $fault === 'die' ? 0.5 : null);
-    list($hash, $size) = fm_store_file_from_path($tmp, true);
-    fm_add_file_record($coursectx->id, 'backup', 'course', 0, '/', $filename, $hash, $size,
-                       'application/vnd.moodle.backup', $time);
     mtrace("Backup completed, the new file is listed in the backup area of the given course");
 }
+$bc->destroy();
 exit(0);

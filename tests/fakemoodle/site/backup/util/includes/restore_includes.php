@@ -2,7 +2,7 @@
 // fakemoodle: the restore API of Moodle's backup/util/includes/restore_includes.php, as far as
 // admin/cli/restore_backup.php and sessionarchiver's bridge use it: restore_controller (built
 // from a folder extracted into <tempdir>/backup/, executed in one go), restore_dbops'
-// course-name and new-course helpers, the backup constants and exceptions.
+// course-name and new-course helpers, the exceptions (the backup constants: backup/backup.class.php).
 //
 // As in Moodle, the controller's course settings (course_fullname, course_shortname) default
 // to moodle_backup.xml's original_course_fullname / original_course_shortname and are PARAM_TEXT
@@ -10,24 +10,8 @@
 // the constructor throw base_setting_exception('setting_invalid_text'), so such a backup cannot
 // be restored as it is. The restored course takes its names from those settings.
 
+require_once($CFG->dirroot . '/backup/backup.class.php');
 require_once($CFG->libdir . '/restorelib.php');
-
-abstract class backup {
-    const INTERACTIVE_YES = true;
-    const INTERACTIVE_NO = false;
-    const MODE_GENERAL = 10;
-    const TARGET_NEW_COURSE = 2;
-}
-
-class backup_exception extends moodle_exception {
-    public function __construct($errorcode, $a = null, $debuginfo = null) {
-        // No such string in the language pack: Moodle's message is then "error/<errorcode>".
-        parent::__construct($errorcode, 'error', 'error/' . $errorcode);
-    }
-}
-
-class base_setting_exception extends backup_exception {
-}
 
 class restore_controller_exception extends backup_exception {
 }
@@ -92,7 +76,7 @@ class restore_controller {
         if ($this->fault === 'exception') {
             throw new base_setting_exception('setting_invalid_text');
         }
-        fm_apply_generic_fault($this->fault);   // hang, slow:S, cpu:S, exit1
+        fm_apply_generic_fault($this->fault);   // hang, slow:S, cpu:S, exit1, fatal, memory:MB
 
         // restore_course_task::define_settings()
         $this->settings['course_fullname'] = new fm_restore_text_setting('course_fullname',
@@ -126,6 +110,7 @@ class restore_controller {
     }
 
     public function execute_plan() {
+        fm_pay_cost('work_ms');
         if ($this->fault === 'die-placeholder') {
             fm_die_now();   // the new course exists, still empty
         }
