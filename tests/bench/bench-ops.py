@@ -14,12 +14,20 @@ benchmarks (issues 5 and 6).
         Creates a top-level category on site NAME; prints its id.
     bench-ops.py count --root DIR --site NAME --category ID
         Prints how many courses the category's subtree holds.
+    bench-ops.py costs --root DIR --site NAME --bootstrap-ms B --work-ms W
+        The fake's costs (FakeSite.set_costs): B ms per PHP process, W ms
+        per backup, restore and delete.
+    bench-ops.py rss --until FILE
+        Samples, twice a second until FILE exists, the resident memory of
+        each bridge worker process; prints the largest in KiB seen in the
+        first quarter of the run, in the last quarter, and overall.
 """
 
 import argparse
 import json
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fakemoodle"))
@@ -82,6 +90,41 @@ def cmd_count(a):
     print(rows[0]["n"])
 
 
+def cmd_costs(a):
+    load(a.root, a.site).set_costs(a.bootstrap_ms, a.work_ms)
+
+
+def worker_rss():
+    """KiB of resident memory of each bridge worker process."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+            if not any(x.endswith(b"sessionarchiver-bridge.php")
+                       for x in argv) or b"worker" not in argv:
+                continue
+            with open("/proc/%s/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        out.append(int(line.split()[1]))
+        except OSError:
+            continue
+    return out
+
+
+def cmd_rss(a):
+    samples = []
+    while not os.path.exists(a.until):
+        samples.append(max(worker_rss(), default=0))
+        time.sleep(0.5)
+    q = max(1, len(samples) // 4)
+    print(max(samples[:q], default=0), max(samples[-q:], default=0),
+          max(samples, default=0))
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -107,6 +150,15 @@ def main():
     n.add_argument("--site", required=True)
     n.add_argument("--category", type=int, required=True)
     n.set_defaults(fn=cmd_count)
+    k = sub.add_parser("costs")
+    k.add_argument("--root", required=True)
+    k.add_argument("--site", required=True)
+    k.add_argument("--bootstrap-ms", type=int, required=True)
+    k.add_argument("--work-ms", type=int, required=True)
+    k.set_defaults(fn=cmd_costs)
+    r = sub.add_parser("rss")
+    r.add_argument("--until", required=True)
+    r.set_defaults(fn=cmd_rss)
     a = ap.parse_args()
     return a.fn(a) or 0
 

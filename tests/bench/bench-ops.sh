@@ -26,6 +26,23 @@
 #      `php SITE/admin/cli/restore_backup.php --file=F --categoryid=N` for
 #      each backup into a new category. Target <= 1.1.
 #
+# Then, unless SA_BENCH_WORKERS=0, [jobs] runner = worker (issue 14) on
+# sites that cost what Moodle costs: $SA_BENCH_BOOT_MS (300) ms of set-up
+# per PHP process and $SA_BENCH_WORK_MS (100) ms of work per course (the
+# fake's costs, FakeSite.set_costs), one run of each (no warm-up: 500
+# courses of the loop take minutes):
+#
+#   4. archive with runner = worker, parallel=1, vs the bash loop of
+#      backup.php (1.). Target <= 0.35.
+#   5. The same with parallel=2, vs the loop run two at a time by
+#      `xargs -P2`. Target <= 0.35.
+#   6. restore with runner = worker, parallel=1, vs the loop of
+#      restore_backup.php (3.). Target <= 0.35.
+#
+# During 4. the resident memory of the bridge workers is sampled: the
+# largest in the first and in the last quarter of the run are printed
+# (they must stay flat: a worker is recycled after [jobs] worker_courses).
+#
 # Every archive run starts from an empty store (sessionarchiver init) and a
 # fresh index; every restore run restores into a new category. Each timed
 # command runs once as a warm-up, then $SA_BENCH_OPS_RUNS (2) times,
@@ -130,6 +147,7 @@ ${5:+target = $5}
 [jobs]
 parallel = $4
 timeout = 10m
+runner = ${RUNNER:-cli}
 EOF
 	)
 	chmod 600 "$f"
@@ -173,6 +191,18 @@ while IFS=$'\t' read -r id folder; do
 	mv "$d"/*.mbz "$store/$folder/"
 	rmdir "$d"
 done <"$list"
+EOF
+cat >"$ops/loop-backup-one.sh" <<'EOF'
+#!/bin/bash
+# one course of the baseline, for xargs -P2: ID FOLDER
+set -e
+php=$1 site=$2 store=$3 tmp=$4 id=$5 folder=$6
+d=$tmp/$id
+mkdir -p "$d" "$store/$folder"
+"$php" "$site/admin/cli/backup.php" --courseid="$id" --destination="$d" \
+	>/dev/null
+mv "$d"/*.mbz "$store/$folder/"
+rmdir "$d"
 EOF
 cat >"$ops/loop-restore.sh" <<'EOF'
 #!/bin/bash
@@ -304,6 +334,46 @@ bench archive2 archive_tool archive_loop 2
 t_a2=$TT l_a2=$TL
 "$python" "$here/bench-ops.py" fault --root "$sites" --site src --op backup
 
+# 4.-6. runner = worker on sites with Moodle's costs
+if [ "${SA_BENCH_WORKERS:-1}" != 0 ]; then
+	boot=${SA_BENCH_BOOT_MS:-300} work=${SA_BENCH_WORK_MS:-100}
+	for s in src arc; do
+		"$python" "$here/bench-ops.py" costs --root "$sites" --site $s \
+			--bootstrap-ms "$boot" --work-ms "$work"
+	done
+	echo "workers: set-up $boot ms per PHP process, $work ms per course"
+	archive_loop worker-loop1; l_w1=$T
+	echo "  loop of backup.php: $T s (cpu $CPU)"
+	rm -f "$ops/rss.stop"
+	"$python" "$here/bench-ops.py" rss --until "$ops/rss.stop" \
+		>"$ops/rss.out" &
+	rss_pid=$!
+	RUNNER=worker archive_tool worker1 1; t_w1=$T
+	touch "$ops/rss.stop"
+	wait "$rss_pid"
+	read -r rss_first rss_last rss_max <"$ops/rss.out"
+	echo "  archive, runner = worker: $T s (cpu $CPU)"
+	d=$ops/worker-loop2
+	rm -rf "$d"
+	mkdir -p "$d/store" "$d/tmp"
+	timed xargs -P2 -L1 -a "$list" bash "$ops/loop-backup-one.sh" \
+		"$php" "$src" "$d/store" "$d/tmp"
+	check_count "xargs -P2 loop: backups in the store" \
+		"$(count_mbz "$d/store")"
+	l_w2=$T
+	echo "  xargs -P2 loop of backup.php: $T s (cpu $CPU)"
+	RUNNER=worker archive_tool worker2 2; t_w2=$T
+	echo "  archive, runner = worker, parallel=2: $T s (cpu $CPU)"
+	restore_loop worker-restore-loop; l_w3=$T
+	echo "  loop of restore_backup.php: $T s (cpu $CPU)"
+	RUNNER=worker restore_tool worker-restore; t_w3=$T
+	echo "  restore, runner = worker: $T s (cpu $CPU)"
+	for s in src arc; do
+		"$python" "$here/bench-ops.py" costs --root "$sites" --site $s \
+			--bootstrap-ms 0 --work-ms 0
+	done
+fi
+
 echo
 report "archive $courses courses, parallel=1" "$t_a1" s "$l_a1" \
 	"bash loop of backup.php" 1.1
@@ -311,6 +381,16 @@ report "archive $courses courses, parallel=2, cpu:$cpu" "$t_a2" s "$l_a2" \
 	"sequential bash loop of backup.php" 0.6
 report "restore $courses courses, parallel=1" "$t_r1" s "$l_r1" \
 	"bash loop of restore_backup.php" 1.1
+if [ "${SA_BENCH_WORKERS:-1}" != 0 ]; then
+	report "archive $courses courses, runner = worker, parallel=1" \
+		"$t_w1" s "$l_w1" "bash loop of backup.php" 0.35
+	report "archive $courses courses, runner = worker, parallel=2" \
+		"$t_w2" s "$l_w2" "xargs -P2 loop of backup.php" 0.35
+	report "restore $courses courses, runner = worker" "$t_w3" s "$l_w3" \
+		"bash loop of restore_backup.php" 0.35
+	echo "bridge worker RSS: largest $rss_first KiB in the first quarter" \
+		"of the archive, $rss_last KiB in the last, $rss_max KiB overall"
+fi
 if [ -n "$noisy" ]; then
 	echo "WARNING: other processes competed for the CPUs (runs marked" \
 		"'others N!' above): wall times and ratios are noisy; run" \
