@@ -106,11 +106,38 @@ json_t *bridge_run(char **argv, unsigned timeout_s, _Atomic pid_t *running_pid,
 }
 
 struct bridge_worker {
-	struct child_proc *proc;
+	struct child_proc *proc;  /* NULL once it died and was reaped */
 	char **argv;            /* owned when started by bridge_worker_start */
 	unsigned requests;
 	uint64_t peak_memory;   /* bytes, from its latest answer */
+	char *last_words;       /* what it printed before it died */
 };
+
+/*
+ * A worker that stopped answering: reaped at once, so that its failure
+ * says how it ended (killed by a signal, its exit status) with all it
+ * printed. timeout_s: the one it was killed at, or 0.
+ */
+static void bury(struct bridge_worker *w, unsigned timeout_s, char *how,
+		 size_t len)
+{
+	struct child_result res;
+
+	w->last_words = xstrdup(child_proc_output(w->proc));
+	child_proc_end(w->proc, 2, &res);
+	w->proc = NULL;
+	if (res.output && *res.output) {
+		char *all = xasprintf("%s%s", w->last_words, res.output);
+
+		free(w->last_words);
+		w->last_words = all;
+	}
+	if (timeout_s)
+		snprintf(how, len, "timed out after %u s", timeout_s);
+	else
+		child_describe(&res, 0, how, len);
+	child_result_release(&res);
+}
 
 struct bridge_worker *bridge_worker_spawn(char *const argv[], char *err,
 					  size_t errlen)
@@ -162,12 +189,12 @@ uint64_t bridge_worker_peak_memory(const struct bridge_worker *w)
 
 const char *bridge_worker_output(const struct bridge_worker *w)
 {
-	return child_proc_output(w->proc);
+	return w->proc ? child_proc_output(w->proc) : w->last_words;
 }
 
 pid_t bridge_worker_pid(const struct bridge_worker *w)
 {
-	return child_proc_pid(w->proc);
+	return w->proc ? child_proc_pid(w->proc) : 0;
 }
 
 json_t *bridge_worker_call(struct bridge_worker *w, json_t *request,
@@ -175,12 +202,19 @@ json_t *bridge_worker_call(struct bridge_worker *w, json_t *request,
 			   size_t errlen)
 {
 	char *line = json_dumps(request, JSON_COMPACT), *answer = NULL;
-	char words[400];
+	char words[400], how[128];
 	json_t *j;
 	int rc;
 
 	if (dead)
 		*dead = false;
+	if (!w->proc) {
+		snprintf(err, errlen, "the bridge worker has ended");
+		free(line);
+		if (dead)
+			*dead = true;
+		return NULL;
+	}
 	child_proc_clear_output(w->proc);
 	rc = line ? child_proc_write(w->proc, line) : -1;
 	free(line);
@@ -191,10 +225,9 @@ json_t *bridge_worker_call(struct bridge_worker *w, json_t *request,
 
 		if (e == ETIMEDOUT)
 			child_proc_kill(w->proc, SIGKILL);
-		moodle_cli_words(child_proc_output(w->proc), words,
-				 sizeof(words));
-		snprintf(err, errlen, "the bridge worker %s%s%s",
-			 e == ETIMEDOUT ? "timed out" : "died",
+		bury(w, e == ETIMEDOUT ? timeout_s : 0, how, sizeof(how));
+		moodle_cli_words(w->last_words, words, sizeof(words));
+		snprintf(err, errlen, "the bridge worker stopped: %s%s%s", how,
 			 words[0] ? ": " : "", words);
 		if (dead)
 			*dead = true;
@@ -219,5 +252,6 @@ void bridge_worker_end(struct bridge_worker *w)
 		return;
 	child_proc_end(w->proc, 10, NULL);
 	moodle_argv_free(w->argv);
+	free(w->last_words);
 	free(w);
 }
