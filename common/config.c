@@ -672,7 +672,7 @@ struct config *config_new(void)
 	cfg->jobs.parallel = 1;
 	cfg->jobs.timeout = 4 * 3600;
 	cfg->jobs.stop_after = 3;
-	cfg->jobs.runner = CONFIG_RUNNER_CLI;
+	cfg->jobs.runner = CONFIG_RUNNER_WORKER;
 	cfg->jobs.worker_courses = 200;
 	cfg->jobs.worker_memory = 512;
 	cfg->mail.every_kind = CONFIG_EVERY_NONE;
