@@ -213,25 +213,32 @@ static int64_t child_category(const struct moodle_category *cats, size_t n,
 	return best;
 }
 
+/*
+ * The category called name under parent, made when missing. One bridge
+ * worker makes all of a tree's (*w, started at the first): one Moodle
+ * set-up for the tree, not one per category.
+ */
 static int64_t ensure_category(struct restore_ctx *r,
 			       const struct moodle_category *cats, size_t n,
-			       int64_t parent, const char *name)
+			       int64_t parent, const char *name,
+			       struct bridge_worker **w)
 {
 	int64_t id = child_category(cats, n, parent, name);
-	char err[1024], parent_s[32];
-	json_t *j;
+	struct bridge_opts bo = { .moodle_dir = r->cfg->archive.moodle };
+	char err[1024];
+	json_t *request, *j = NULL;
 
 	if (id)
 		return id;
-	snprintf(parent_s, sizeof(parent_s), "--parent=%lld",
-		 (long long)parent);
-	{
-		char *name_arg = xasprintf("--name=%s", name);
-
-		j = bridge(r, NULL, err, sizeof(err), "create-category",
-			   name_arg,
-			   parent_s, NULL);
-		free(name_arg);
+	if (!*w)
+		*w = bridge_worker_start(r->m, &bo, err, sizeof(err));
+	if (*w) {
+		request = json_pack("{s:s, s:s, s:I}", "command",
+				    "create-category", "name", name, "parent",
+				    (json_int_t)parent);
+		j = bridge_worker_call(*w, request, r->cfg->jobs.timeout, NULL,
+				       err, sizeof(err));
+		json_decref(request);
 	}
 	if (!j)
 		return log_err("cannot create category '%s' under %lld: %s",
@@ -253,6 +260,7 @@ static int64_t ensure_category(struct restore_ctx *r,
 static int make_tree(struct restore_ctx *r, int64_t target)
 {
 	struct moodle_category *cats = NULL;
+	struct bridge_worker *w = NULL;
 	size_t ncats = 0;
 	int64_t root;
 	int rc = 0;
@@ -260,7 +268,7 @@ static int make_tree(struct restore_ctx *r, int64_t target)
 	if (moodle_categories(r->m, &cats, &ncats) < 0)
 		return log_err("cannot read the archive's categories: %s",
 			       moodle_error(r->m));
-	root = ensure_category(r, cats, ncats, target, r->man.root_name);
+	root = ensure_category(r, cats, ncats, target, r->man.root_name, &w);
 	if (root < 0)
 		rc = -1;
 	for (size_t i = 0; i < r->n && rc == 0; i++) {
@@ -278,7 +286,7 @@ static int make_tree(struct restore_ctx *r, int64_t target)
 				ncats = 0;
 				parent = ensure_category(
 					r, NULL, 0, parent,
-					json_string_value(name));
+					json_string_value(name), &w);
 				if (parent < 0 ||
 				    moodle_categories(r->m, &cats, &ncats) <
 					    0) {
@@ -293,6 +301,7 @@ static int make_tree(struct restore_ctx *r, int64_t target)
 		}
 		c->category_id = parent;
 	}
+	bridge_worker_end(w);
 	moodle_categories_free(cats, ncats);
 	return rc;
 }
