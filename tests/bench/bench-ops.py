@@ -14,6 +14,9 @@ benchmarks (issues 5 and 6).
         Creates a top-level category on site NAME; prints its id.
     bench-ops.py count --root DIR --site NAME --category ID
         Prints how many courses the category's subtree holds.
+    bench-ops.py ids --root DIR --site NAME --category ID
+        Prints the ids of the courses in the category's subtree, one per
+        line (none when the category is gone).
     bench-ops.py costs --root DIR --site NAME --bootstrap-ms B --work-ms W
         The fake's costs (FakeSite.set_costs): B ms per PHP process, W ms
         per backup, restore and delete.
@@ -90,6 +93,18 @@ def cmd_count(a):
     print(rows[0]["n"])
 
 
+def cmd_ids(a):
+    site = load(a.root, a.site)
+    cat = site.category(a.category)
+    if not cat:
+        return
+    for r in site.query("SELECT c.id FROM {course} c JOIN"
+                        " {course_categories} k ON k.id = c.category"
+                        " WHERE k.id = %s OR k.path LIKE %s ORDER BY c.id",
+                        (a.category, cat["path"] + "/%")):
+        print(r["id"])
+
+
 def cmd_costs(a):
     load(a.root, a.site).set_costs(a.bootstrap_ms, a.work_ms)
 
@@ -150,6 +165,11 @@ def main():
     n.add_argument("--site", required=True)
     n.add_argument("--category", type=int, required=True)
     n.set_defaults(fn=cmd_count)
+    i = sub.add_parser("ids")
+    i.add_argument("--root", required=True)
+    i.add_argument("--site", required=True)
+    i.add_argument("--category", type=int, required=True)
+    i.set_defaults(fn=cmd_ids)
     k = sub.add_parser("costs")
     k.add_argument("--root", required=True)
     k.add_argument("--site", required=True)

@@ -38,6 +38,12 @@
 #      `xargs -P2`. Target <= 0.35.
 #   6. restore with runner = worker, parallel=1, vs the loop of
 #      restore_backup.php (3.). Target <= 0.35.
+#   7. purge --side archive --confirm of what 6. restored (bridge
+#      workers, parallel=1), vs a loop of one bridge run per course
+#      (`php sessionarchiver-bridge.php --recyclebin=no delete-course`,
+#      what a process per course costs: Moodle 4.5.6's delete_course.php
+#      dies half way with its recycle bin off) over what the loop of 6.
+#      restored. Target <= 0.35.
 #
 # During 4. the resident memory of the bridge workers is sampled: the
 # largest in the first and in the last quarter of the run are printed
@@ -204,6 +210,16 @@ mkdir -p "$d" "$store/$folder"
 mv "$d"/*.mbz "$store/$folder/"
 rmdir "$d"
 EOF
+cat >"$ops/loop-delete.sh" <<'EOF'
+#!/bin/bash
+# the baseline of 7.: one bridge run per course deleted
+set -e
+php=$1 bridge=$2 site=$3 list=$4
+while IFS= read -r id; do
+	"$php" "$bridge" --moodle="$site" --recyclebin=no delete-course \
+		--id="$id" >/dev/null
+done <"$list"
+EOF
 cat >"$ops/loop-restore.sh" <<'EOF'
 #!/bin/bash
 # the baseline: restore_backup.php for each backup, into one category
@@ -263,6 +279,7 @@ restore_tool() {
 	timed "$sa" -q -c "$d/sa.conf" restore "$session"
 	check_count "restore $1: courses in category $cat" \
 		"$(restored_in "$cat")"
+	worker_cat=$cat
 }
 
 restore_loop() {
@@ -270,6 +287,7 @@ restore_loop() {
 	cat=$(new_category "$1")
 	timed bash "$ops/loop-restore.sh" "$php" "$arc" "$cat" "$ops/mbz.list"
 	check_count "loop $1: courses in category $cat" "$(restored_in "$cat")"
+	loop_cat=$cat
 }
 
 # bench NAME TOOLFN LOOPFN [ARG]: warm-up of each, then runs alternating;
@@ -368,6 +386,20 @@ if [ "${SA_BENCH_WORKERS:-1}" != 0 ]; then
 	echo "  loop of restore_backup.php: $T s (cpu $CPU)"
 	RUNNER=worker restore_tool worker-restore; t_w3=$T
 	echo "  restore, runner = worker: $T s (cpu $CPU)"
+	"$python" "$here/bench-ops.py" ids --root "$sites" --site arc \
+		--category "$loop_cat" >"$ops/delete.list"
+	timed bash "$ops/loop-delete.sh" "$php" \
+		"$repo/moodle/bridge/sessionarchiver-bridge.php" "$arc" \
+		"$ops/delete.list"
+	l_w4=$T
+	echo "  loop of one bridge delete-course per course: $T s (cpu $CPU)"
+	timed "$sa" -q -c "$ops/worker-restore/sa.conf" purge "$session" \
+		--side archive --confirm
+	t_w4=$T
+	check_count "courses deleted by purge" "$(( courses - $("$python" \
+		"$here/bench-ops.py" ids --root "$sites" --site arc \
+		--category "$worker_cat" | wc -l) ))"
+	echo "  purge --side archive: $T s (cpu $CPU)"
 	for s in src arc; do
 		"$python" "$here/bench-ops.py" costs --root "$sites" --site $s \
 			--bootstrap-ms 0 --work-ms 0
@@ -388,6 +420,8 @@ if [ "${SA_BENCH_WORKERS:-1}" != 0 ]; then
 		"$t_w2" s "$l_w2" "xargs -P2 loop of backup.php" 0.35
 	report "restore $courses courses, runner = worker" "$t_w3" s "$l_w3" \
 		"bash loop of restore_backup.php" 0.35
+	report "purge $courses courses, bridge workers" "$t_w4" s "$l_w4" \
+		"bash loop of one bridge delete-course each" 0.35
 	echo "bridge worker RSS: largest $rss_first KiB in the first quarter" \
 		"of the archive, $rss_last KiB in the last, $rss_max KiB overall"
 fi
