@@ -4,7 +4,6 @@ results; a worker that dies, hangs or grows is replaced and only its
 course fails; a killed tool leaves no worker behind."""
 
 import json
-import os
 import re
 import signal
 import tarfile
@@ -13,7 +12,7 @@ import time
 import pytest
 
 from harness.platforms import (PHP, SESSION, TwoSites, needs_php,
-                               wait_until)
+                               php_running, wait_until)
 
 pytestmark = needs_php
 
@@ -99,19 +98,7 @@ def pool_stats(stderr, op):
 
 def bridge_workers():
     """The pids of bridge worker processes still running."""
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if any(a.endswith(b"sessionarchiver-bridge.php") for a in argv) \
-                and b"worker" in argv:
-            pids.append(int(pid))
-    return pids
+    return php_running("sessionarchiver-bridge.php", "worker", wait=0)
 
 
 # ------------------------------------------------------------------ cycle
