@@ -256,9 +256,13 @@ function sa_backup($id, $dir) {
         $file = $results['backup_destination'];   // empty if Moodle moved it to its target already
         $path = $dir . '/' . $filename;
         if ($file) {
+            error_clear_last();
             if (!$file->copy_content_to($path)) {
+                // PHP's own reason ("... errno=28 No space left on device") tells a full disk apart
+                $last = error_get_last();
                 throw new sessionarchiver_bridge_error('Destination directory does not exist or is not writable. '
-                    . 'Leaving the backup in the course backup file area.', 'cannotcopybackup');
+                    . 'Leaving the backup in the course backup file area.'
+                    . ($last ? ' (' . $last['message'] . ')' : ''), 'cannotcopybackup');
             }
             $file->delete();
         }
