@@ -30,11 +30,6 @@ void log_set_level(int level)
 	atomic_store(&log_level, level);
 }
 
-int log_get_level(void)
-{
-	return atomic_load(&log_level);
-}
-
 void log_use_syslog(bool on)
 {
 	if (on && !atomic_load(&log_syslog))

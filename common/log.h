@@ -22,7 +22,6 @@
 void log_set_ident(const char *ident);
 /* Messages less urgent than level (LOG_ERR..LOG_DEBUG) are dropped. */
 void log_set_level(int level);
-int log_get_level(void);
 void log_use_syslog(bool on);
 /*
  * Also append every kept message, time-stamped, to an open fd (the

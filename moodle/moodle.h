@@ -246,8 +246,6 @@ char *moodle_text_param(const char *s);
  */
 void moodle_cli_words(const char *out, char *buf, size_t len);
 void moodle_argv_free(char **argv);
-/* The Moodle code directory, absolute; NULL when not configured. */
-const char *moodle_dir(const struct moodle *m);
 
 /* ---- the PHP bridge (bridge.c) ------------------------------------------
  *

@@ -50,11 +50,6 @@ bool moodle_is_remote(const struct moodle *m)
 	return m->be->remote;
 }
 
-const char *moodle_dir(const struct moodle *m)
-{
-	return m->dir;
-}
-
 int moodle_fail(struct moodle *m, const char *fmt, ...)
 {
 	va_list ap;
