@@ -253,6 +253,44 @@ static int64_t ensure_category(struct restore_ctx *r,
 }
 
 /*
+ * A run killed while Moodle made a category leaves it without its
+ * context, and Moodle's reads of its courses then fail: each category the
+ * restore uses gets its context made if missing, as Moodle itself does on
+ * first use (context_coursecat::instance()).
+ */
+static int ensure_contexts(struct restore_ctx *r, int64_t root,
+			   struct bridge_worker **w)
+{
+	struct bridge_opts bo = { .moodle_dir = r->cfg->archive.moodle };
+	char err[1024];
+
+	for (size_t i = 0; i <= r->n; i++) {
+		int64_t id = i < r->n ? r->v[i].category_id : root;
+		bool seen = false;
+		json_t *request, *j;
+
+		for (size_t k = 0; k < i && !seen && i < r->n; k++)
+			seen = r->v[k].category_id == id;
+		if (seen || id <= 0)
+			continue;
+		if (!*w && !(*w = bridge_worker_start(r->m, &bo, err,
+						      sizeof(err))))
+			return log_err("cannot run the bridge: %s", err);
+		request = json_pack("{s:s, s:I}", "command",
+				    "category-context", "id", (json_int_t)id);
+		j = bridge_worker_call(*w, request, r->cfg->jobs.timeout, NULL,
+				       err, sizeof(err));
+		json_decref(request);
+		if (!j)
+			return log_err("cannot make the context of category "
+				       "%lld: %s",
+				       (long long)id, err);
+		json_decref(j);
+	}
+	return 0;
+}
+
+/*
  * The session's tree under the target: the root category (the source's
  * session category), then each course's categories, reused when a
  * category of that name is there already.
@@ -301,6 +339,8 @@ static int make_tree(struct restore_ctx *r, int64_t target)
 		}
 		c->category_id = parent;
 	}
+	if (rc == 0)
+		rc = ensure_contexts(r, root, &w);
 	bridge_worker_end(w);
 	moodle_categories_free(cats, ncats);
 	return rc;

@@ -16,6 +16,8 @@
 //                                                  {"id","name","idnumber","parent","path","depth"}
 //   find-category --parent=ID --name=N             {"id":N} (lowest id of the children named exactly N)
 //                                                  or {"id":null}
+//   category-context --id=N                        {"id":N,"contextid":C} (made when missing, as
+//                                                  context_coursecat::instance() does)
 //   delete-category --id=N                         {"deleted":N}   (only an empty category)
 //   delete-course --id=N                           {"deleted":N} or {"gone":N} (no such course)
 //   backup --id=N --destination=DIR                {"file":"DIR/<name>","name":"<name>","size":<bytes>}
@@ -308,6 +310,12 @@ function sa_command($command, array $opts) {
                 }
             }
             return array('id' => $found);
+
+        case 'category-context':
+            // Moodle makes a missing context here: a category a killed run inserted without one
+            $id = sa_int($opts, 'id');
+            sa_category($id);
+            return array('id' => $id, 'contextid' => (int)context_coursecat::instance($id)->id);
 
         case 'delete-category':
             $id = sa_int($opts, 'id');

@@ -394,6 +394,24 @@ def test_restore_checks_every_backup_before_making_anything(world):
     assert "2 course(s) failed earlier" in r.stderr
 
 
+def test_category_left_without_context_is_repaired(world):
+    """A run killed while Moodle made the session's category leaves it
+    without its context: the next restore has Moodle make the context,
+    as Moodle does on first use, and restores into it."""
+    ids = world.session(n_top=2, n_sub=0)
+    world.archive()
+    half = world.arc.add_category(SESSION, world.target)
+    world.arc.query("DELETE FROM {context} WHERE contextlevel = 40"
+                    " AND instanceid = %s", (half,))
+    world.restore(check=0)
+    listing = world.assert_restored_once(ids)
+    assert {listing[i]["archive_course_id"] for i in ids} == \
+        {c["id"] for c in world.arc.courses(half)}
+    assert world.arc.query("SELECT COUNT(*) AS n FROM {context} WHERE"
+                           " contextlevel = 40 AND instanceid = %s",
+                           (half,))[0]["n"] == 1
+
+
 def test_database_killed_mid_restore_stops_the_run(own_mariadb, tmp_path):
     """The archive site's database dies: the run stops after three courses
     in a row, exit 5, nothing failed, no placeholder left; the next plain

@@ -109,9 +109,7 @@ class core_course_category {
         $id = $DB->insert_record('course_categories', $new);
         $DB->execute("UPDATE {course_categories} SET path = ? WHERE id = ?", array($parent->path . '/' . $id, $id));
 
-        // context_coursecat::instance($id)
-        $parentctx = $parent->id ? fm_context(FM_CONTEXT_COURSECAT, $parent->id) : fm_context(FM_CONTEXT_SYSTEM, 0);
-        fm_create_context(FM_CONTEXT_COURSECAT, $id, $parentctx);
+        context_coursecat::instance($id);
         return self::get($id, MUST_EXIST, true);
     }
 
@@ -157,5 +155,27 @@ class core_course_category {
         $DB->execute("DELETE FROM {context} WHERE contextlevel = ? AND instanceid = ?",
                      array(FM_CONTEXT_COURSECAT, $this->id));
         return $deleted;
+    }
+}
+
+/**
+ * Moodle's context_coursecat: instance() returns the category's context, and makes it when it is
+ * missing (a category inserted by a process killed before its context was), its parent's first.
+ */
+class context_coursecat {
+    public static function instance($categoryid, $strictness = MUST_EXIST) {
+        global $DB;
+        if ($ctx = fm_context(FM_CONTEXT_COURSECAT, $categoryid)) {
+            return $ctx;
+        }
+        $category = $DB->get_record('course_categories', array('id' => $categoryid));
+        if (!$category) {
+            if ($strictness == MUST_EXIST) {
+                throw new dml_missing_record_exception('course_categories');
+            }
+            return false;
+        }
+        $parentctx = $category->parent ? self::instance($category->parent) : fm_context(FM_CONTEXT_SYSTEM, 0);
+        return fm_create_context(FM_CONTEXT_COURSECAT, $categoryid, $parentctx);
     }
 }

@@ -42,7 +42,8 @@ require_once($CFG->libdir . '/filelib.php');
 // Moodle's class loader makes core classes available on first use.
 spl_autoload_register(function ($class) {
     global $CFG;
-    $map = array('core_course_category' => 'coursecatlib.php', 'core\\session\\manager' => 'sessionlib.php');
+    $map = array('core_course_category' => 'coursecatlib.php', 'context_coursecat' => 'coursecatlib.php',
+                 'core\\session\\manager' => 'sessionlib.php');
     $class = ltrim($class, '\\');
     if (isset($map[$class])) {
         require_once($CFG->libdir . '/' . $map[$class]);
