@@ -634,8 +634,8 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 
 /*
  * The tree is the index's: nothing is created, removed, renamed or
- * re-moded through the mount. Without these, libfuse answers ENOSYS and
- * `cp` and `mkdir` say "Function not implemented".
+ * re-moded through the mount. These answer EROFS, the error `cp` and
+ * `mkdir` users know, where libfuse's default (ENOSYS) reads as a bug.
  */
 static int op_mknod(const char *path, mode_t mode, dev_t dev)
 {

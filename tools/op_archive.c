@@ -251,6 +251,25 @@ static bool below_root(const struct moodle_category *cats, size_t n,
 	return false;
 }
 
+struct sibling {
+	int64_t parent, id;
+	const char *folder;
+	size_t i;               /* in cats */
+};
+
+/* Siblings with the same folder next to each other, the oldest first. */
+static int by_folder(const void *a, const void *b)
+{
+	const struct sibling *x = a, *y = b;
+	int c;
+
+	if (x->parent != y->parent)
+		return x->parent < y->parent ? -1 : 1;
+	if ((c = strcmp(x->folder, y->folder)) != 0)
+		return c;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
 /*
  * The name each category is archived under, parallel to cats. Moodle lets
  * two sibling categories share a name ("Sciences" twice): one folder, and
@@ -263,17 +282,21 @@ static char **archived_category_names(const struct moodle_category *cats,
 				      size_t n, int64_t root)
 {
 	char (*folder)[NAMES_BUF] = xcalloc(n + 1, sizeof(*folder));
+	struct sibling *order = xcalloc(n + 1, sizeof(*order));
 	char **names = xcalloc(n + 1, sizeof(*names));
 
-	for (size_t i = 0; i < n; i++)
-		names_category(cats[i].name, folder[i]);
 	for (size_t i = 0; i < n; i++) {
-		bool twin = false;
+		names_category(cats[i].name, folder[i]);
+		order[i] = (struct sibling){ .parent = cats[i].parent,
+					     .id = cats[i].id,
+					     .folder = folder[i], .i = i };
+	}
+	qsort(order, n, sizeof(*order), by_folder);
+	for (size_t j = 0; j < n; j++) {
+		size_t i = order[j].i;
+		bool twin = j > 0 && order[j].parent == order[j - 1].parent &&
+			    strcmp(order[j].folder, order[j - 1].folder) == 0;
 
-		for (size_t k = 0; k < n && !twin; k++)
-			twin = k != i && cats[k].parent == cats[i].parent &&
-			       cats[k].id < cats[i].id &&
-			       strcmp(folder[k], folder[i]) == 0;
 		if (!twin) {
 			names[i] = xstrdup(cats[i].name);
 			continue;
@@ -286,6 +309,7 @@ static char **archived_category_names(const struct moodle_category *cats,
 				"name: archived as '%s'",
 				(long long)cats[i].id, cats[i].name, names[i]);
 	}
+	free(order);
 	free(folder);
 	return names;
 }

@@ -214,6 +214,25 @@ static int64_t child_category(const struct moodle_category *cats, size_t n,
 }
 
 /*
+ * One request (consumed) to the worker that makes the category tree,
+ * started at the first: the answer, or NULL with the reason in err.
+ */
+static json_t *tree_call(struct restore_ctx *r, struct bridge_worker **w,
+			 json_t *request, char *err, size_t errlen)
+{
+	struct bridge_opts bo = { .moodle_dir = r->cfg->archive.moodle };
+	json_t *j = NULL;
+
+	if (!*w)
+		*w = bridge_worker_start(r->m, &bo, err, errlen);
+	if (*w)
+		j = bridge_worker_call(*w, request, r->cfg->jobs.timeout, NULL,
+				       err, errlen);
+	json_decref(request);
+	return j;
+}
+
+/*
  * The category called name under parent, made when missing. One bridge
  * worker makes all of a tree's (*w, started at the first): one Moodle
  * set-up for the tree, not one per category.
@@ -224,22 +243,15 @@ static int64_t ensure_category(struct restore_ctx *r,
 			       struct bridge_worker **w)
 {
 	int64_t id = child_category(cats, n, parent, name);
-	struct bridge_opts bo = { .moodle_dir = r->cfg->archive.moodle };
 	char err[1024];
-	json_t *request, *j = NULL;
+	json_t *j;
 
 	if (id)
 		return id;
-	if (!*w)
-		*w = bridge_worker_start(r->m, &bo, err, sizeof(err));
-	if (*w) {
-		request = json_pack("{s:s, s:s, s:I}", "command",
-				    "create-category", "name", name, "parent",
-				    (json_int_t)parent);
-		j = bridge_worker_call(*w, request, r->cfg->jobs.timeout, NULL,
-				       err, sizeof(err));
-		json_decref(request);
-	}
+	j = tree_call(r, w, json_pack("{s:s, s:s, s:I}", "command",
+				      "create-category", "name", name,
+				      "parent", (json_int_t)parent),
+		      err, sizeof(err));
 	if (!j)
 		return log_err("cannot create category '%s' under %lld: %s",
 			       name, (long long)parent, err);
@@ -258,36 +270,41 @@ static int64_t ensure_category(struct restore_ctx *r,
  * restore uses gets its context made if missing, as Moodle itself does on
  * first use (context_coursecat::instance()).
  */
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static int ensure_contexts(struct restore_ctx *r, int64_t root,
 			   struct bridge_worker **w)
 {
-	struct bridge_opts bo = { .moodle_dir = r->cfg->archive.moodle };
+	int64_t *ids = xcalloc(r->n + 1, sizeof(*ids));
 	char err[1024];
+	int rc = 0;
 
-	for (size_t i = 0; i <= r->n; i++) {
-		int64_t id = i < r->n ? r->v[i].category_id : root;
-		bool seen = false;
-		json_t *request, *j;
+	for (size_t i = 0; i < r->n; i++)
+		ids[i] = r->v[i].category_id;
+	ids[r->n] = root;
+	qsort(ids, r->n + 1, sizeof(*ids), cmp_id);
+	for (size_t i = 0; i <= r->n && rc == 0; i++) {
+		json_t *j;
 
-		for (size_t k = 0; k < i && !seen && i < r->n; k++)
-			seen = r->v[k].category_id == id;
-		if (seen || id <= 0)
+		if (ids[i] <= 0 || (i > 0 && ids[i] == ids[i - 1]))
 			continue;
-		if (!*w && !(*w = bridge_worker_start(r->m, &bo, err,
-						      sizeof(err))))
-			return log_err("cannot run the bridge: %s", err);
-		request = json_pack("{s:s, s:I}", "command",
-				    "category-context", "id", (json_int_t)id);
-		j = bridge_worker_call(*w, request, r->cfg->jobs.timeout, NULL,
-				       err, sizeof(err));
-		json_decref(request);
+		j = tree_call(r, w, json_pack("{s:s, s:I}", "command",
+					      "category-context", "id",
+					      (json_int_t)ids[i]),
+			      err, sizeof(err));
 		if (!j)
-			return log_err("cannot make the context of category "
-				       "%lld: %s",
-				       (long long)id, err);
+			rc = log_err("cannot make the context of category "
+				     "%lld: %s",
+				     (long long)ids[i], err);
 		json_decref(j);
 	}
-	return 0;
+	free(ids);
+	return rc;
 }
 
 /*
