@@ -130,6 +130,14 @@ static const char *const schema_steps[] = {
 	"  lines INTEGER NOT NULL,"
 	"  PRIMARY KEY(session_id, file)"
 	") WITHOUT ROWID;",
+	/*
+	 * 2: a session whose inputs (files, manifest, journals) changed since
+	 * its course states were last derived. Set in the same transaction as
+	 * the change, so a process killed before the derivation leaves the
+	 * next scan a reason to do it. Old indexes derive once.
+	 */
+	"ALTER TABLE sessions ADD COLUMN states_stale INTEGER NOT NULL"
+	" DEFAULT 1;",
 };
 #define N_STEPS (int)(sizeof(schema_steps) / sizeof(schema_steps[0]))
 _Static_assert(N_STEPS == IDX_SCHEMA_VERSION, "one schema step a version");

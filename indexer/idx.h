@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* The schema version this code writes. */
-#define IDX_SCHEMA_VERSION 1
+#define IDX_SCHEMA_VERSION 2
 
 struct idx;
 

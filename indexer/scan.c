@@ -45,7 +45,6 @@ struct session_scan {
 	int64_t session_id;
 	const char *name;
 	long lines;
-	bool forgot;      /* a feed was read again from its start */
 	const char *feed; /* the file being read, for events.source */
 };
 
@@ -237,6 +236,45 @@ static int record_read(struct idx *idx, int64_t session_id,
 	return rc == SQLITE_DONE ? 0 : idx_fail(idx, "cannot record a course");
 }
 
+/*
+ * In the caller's transaction: the session's inputs changed, its course
+ * states must be derived again (derive_states() with no course clears it).
+ */
+static int mark_stale(struct idx *idx, int64_t session_id)
+{
+	static const char sql[] =
+		"UPDATE sessions SET states_stale = 1"
+		" WHERE id = ?1 AND NOT states_stale";
+	sqlite3_stmt *st = idx_stmt(idx, sql);
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : idx_fail(idx, "cannot mark a session");
+}
+
+static int is_stale(struct idx *idx, int64_t session_id)
+{
+	static const char sql[] =
+		"SELECT states_stale FROM sessions WHERE id = ?1";
+	sqlite3_stmt *st = idx_stmt(idx, sql);
+	int rc, stale = 1;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		stale = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return idx_fail(idx, "cannot read a session");
+	return stale;
+}
+
 struct read_batch {
 	struct idx *idx;
 	int64_t session_id;
@@ -256,6 +294,8 @@ static int record_one(void *ctx, size_t i, int rc, const struct mbz_info *in,
 
 	if (i % BATCH == 0 && idx_begin(b->idx) < 0)
 		return -1;
+	if (i % BATCH == 0 && mark_stale(b->idx, b->session_id) < 0)
+		goto out_rollback;
 	if (record_read(b->idx, b->session_id, b->files[i], rc, in, err) < 0)
 		goto out_rollback;
 	if ((i % BATCH == BATCH - 1 || i == b->n - 1) && idx_commit(b->idx) < 0)
@@ -510,7 +550,8 @@ static int read_feed(struct session_scan *s, int metafd, const char *file)
 			goto out_rollback;
 		}
 	}
-	if (!(st = idx_stmt(s->idx, put)))
+	if (mark_stale(s->idx, s->session_id) < 0 ||
+	    !(st = idx_stmt(s->idx, put)))
 		goto out_rollback;
 	sqlite3_bind_int64(st, 1, s->session_id);
 	sqlite3_bind_text(st, 2, file, -1, SQLITE_STATIC);
@@ -525,7 +566,6 @@ static int read_feed(struct session_scan *s, int metafd, const char *file)
 	}
 	if (idx_commit(s->idx) < 0)
 		return -1;
-	s->forgot |= again;
 	return 0;
 
 out_rollback:
@@ -628,12 +668,14 @@ static int derive_states(struct idx *idx, int64_t session_id, int64_t course)
 		"   THEN 'restored, post_restore hook failed: ' || hook_error"
 		"  ELSE NULL END)"
 		" WHERE session_id = ?1 AND (?2 = 0 OR source_course_id = ?2)";
-	const char *steps[] = { events, states };
+	static const char fresh[] =
+		"UPDATE sessions SET states_stale = 0 WHERE id = ?1 AND ?2 = 0";
+	const char *steps[] = { events, states, fresh };
 	int rc;
 
 	if (idx_begin(idx) < 0)
 		return -1;
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		sqlite3_stmt *st = idx_stmt(idx, steps[i]);
 
 		if (!st)
@@ -730,7 +772,7 @@ static int scan_session(struct idx *idx, struct store *store,
 	long vanished = 0;
 	int64_t *gone = NULL, to_read_bytes = 0;
 	size_t n_gone = 0;
-	int sessfd, fd, rc = -1, step;
+	int sessfd, fd, rc = -1, step, stale;
 
 	sessfd = openat(store_dirfd(store), name,
 			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -795,6 +837,10 @@ static int scan_session(struct idx *idx, struct store *store,
 
 	if (idx_begin(idx) < 0)
 		goto out_release;
+	if (n_gone && mark_stale(idx, s.session_id) < 0) {
+		idx_rollback(idx);
+		goto out_release;
+	}
 	for (size_t i = 0; i < n_gone; i++) {
 		if (record_vanished(idx, gone[i]) < 0) {
 			idx_rollback(idx);
@@ -820,8 +866,8 @@ static int scan_session(struct idx *idx, struct store *store,
 	    read_feeds(&s, sessfd) < 0)
 		goto out_release;
 	stats->lines += s.lines;
-	if ((n_read || vanished || s.lines || s.forgot || opt->rebuild) &&
-	    derive_states(idx, s.session_id, 0) < 0)
+	if ((stale = is_stale(idx, s.session_id)) < 0 ||
+	    ((stale || opt->rebuild) && derive_states(idx, s.session_id, 0) < 0))
 		goto out_release;
 	rc = 0;
 
@@ -991,7 +1037,9 @@ int scan_record_file(struct idx *idx, int64_t session_id, const char *file,
 
 	if (idx_begin(idx) < 0)
 		return -1;
-	rc = record_read(idx, session_id, &f, read_rc, info, err);
+	rc = mark_stale(idx, session_id);
+	if (rc == 0)
+		rc = record_read(idx, session_id, &f, read_rc, info, err);
 	if (rc < 0 || idx_commit(idx) < 0) {
 		idx_rollback(idx);
 		return -1;

@@ -147,6 +147,35 @@ static void test_empty_file_migrates(void **state)
 	rm_tmp(path);
 }
 
+/* A version 1 index, as shipped, with a session in it: step 2 marks it. */
+static void test_version_1_migrates_to_2(void **state)
+{
+	char *path = tmp_path("v1.db"), err[ERRLEN];
+	struct idx *idx;
+
+	(void)state;
+	idx = idx_open(path, 0, err, sizeof(err));
+	assert_non_null(idx);
+	assert_true(idx_session_ensure(idx, "s1") > 0);
+	assert_int_equal(idx_exec(idx, "UPDATE sessions SET states_stale = 0"),
+			 0);
+	idx_free(idx);
+	make_db(path,
+		"ALTER TABLE sessions DROP COLUMN states_stale;"
+		"INSERT INTO sessions(name) VALUES ('s2')",
+		1);
+	idx = idx_open(path, 0, err, sizeof(err));
+	assert_non_null(idx);
+	assert_int_equal(idx_schema_found(idx), 1);
+	assert_int_equal(query_int(idx, "PRAGMA user_version"),
+			 IDX_SCHEMA_VERSION);
+	assert_int_equal(query_int(idx, "SELECT count(*) FROM sessions"
+					" WHERE states_stale = 1"),
+			 2);
+	idx_free(idx);
+	rm_tmp(path);
+}
+
 static void test_old_schema_with_other_table_migrates(void **state)
 {
 	char *path = tmp_path("old.db"), err[ERRLEN];
@@ -182,7 +211,7 @@ static void test_newer_schema_refused_untouched(void **state)
 		err[0] = '\0';
 		assert_null(idx_open(path, flags, err, sizeof(err)));
 		assert_non_null(strstr(err, "schema version 99"));
-		assert_non_null(strstr(err, "up to 1"));
+		assert_non_null(strstr(err, "up to 2"));
 		assert_non_null(strstr(err, path));
 	}
 	slurp(path, &after);
@@ -266,7 +295,7 @@ static void test_readonly(void **state)
 	slurp(path, &before);
 	err[0] = '\0';
 	assert_null(idx_open(path, IDX_READONLY, err, sizeof(err)));
-	assert_non_null(strstr(err, "schema version 0, wanted 1"));
+	assert_non_null(strstr(err, "schema version 0, wanted 2"));
 	slurp(path, &after);
 	assert_int_equal(before.len, after.len);
 	assert_memory_equal(before.buf, after.buf, before.len);
@@ -361,6 +390,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fresh_index),
 		cmocka_unit_test(test_empty_file_migrates),
+		cmocka_unit_test(test_version_1_migrates_to_2),
 		cmocka_unit_test(test_old_schema_with_other_table_migrates),
 		cmocka_unit_test(test_newer_schema_refused_untouched),
 		cmocka_unit_test(test_negative_schema_refused),

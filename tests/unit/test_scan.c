@@ -332,6 +332,41 @@ static void test_states_from_manifest_and_journals(void **state)
 	assert_field(f, "D.mbz", "error", "-");
 }
 
+/*
+ * A process killed after a feed's lines were committed but before the
+ * states were derived: the next scan, with nothing new on disk, derives
+ * them. A trigger aborting the derivation stands for the kill.
+ */
+static void test_states_derived_after_an_interrupted_scan(void **state)
+{
+	struct fixture *f = *state;
+
+	write_mbz(f, "A.mbz", 1, NULL);
+	scan(f, false);
+	assert_field(f, "A.mbz", "state", "archived");
+	write_text(f, ".session/journal-x.jsonl",
+		   "{\"time\":1,\"event\":\"restore\",\"source_course_id\":1,"
+		   "\"archive_course_id\":101}\n",
+		   false);
+	assert_int_equal(idx_exec(f->idx,
+				  "CREATE TRIGGER killed BEFORE UPDATE OF state"
+				  " ON courses BEGIN SELECT RAISE(ABORT,"
+				  " 'killed'); END"),
+			 0);
+	assert_int_equal(scan_session_feeds(f->idx, f->st, SESS, 1), -1);
+	assert_field(f, "A.mbz", "state", "archived");
+	assert_int_equal(idx_exec(f->idx, "DROP TRIGGER killed"), 0);
+	assert_int_equal(scan(f, false).lines, 0);
+	assert_field(f, "A.mbz", "state", "restored");
+	assert_field(f, "A.mbz", "archive_course_id", "101");
+
+	/* derived: the next scan has nothing to do */
+	assert_int_equal(idx_exec(f->idx, "UPDATE courses SET state = 'pending'"),
+			 0);
+	scan(f, false);
+	assert_field(f, "A.mbz", "state", "pending");
+}
+
 static void test_partial_and_replaced_manifest(void **state)
 {
 	struct fixture *f = *state;
@@ -479,6 +514,9 @@ int main(void)
 			test_partial_and_replaced_manifest, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_rebuild_gives_the_same_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_states_derived_after_an_interrupted_scan, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_deep_folders_skipped,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_of_another_store,
