@@ -64,6 +64,8 @@ static int parse_monthday(const struct key_def *, void *, const char *,
 			  char *, size_t);
 static int parse_name_pattern(const struct key_def *, void *, const char *,
 			      char *, size_t);
+static int parse_host_name(const struct key_def *, void *, const char *,
+			   char *, size_t);
 
 static const char *const at_end_names[] = { "finish", "abort", NULL };
 _Static_assert(sizeof(enum config_at_end) == sizeof(int),
@@ -93,6 +95,9 @@ static const struct key_def keys[] = {
 	{ K("store", "path", KT_PATH, store.path, parse_path) },
 	{ K("store", "index", KT_PATH, store.index, parse_path),
 	  .flags = F_NONEMPTY },
+	{ K("store", "host", KT_STRING, store.host, parse_host_name) },
+	{ K("store", "lease_grace", KT_DURATION, store.lease_grace,
+	    parse_duration), .min = 10, .max = 24 * 3600 },
 	PLATFORM_KEYS("source", source),
 	PLATFORM_KEYS("archive", archive),
 	{ K("archive", "target", KT_SELECTOR, archive.target,
@@ -639,6 +644,21 @@ static int parse_name_pattern(const struct key_def *def, void *field,
 	return 0;
 }
 
+static int parse_host_name(const struct key_def *def, void *field,
+			   const char *value, char *why, size_t whylen)
+{
+	/* it names files of the store (log-<host>.txt) and lease holders */
+	if (strlen(value) > 64 || strspn(value, "abcdefghijklmnopqrstuvwxyz"
+				       "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "0123456789.-_") != strlen(value) ||
+	    value[0] == '.')
+		return cfg_bad(def, value, why, whylen,
+			   "expected a host name: letters, digits, '.', '-', "
+			   "'_', at most 64 characters, no leading '.'");
+	cfg_set_string(field, value);
+	return 0;
+}
+
 /* ---- applying a value ------------------------------------------------- */
 
 static int apply(const struct key_def *def, struct config *cfg,
@@ -660,6 +680,7 @@ struct config *config_new(void)
 	struct config *cfg = xcalloc(1, sizeof(*cfg));
 
 	cfg->store.index = xstrdup(CONFIG_DEFAULT_INDEX);
+	cfg->store.lease_grace = 300;
 	cfg->source.php = xstrdup("/usr/bin/php");
 	cfg->archive.php = xstrdup("/usr/bin/php");
 	cfg->session.year_month = 9;

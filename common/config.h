@@ -88,6 +88,8 @@ struct config_platform {
 struct config_store {
 	char *path;  /* the shared store (absolute) */
 	char *index; /* local SQLite index, default CONFIG_DEFAULT_INDEX */
+	char *host;  /* this machine's name in the store, NULL: gethostname */
+	unsigned lease_grace; /* seconds a silent lease holder is trusted */
 };
 #define CONFIG_DEFAULT_INDEX "/var/lib/sessionarchiver/index.db"
 

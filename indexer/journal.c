@@ -130,18 +130,33 @@ int journal_append(int dirfd, const char *name, json_t *obj)
 	return rc;
 }
 
-char *journal_log_name(void)
-{
-	char host[256];
+static char host_name[256];
 
-	if (gethostname(host, sizeof(host)) < 0)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
+void journal_set_host(const char *host)
+{
+	if (host) {
+		snprintf(host_name, sizeof(host_name), "%s", host);
+		return;
+	}
+	if (gethostname(host_name, sizeof(host_name)) < 0)
+		snprintf(host_name, sizeof(host_name), "localhost");
+	host_name[sizeof(host_name) - 1] = '\0';
 	/* a host name is a store file name too: keep it tame */
-	for (char *p = host; *p; p++)
+	for (char *p = host_name; *p; p++)
 		if (*p == '/' || *p < 0x20)
 			*p = '_';
-	return xasprintf("log-%s.txt", host);
+}
+
+const char *journal_host(void)
+{
+	if (!host_name[0])
+		journal_set_host(NULL);
+	return host_name;
+}
+
+char *journal_log_name(void)
+{
+	return xasprintf("log-%s.txt", journal_host());
 }
 
 int journal_open_meta(int storefd, const char *session)

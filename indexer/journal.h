@@ -55,6 +55,14 @@ int journal_append(int dirfd, const char *name, json_t *obj);
 int journal_open_meta(int storefd, const char *session);
 
 /*
+ * This machine's name in the store (lease holders, logs): host, or the
+ * system's host name when host is NULL or journal_set_host() was never
+ * called. Set it once, before threads start.
+ */
+void journal_set_host(const char *host);
+const char *journal_host(void);
+
+/*
  * This host's operation log of a session, in its .session/ folder:
  * "log-<host>.txt" (one writer per host; the mount shows them all).
  * Caller frees.

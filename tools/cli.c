@@ -12,12 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "exitcode.h"
 #include "idx.h"
 #include "journal.h"
+#include "lease.h"
 #include "op_archive.h"
 #include "op_restore.h"
 #include "op_purge.h"
@@ -170,6 +172,7 @@ struct config *cli_config(struct cli *cli)
 	}
 	if (config_check(cli->cfg, err, sizeof(err)) < 0)
 		goto out_fail;
+	journal_set_host(cli->cfg->store.host);
 	return cli->cfg;
 
 out_fail:
@@ -263,4 +266,73 @@ void cli_session_log_close(int fd)
 		return;
 	log_set_file_fd(-1);
 	close(fd);
+}
+
+/* "host H (pid P, operation)", or what an unreadable lease is. */
+static char *holder_text(const struct lease_holder *h)
+{
+	if (!h->token)
+		return xstrdup("an unreadable lease (being written, or its "
+			       "writer died)");
+	return xasprintf("host %s (pid %lld, %s)", h->host, (long long)h->pid,
+			 h->operation);
+}
+
+struct lease *cli_session_lease(struct cli *cli, int metafd,
+				const char *session, const char *operation,
+				struct lease_holder *taken_from, int *exit_code)
+{
+	unsigned grace = cli->cfg ? cli->cfg->store.lease_grace : 300;
+	struct lease_holder other;
+	enum lease_result res;
+	struct lease *l;
+	char *holder;
+	time_t now = time(NULL);
+
+	memset(taken_from, 0, sizeof(*taken_from));
+	l = lease_take(metafd, journal_host(), operation, grace, &res, &other);
+	holder = holder_text(&other);
+	if (res == LEASE_BUSY) {
+		log_err("session '%s' is held by %s, last heartbeat %llds ago: "
+			"refused; a holder silent for %us ([store] "
+			"lease_grace) is taken over",
+			session, holder, (long long)(now - other.heartbeat),
+			grace);
+		*exit_code = SA_EXIT_BUSY;
+	} else if (res == LEASE_ERROR) {
+		*exit_code = SA_EXIT_FAILURE;
+	} else if (res == LEASE_TAKEN_OVER) {
+		log_msg(LOG_NOTICE,
+			"session '%s': took the lease over from %s, silent for "
+			"%llds",
+			session, holder, (long long)(now - other.heartbeat));
+		*taken_from = other;
+		free(holder);
+		return l;
+	}
+	free(holder);
+	lease_holder_release(&other);
+	return l;
+}
+
+void cli_note_takeover(int metafd, const char *journal, const char *operation,
+		       struct lease_holder *from)
+{
+	json_t *ev;
+
+	if (!from->host)
+		return;
+	ev = json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:s, s:I}", "event",
+		       "lease_takeover", "host", journal_host(), "pid",
+		       (json_int_t)getpid(), "operation", operation,
+		       "from_host", from->host, "from_pid",
+		       (json_int_t)from->pid, "from_operation",
+		       from->operation, "from_heartbeat",
+		       (json_int_t)from->heartbeat);
+	if (!ev || journal_append(metafd, journal, ev) < 0)
+		log_warn("cannot write the lease takeover to the journal "
+			 "'%s': %s",
+			 journal, strerror(errno));
+	json_decref(ev);
+	lease_holder_release(from);
 }

@@ -10,6 +10,8 @@
 #include <getopt.h>
 #include <stdbool.h>
 
+#include "lease.h"
+
 struct config;
 struct idx;
 struct store;
@@ -81,6 +83,22 @@ const struct cli_command *cli_find_command(const char *name);
  * the session (metafd: its .session folder), unless stderr is that file
  * already. Returns the fd to give to cli_session_log_close(), or -1.
  */
+/*
+ * Takes the store lease of session (metafd: its .session folder) for
+ * operation: the session is then this process's on every host sharing the
+ * store. Take it before reading the session's state. A silent holder
+ * taken over is logged and left in *taken_from for cli_note_takeover()
+ * (zeroed otherwise). NULL with *exit_code SA_EXIT_BUSY (the holder
+ * named) or SA_EXIT_FAILURE. Release with lease_release().
+ */
+struct lease *cli_session_lease(struct cli *cli, int metafd,
+				const char *session, const char *operation,
+				struct lease_holder *taken_from, int *exit_code);
+
+/* Writes a takeover to metafd/journal, once its name is known; frees it. */
+void cli_note_takeover(int metafd, const char *journal, const char *operation,
+		       struct lease_holder *from);
+
 int cli_session_log(int metafd);
 void cli_session_log_close(int fd);
 

@@ -1605,6 +1605,10 @@ int cmd_archive(struct cli *cli, int argc, char **argv)
 	struct archive_opts o = { 0 };
 	struct select_args sel = { 0 };
 	struct archive_ctx a = { .cli = cli, .metafd = -1 };
+	struct scan_options so = { .quiet = true };
+	struct lease_holder taken_from = { 0 };
+	struct lease *lease = NULL;
+	struct scan_stats stats;
 	struct moodle *m;
 	struct plan p;
 	int rc, logfd = -1;
@@ -1631,6 +1635,21 @@ int cmd_archive(struct cli *cli, int argc, char **argv)
 	if (a.metafd < 0)
 		goto out_plan;
 	logfd = cli_session_log(a.metafd);
+	lease = cli_session_lease(cli, a.metafd, p.session, "archive",
+				  &taken_from, &rc);
+	if (!lease)
+		goto out_plan;
+	rc = SA_EXIT_FAILURE;
+	/* another host may have archived courses since the plan was made */
+	so.only = p.session;
+	if (scan_store(a.idx, a.store, &so, &stats) < 0)
+		goto out_plan;
+	if (stats.read || stats.lines || stats.vanished) {
+		plan_free(&p);
+		if (build_plan(m, a.idx, a.store, a.cfg, sel.name,
+			       sel.category, sel.autosel, &p) < 0)
+			goto out_plan;
+	}
 	if (check_session_ini(a.metafd, &p) < 0) {
 		rc = SA_EXIT_REFUSED;
 		goto out_plan;
@@ -1648,10 +1667,13 @@ int cmd_archive(struct cli *cli, int argc, char **argv)
 	a.session_id = idx_session_ensure(a.idx, p.session);
 	a.journal = xasprintf("%s%s%s", JOURNAL_PREFIX, p.site.site_hash,
 			      JOURNAL_SUFFIX);
+	cli_note_takeover(a.metafd, a.journal, "archive", &taken_from);
 	if (a.session_id > 0)
 		rc = run_archive(&a, m, &o);
 	free(a.journal);
 out_plan:
+	lease_holder_release(&taken_from);
+	lease_release(lease);
 	cli_session_log_close(logfd);
 	if (a.metafd >= 0)
 		close(a.metafd);

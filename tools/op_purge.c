@@ -738,6 +738,8 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 		"--confirm] [--remove-backups] [--no-wait] [--json]";
 	struct purge p = { .cli = cli, .metafd = -1 };
 	struct scan_options so = { .quiet = true };
+	struct lease_holder taken_from = { 0 };
+	struct lease *lease = NULL;
 	struct scan_stats stats;
 	const char *side = NULL;
 	int c, rc, code, modes = 0, logfd = -1;
@@ -779,11 +781,18 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 	pthread_mutex_init(&p.arc_lock, NULL);
 	if (!(p.idx = cli_open_index(cli, p.store)))
 		goto out_free;
+	/* the lease first: what the session's state says must stay true;
+	   a preview only reads */
+	p.metafd = journal_open_meta(store_dirfd(p.store), p.session);
+	if (p.metafd >= 0 && p.mode != MODE_PREVIEW &&
+	    !(lease = cli_session_lease(cli, p.metafd, p.session, "purge",
+					&taken_from, &rc)))
+		goto out_free;
+	rc = SA_EXIT_FAILURE;
 	so.only = p.session;
 	if (scan_store(p.idx, p.store, &so, &stats) < 0)
 		goto out_free;
 	p.session_id = idx_session_find(p.idx, p.session);
-	p.metafd = journal_open_meta(store_dirfd(p.store), p.session);
 	if (p.session_id <= 0 || p.metafd < 0 ||
 	    manifest_load(p.metafd, p.session, &p.man) < 0) {
 		log_err("no archived session '%s' in the store", p.session);
@@ -858,6 +867,7 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 	p.journal = xasprintf("%s%s%s", JOURNAL_PREFIX,
 			      p.site.site_hash ? p.site.site_hash : "purge",
 			      JOURNAL_SUFFIX);
+	cli_note_takeover(p.metafd, p.journal, "purge", &taken_from);
 	if (p.purged_already && p.n == 0) {
 		log_msg(LOG_NOTICE,
 			"session '%s' was purged already on the %s side (its "
@@ -902,6 +912,8 @@ out_free:
 	manifest_release(&p.man);
 	free(p.journal);
 	cli_session_log_close(logfd);
+	lease_holder_release(&taken_from);
+	lease_release(lease);
 	if (p.metafd >= 0)
 		close(p.metafd);
 	idx_free(p.idx);

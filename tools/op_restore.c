@@ -1372,6 +1372,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	struct restore_opts o = { 0 };
 	struct restore_ctx r = { .cli = cli, .metafd = -1 };
 	struct scan_options so = { .quiet = true };
+	struct lease_holder taken_from = { 0 };
+	struct lease *lease = NULL;
 	struct scan_stats stats;
 	bool complete;
 	char err[1024];
@@ -1394,11 +1396,17 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	pthread_mutex_init(&r.m_lock, NULL);
 	if (!(r.idx = cli_open_index(cli, r.store)))
 		goto out_store;
+	/* the lease first: what the session's state says must stay true */
+	r.metafd = journal_open_meta(store_dirfd(r.store), r.session);
+	if (r.metafd >= 0 &&
+	    !(lease = cli_session_lease(cli, r.metafd, r.session, "restore",
+					&taken_from, &rc)))
+		goto out_idx;
+	rc = SA_EXIT_FAILURE;
 	so.only = r.session;
 	if (scan_store(r.idx, r.store, &so, &stats) < 0)
 		goto out_idx;
 	r.session_id = idx_session_find(r.idx, r.session);
-	r.metafd = journal_open_meta(store_dirfd(r.store), r.session);
 
 	if (r.metafd < 0 || r.session_id <= 0) {
 		log_err("no session '%s' with a manifest in the store",
@@ -1448,6 +1456,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	}
 	r.journal = xasprintf("%s%s%s", JOURNAL_PREFIX, r.site.site_hash,
 			      JOURNAL_SUFFIX);
+	cli_note_takeover(r.metafd, r.journal, "restore", &taken_from);
 	if ((rc = check_platform(&r, o.allow_mismatch)) != 0)
 		goto out_moodle;
 	rc = SA_EXIT_FAILURE;
@@ -1465,6 +1474,8 @@ out_idx:
 	manifest_release(&r.man);
 	free(r.journal);
 	cli_session_log_close(logfd);
+	lease_holder_release(&taken_from);
+	lease_release(lease);
 	if (r.metafd >= 0)
 		close(r.metafd);
 	idx_free(r.idx);

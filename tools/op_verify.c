@@ -544,6 +544,8 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 	const struct config *cfg;
 	struct verify v = { 0 };
 	struct scan_options so = { .quiet = true };
+	struct lease_holder taken_from = { 0 };
+	struct lease *lease = NULL;
 	struct scan_stats stats;
 	struct moodle *src = NULL, *arc = NULL;
 	struct moodle_site site = { 0 };
@@ -578,11 +580,17 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 	rc = SA_EXIT_FAILURE;
 	if (!(idx = cli_open_index(cli, st)))
 		goto out_free;
+	/* the lease first: a restore or purge must not move under it */
+	metafd = journal_open_meta(store_dirfd(st), v.session);
+	if (metafd >= 0 &&
+	    !(lease = cli_session_lease(cli, metafd, v.session, "verify",
+					&taken_from, &rc)))
+		goto out_free;
+	rc = SA_EXIT_FAILURE;
 	so.only = v.session;
 	if (scan_store(idx, st, &so, &stats) < 0)
 		goto out_free;
 	session_id = idx_session_find(idx, v.session);
-	metafd = journal_open_meta(store_dirfd(st), v.session);
 	if (session_id <= 0 || metafd < 0 ||
 	    manifest_load(metafd, v.session, &v.man) < 0 || v.man.n == 0) {
 		log_err("no archived session '%s' in the store", v.session);
@@ -625,6 +633,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 	journal = xasprintf("%s%s%s", JOURNAL_PREFIX,
 			    site.site_hash ? site.site_hash : "verify",
 			    JOURNAL_SUFFIX);
+	cli_note_takeover(metafd, journal, "verify", &taken_from);
 	out = json_pack("{s:s, s:I, s:b, s:b, s:I, s:{s:i, s:i, s:i, s:i,"
 			" s:i, s:i}, s:s, s:O}",
 			"session", v.session, "time", (json_int_t)now, "passed",
@@ -696,6 +705,8 @@ out_free:
 	moodle_free(src);
 	moodle_free(arc);
 	cli_session_log_close(logfd);
+	lease_holder_release(&taken_from);
+	lease_release(lease);
 	if (metafd >= 0)
 		close(metafd);
 	idx_free(idx);
