@@ -137,7 +137,55 @@ static const char *const schema_steps[] = {
 	 * next scan a reason to do it. Old indexes derive once.
 	 */
 	"ALTER TABLE sessions ADD COLUMN states_stale INTEGER NOT NULL"
-	" DEFAULT 1;",
+	" DEFAULT 1;"
+	/*
+	 * and the state 'unknown': a file in a session the tool archived
+	 * that no manifest or journal line names (dropped in by hand, or
+	 * another tool's). SQLite changes a CHECK only by a new table.
+	 */
+	"CREATE TABLE courses_v2("
+	"  id INTEGER PRIMARY KEY,"
+	"  session_id INTEGER NOT NULL REFERENCES sessions(id)"
+	"    ON DELETE CASCADE,"
+	"  category_id INTEGER REFERENCES categories(id),"
+	"  name TEXT NOT NULL,"
+	"  file TEXT NOT NULL,"
+	"  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN"
+	"    ('pending','archived','restored','verified','purged','failed',"
+	"     'unknown')),"
+	"  error TEXT,"
+	"  on_disk INTEGER NOT NULL DEFAULT 0,"
+	"  size INTEGER,"
+	"  mtime_ns INTEGER,"
+	"  inode INTEGER,"
+	"  sha256 TEXT,"
+	"  read_error TEXT,"
+	"  in_manifest INTEGER NOT NULL DEFAULT 0,"
+	"  manifest_sha256 TEXT,"
+	"  source_course_id INTEGER,"
+	"  archive_course_id INTEGER,"
+	"  shortname TEXT,"
+	"  fullname TEXT,"
+	"  sections INTEGER,"
+	"  activities INTEGER,"
+	"  site_hash TEXT,"
+	"  wwwroot TEXT,"
+	"  backup_date INTEGER,"
+	"  moodle_version INTEGER,"
+	"  moodle_release TEXT,"
+	"  restored INTEGER NOT NULL DEFAULT 0,"
+	"  verified INTEGER NOT NULL DEFAULT 0,"
+	"  purged INTEGER NOT NULL DEFAULT 0,"
+	"  event_error TEXT,"
+	"  planned INTEGER NOT NULL DEFAULT 0,"
+	"  hook_error TEXT,"
+	"  UNIQUE(session_id, file)"
+	");"
+	"INSERT INTO courses_v2 SELECT * FROM courses;"
+	"DROP TABLE courses;"
+	"ALTER TABLE courses_v2 RENAME TO courses;"
+	"CREATE INDEX courses_by_category ON courses(session_id, category_id);"
+	"CREATE INDEX courses_by_source ON courses(session_id, source_course_id);",
 };
 #define N_STEPS (int)(sizeof(schema_steps) / sizeof(schema_steps[0]))
 _Static_assert(N_STEPS == IDX_SCHEMA_VERSION, "one schema step a version");

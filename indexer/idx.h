@@ -71,7 +71,7 @@ int idx_fail(struct idx *idx, const char *what);
 
 /* Course states, in the order an archive goes through them. */
 #define IDX_STATES "pending", "archived", "restored", "verified", "purged", \
-		   "failed"
+		   "failed", "unknown"
 
 /* Session id for name, created when missing. -1 on error. */
 int64_t idx_session_ensure(struct idx *idx, const char *name);

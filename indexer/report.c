@@ -65,11 +65,12 @@ static int add_counts(struct idx *idx, int64_t session_id, json_t *o)
 	sqlite3_bind_int64(st, 1, session_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t n = sqlite3_column_int64(st, 1);
+		const char *state = (const char *)sqlite3_column_text(st, 0);
 
-		json_object_set_new(by,
-				    (const char *)sqlite3_column_text(st, 0),
-				    json_integer(n));
-		total += n;
+		json_object_set_new(by, state, json_integer(n));
+		/* a file no line names is none of the session's courses */
+		if (strcmp(state, "unknown") != 0)
+			total += n;
 		bytes += sqlite3_column_int64(st, 2);
 	}
 	sqlite3_reset(st);

@@ -318,9 +318,9 @@ out_rollback:
 static int record_vanished(struct idx *idx, int64_t course_id)
 {
 	static const char del[] =
-		"DELETE FROM courses WHERE id = ?1 AND NOT in_manifest"
-		" AND NOT planned"
-		" AND NOT restored AND NOT purged";
+		"DELETE FROM courses WHERE id = ?1 AND (state = 'unknown'"
+		" OR (NOT in_manifest AND NOT planned"
+		" AND NOT restored AND NOT purged))";
 	static const char mark[] =
 		"UPDATE courses SET on_disk = 0, size = NULL, mtime_ns = NULL,"
 		" inode = NULL, sha256 = NULL, read_error = NULL WHERE id = ?1";
@@ -644,8 +644,24 @@ static int derive_states(struct idx *idx, int64_t session_id, int64_t course)
 		"   AND e.event IN ('restore', 'hook_rerun')"
 		"   ORDER BY e.time DESC, e.id DESC LIMIT 1)"
 		" WHERE session_id = ?1 AND (?2 = 0 OR source_course_id = ?2)";
+	/*
+	 * A file of a session the tool archived that neither the manifest
+	 * nor a journal names is none of its courses, whatever its backup
+	 * says (its course id may even be a real course's).
+	 */
+#define UNKNOWN_FILE                                                      \
+	" (NOT in_manifest AND NOT planned"                               \
+	"  AND EXISTS(SELECT 1 FROM courses m WHERE m.session_id = ?1"     \
+	"   AND m.in_manifest)"                                           \
+	"  AND (source_course_id IS NULL"                                 \
+	"   OR EXISTS(SELECT 1 FROM courses m WHERE m.session_id = ?1"     \
+	"    AND m.in_manifest"                                           \
+	"    AND m.source_course_id = courses.source_course_id)"          \
+	"   OR NOT EXISTS(SELECT 1 FROM events e WHERE e.session_id = ?1"  \
+	"    AND e.source_course_id = courses.source_course_id)))"
 	static const char states[] =
 		"UPDATE courses SET (state, error) = (SELECT CASE"
+		"  WHEN" UNKNOWN_FILE " THEN 'unknown'"
 		"  WHEN purged THEN 'purged'"
 		"  WHEN on_disk AND read_error IS NOT NULL THEN 'failed'"
 		"  WHEN in_manifest AND NOT on_disk THEN 'failed'"
@@ -656,6 +672,9 @@ static int derive_states(struct idx *idx, int64_t session_id, int64_t course)
 		"  WHEN restored THEN 'restored'"
 		"  WHEN on_disk THEN 'archived'"
 		"  ELSE 'pending' END, CASE"
+		"  WHEN" UNKNOWN_FILE " THEN coalesce(read_error,"
+		"   'named by no manifest or journal line: not a course of"
+		" this session')"
 		"  WHEN purged THEN NULL"
 		"  WHEN on_disk AND read_error IS NOT NULL THEN read_error"
 		"  WHEN in_manifest AND NOT on_disk"
@@ -668,6 +687,7 @@ static int derive_states(struct idx *idx, int64_t session_id, int64_t course)
 		"   THEN 'restored, post_restore hook failed: ' || hook_error"
 		"  ELSE NULL END)"
 		" WHERE session_id = ?1 AND (?2 = 0 OR source_course_id = ?2)";
+#undef UNKNOWN_FILE
 	static const char fresh[] =
 		"UPDATE sessions SET states_stale = 0 WHERE id = ?1 AND ?2 = 0";
 	const char *steps[] = { events, states, fresh };

@@ -371,7 +371,8 @@ static int load_known(struct idx *idx, int64_t session_id, struct known **out,
 		" in_manifest AND on_disk AND read_error IS NULL"
 		"  AND sha256 IS manifest_sha256"
 		" FROM courses WHERE session_id = ?1"
-		" AND source_course_id IS NOT NULL ORDER BY source_course_id";
+		" AND source_course_id IS NOT NULL AND state <> 'unknown'"
+		" ORDER BY source_course_id";
 	sqlite3_stmt *st = idx_stmt(idx, sql);
 	int rc;
 

@@ -4,13 +4,15 @@ index and its own [store] host name, sharing one store and the fake sites
 (real MariaDB, real php). An operation that must run alone is refused with
 exit 8 naming the holder; a holder silent for longer than [store]
 lease_grace, or a dead process of the same host, is taken over, and the
-takeover is in the journal.
+takeover is in the journal. And a backup dropped by hand into a session is
+no course of it (state unknown).
 
 Run: SA_BUILD=/work/main/build/asan /usr/bin/python3 -m pytest -q tests/integration/test_hosts.py
 """
 
 import json
 import os
+import shutil
 import time
 
 import pytest
@@ -205,3 +207,23 @@ def test_unreadable_lease_is_judged_by_its_age(hosts):
     assert "took the lease over from an unreadable lease" in r.stderr
     assert "backed up but never restored" in r.stdout
     assert not lease.exists()
+
+
+def test_foreign_backup_is_no_course_of_the_session(hosts):
+    hosts.archive()
+    foreign = hosts.store / SESSION / "Foreign.mbz"
+    shutil.copy(hosts.backup_path(hosts.ids[0]), foreign)
+    hosts.sa("index", check=0)
+    st = hosts.status()
+    assert st["total"] == len(hosts.ids), st
+    assert st["courses"]["unknown"] == 1, st
+    listing = hosts.sa("list", SESSION, "--json", check=0)
+    rows = {c["file"]: c for c in json.loads(listing.stdout)}
+    assert rows["Foreign.mbz"]["state"] == "unknown"
+    assert rows["Foreign.mbz"]["error"].startswith("named by no manifest")
+    foreign.unlink()
+    hosts.sa("index", check=0)
+    rows = {c["file"]: c for c in
+            json.loads(hosts.sa("list", SESSION, "--json").stdout)}
+    assert "Foreign.mbz" not in rows
+    assert hosts.status()["total"] == len(hosts.ids)

@@ -320,7 +320,10 @@ static void test_states_from_manifest_and_journals(void **state)
 	assert_field(f, "Gone.mbz", "state", "failed");
 	assert_field(f, "Gone.mbz", "error",
 		     "backup file missing from the store");
-	assert_field(f, "Bad.mbz", "state", "failed");
+	/* in no manifest or journal line: not a course, but its error stays */
+	assert_field(f, "Bad.mbz", "state", "unknown");
+	assert_field(f, "Bad.mbz", "error",
+		     "not a Moodle backup: Unrecognized archive format");
 
 	/* a later restore: restored again */
 	write_text(f, ".session/journal-y.jsonl",
@@ -367,6 +370,42 @@ static void test_states_derived_after_an_interrupted_scan(void **state)
 	assert_field(f, "A.mbz", "state", "pending");
 }
 
+/*
+ * Backups dropped by hand into an archived session: one of a course the
+ * manifest names (its file elsewhere), one of a course no line names.
+ * Neither is a course of the session, and each goes when its file goes.
+ */
+static void test_foreign_backups_unknown(void **state)
+{
+	struct fixture *f = *state;
+	char *sha;
+
+	write_mbz(f, "A.mbz", 1, NULL);
+	scan(f, false);
+	sha = course_field(f, "A.mbz", "sha256");
+	manifest_add(f, "A.mbz", 1, sha);
+	free(sha);
+	write_text(f, ".session/journal-x.jsonl",
+		   "{\"time\":1,\"event\":\"restore\",\"source_course_id\":1,"
+		   "\"archive_course_id\":101}\n",
+		   false);
+	write_mbz(f, "Copy of A.mbz", 1, "another backup of course 1");
+	write_mbz(f, "Stranger.mbz", 77, NULL);
+	scan(f, false);
+	assert_field(f, "A.mbz", "state", "restored");
+	assert_field(f, "Copy of A.mbz", "state", "unknown");
+	assert_field(f, "Stranger.mbz", "state", "unknown");
+	assert_field(f, "Stranger.mbz", "error",
+		     "named by no manifest or journal line: not a course of "
+		     "this session");
+	rm(f, "Copy of A.mbz");
+	rm(f, "Stranger.mbz");
+	scan(f, false);
+	assert_field(f, "Copy of A.mbz", "state", "(none)");
+	assert_field(f, "Stranger.mbz", "state", "(none)");
+	assert_field(f, "A.mbz", "state", "restored");
+}
+
 static void test_partial_and_replaced_manifest(void **state)
 {
 	struct fixture *f = *state;
@@ -404,7 +443,8 @@ static void test_partial_and_replaced_manifest(void **state)
 	}
 	scan(f, false);
 	assert_field(f, "A.mbz", "in_manifest", "0");
-	assert_field(f, "A.mbz", "state", "archived");
+	/* the manifest no longer names it: none of the session's courses */
+	assert_field(f, "A.mbz", "state", "unknown");
 	assert_field(f, "B.mbz", "in_manifest", "1");
 	assert_field(f, "Gone.mbz", "state", "(none)");
 
@@ -517,6 +557,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_states_derived_after_an_interrupted_scan, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_backups_unknown,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_folders_skipped,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_of_another_store,
