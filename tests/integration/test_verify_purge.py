@@ -17,7 +17,7 @@ import pytest
 
 from fakesite import FakeSite
 from harness.build import CLI, sanitizer_env
-from harness.platforms import (PHP, SESSION, TwoSites, mail_conf,
+from harness.platforms import (PHP, SESSION, TwoSites, hhmm, mail_conf,
                                needs_php, php_running, php_server,
                                write_secret)
 
@@ -647,6 +647,22 @@ def test_archive_side_purge(restored):
     r = w.purge("--side", "archive", "--confirm", check=0)
     assert "was purged already on the archive side" in r.stderr, r.stderr
     assert len(w.events("purge")) == len(ids)
+
+
+def test_purge_no_wait_outside_the_window_waits(restored):
+    """Recorded as archive and restore record theirs: waiting-window, not
+    finished, while every course remains."""
+    w = restored
+    now = time.time()
+    w.configure(window={"hours": "%s-%s" % (hhmm(now + 7200),
+                                            hhmm(now + 10800))})
+    r = w.purge("--side", "archive", "--confirm", "--no-wait", check=3)
+    assert "outside the hour window" in r.stderr
+    st = w.status()
+    assert (st["operation"], st["state"]) == ("purge", "waiting-window"), st
+    assert w.events("purge") == []
+    for i in w.ids:
+        assert w.arc.course(w.archive_id(i)) is not None
 
 
 def test_archive_side_purge_records_a_copy_already_gone(restored):
