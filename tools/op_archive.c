@@ -1558,29 +1558,8 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 		return SA_EXIT_FAILURE;
 	}
 	engine_log_summary(&ec, &res);
-	if (res.cancelled) {
-		runs_end(a->idx, ec.run_id, "cancelled", "cancelled");
-		return SA_EXIT_FAILURE;
-	}
-	if (res.stopped_by != ENGINE_DONE) {
-		runs_end(a->idx, ec.run_id, "failed", res.stop_reason);
-		return res.stopped_by == ENGINE_STORE_DOWN ? SA_EXIT_STORE_FULL
-							   : SA_EXIT_UNREACHABLE;
-	}
-	if (res.window_closed) {
-		log_msg(LOG_NOTICE,
-			"archive of %s: outside the hour window, stopped "
-			"(--no-wait); the next run goes on",
-			a->plan->session);
-		runs_end(a->idx, ec.run_id, "waiting-window",
-			 "outside the hour window (--no-wait)");
-		return SA_EXIT_WINDOW;
-	}
-	if (res.failed || res.outages) {
-		runs_end(a->idx, ec.run_id, "finished", NULL);
-		return SA_EXIT_PARTIAL;
-	}
-	runs_end(a->idx, ec.run_id, "finished", NULL);
+	if ((rc = engine_end_run(&ec, &res, false)) != SA_EXIT_OK)
+		return rc;
 	for (size_t i = 0; i < a->plan->n; i++)
 		if (!a->plan->v[i].archived)
 			return SA_EXIT_OK;

@@ -696,28 +696,7 @@ static int run_purge(struct purge *p)
 		p->source ? "source" : "archive", (long long)res.done,
 		p->mode == MODE_DRY_RUN ? "would be deleted" : "deleted",
 		(long long)res.failed, p->n_kept);
-	/* as archive and restore record theirs: status must not say a purge
-	   finished while courses remain */
-	if (res.cancelled) {
-		runs_end(p->idx, ec.run_id, "cancelled", "cancelled");
-		return SA_EXIT_FAILURE;
-	}
-	if (res.stopped_by != ENGINE_DONE) {
-		runs_end(p->idx, ec.run_id, "failed", res.stop_reason);
-		return res.stopped_by == ENGINE_STORE_DOWN ? SA_EXIT_STORE_FULL
-							   : SA_EXIT_UNREACHABLE;
-	}
-	if (res.window_closed) {
-		log_msg(LOG_NOTICE,
-			"purge of %s: outside the hour window, stopped "
-			"(--no-wait); the next run goes on",
-			p->session);
-		runs_end(p->idx, ec.run_id, "waiting-window",
-			 "outside the hour window (--no-wait)");
-		return SA_EXIT_WINDOW;
-	}
-	runs_end(p->idx, ec.run_id, "finished", NULL);
-	return res.failed || res.outages ? SA_EXIT_PARTIAL : SA_EXIT_OK;
+	return engine_end_run(&ec, &res, false);
 }
 
 static const char purge_help[] =

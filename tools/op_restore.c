@@ -1308,27 +1308,7 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		return SA_EXIT_FAILURE;
 	}
 	engine_log_summary(&ec, &res);
-	if (res.cancelled) {
-		runs_end(r->idx, ec.run_id, "cancelled", "cancelled");
-		return SA_EXIT_FAILURE;
-	}
-	if (res.stopped_by != ENGINE_DONE) {
-		runs_end(r->idx, ec.run_id, "failed", res.stop_reason);
-		return res.stopped_by == ENGINE_STORE_DOWN ? SA_EXIT_STORE_FULL
-							   : SA_EXIT_UNREACHABLE;
-	}
-	if (res.window_closed) {
-		log_msg(LOG_NOTICE,
-			"restore of %s: outside the hour window, stopped "
-			"(--no-wait); the next run goes on",
-			r->session);
-		runs_end(r->idx, ec.run_id, "waiting-window",
-			 "outside the hour window (--no-wait)");
-		return SA_EXIT_WINDOW;
-	}
-	runs_end(r->idx, ec.run_id, "finished", NULL);
-	return res.failed || res.outages || r->bad_backups ? SA_EXIT_PARTIAL
-							    : SA_EXIT_OK;
+	return engine_end_run(&ec, &res, r->bad_backups > 0);
 }
 
 static int parse_args(struct cli *cli, int argc, char **argv,
