@@ -14,7 +14,6 @@
  * here its errors become the detail of a check instead of a log line, and a
  * file refused only for its permissions is still used for the other checks.
  */
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -874,63 +873,30 @@ static void check_tool_versions(struct doctor *d, struct store *st)
 	sb_release(&v.others);
 }
 
-#define SETOPT(rc, h, opt, val)                                         \
-	do {                                                            \
-		if ((rc) == CURLE_OK)                                   \
-			(rc) = curl_easy_setopt((h), (opt), (val));      \
-	} while (0)
-
 /* ---- mail, FUSE, hooks, window --------------------------------------------- */
 
 static void check_mail(struct doctor *d, const struct config_mail *m,
 		       bool send_test)
 {
-	char errbuf[CURL_ERROR_SIZE] = "", err[512], *password = NULL;
-	const char *cafile = getenv("SA_MAIL_CAFILE");
-	CURLcode rc = CURLE_OK;
-	CURL *curl;
+	char err[512];
+	int rc;
 
 	if (!m->url)
 		return;
-	if (m->username &&
-	    config_read_secret(m->password_file, &password, err,
-			       sizeof(err)) < 0) {
+	rc = mail_probe(m, err, sizeof(err));
+	if (rc == MAIL_ERR_SECRET) {
 		report(d, LVL_FAIL, "mail",
 		       "write the SMTP password in [mail] password_file, "
 		       "mode 0600",
 		       "%s", err);
 		return;
 	}
-	if (!(curl = curl_easy_init())) {
-		report(d, LVL_FAIL, "mail", NULL, "curl_easy_init failed");
-		goto out_wipe;
-	}
-	/* connect, greeting, EHLO (and STARTTLS, AUTH): no mail is sent */
-	SETOPT(rc, curl, CURLOPT_URL, m->url);
-	SETOPT(rc, curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-	SETOPT(rc, curl, CURLOPT_CONNECT_ONLY, 1L);
-	SETOPT(rc, curl, CURLOPT_USE_SSL,
-	       (long)(m->starttls ? CURLUSESSL_ALL : CURLUSESSL_NONE));
-	SETOPT(rc, curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	SETOPT(rc, curl, CURLOPT_TIMEOUT, 30L);
-	SETOPT(rc, curl, CURLOPT_NOSIGNAL, 1L);
-	SETOPT(rc, curl, CURLOPT_ERRORBUFFER, errbuf);
-	if (cafile && *cafile)
-		SETOPT(rc, curl, CURLOPT_CAINFO, cafile);
-	if (password) {
-		SETOPT(rc, curl, CURLOPT_USERNAME, m->username);
-		SETOPT(rc, curl, CURLOPT_PASSWORD, password);
-	}
-	if (rc == CURLE_OK)
-		rc = curl_easy_perform(curl);
-	curl_easy_cleanup(curl);
-	if (rc != CURLE_OK) {
+	if (rc < 0) {
 		report(d, LVL_FAIL, "mail",
 		       "is the mail server up and reachable from here? check "
 		       "[mail] url, starttls and the credentials",
-		       "'%s': %s", m->url,
-		       errbuf[0] ? errbuf : curl_easy_strerror(rc));
-		goto out_wipe;
+		       "%s", err);
+		return;
 	}
 	report(d, LVL_OK, "mail", NULL, "'%s' answered EHLO%s%s%s", m->url,
 	       m->starttls && !strncasecmp(m->url, "smtp://", 7)
@@ -958,11 +924,6 @@ static void check_mail(struct doctor *d, const struct config_mail *m,
 			report(d, LVL_OK, "mail.test", NULL,
 			       "test mail sent to %zu recipient(s)", m->n_to);
 		free(body);
-	}
-out_wipe:
-	if (password) {
-		explicit_bzero(password, strlen(password));
-		free(password);
 	}
 }
 

@@ -212,12 +212,75 @@ static size_t read_message(char *buf, size_t size, size_t nitems, void *userp)
 			(rc) = curl_easy_setopt((h), (opt), (val));      \
 	} while (0)
 
+/* What sending and probing share: the server, TLS, time limits, login. */
+static CURLcode smtp_connection(CURL *curl, const struct config_mail *m,
+				const char *password, char *errbuf,
+				long timeout)
+{
+	const char *cafile = getenv("SA_MAIL_CAFILE");
+	CURLcode rc = CURLE_OK;
+
+	SETOPT(rc, curl, CURLOPT_URL, m->url);
+	SETOPT(rc, curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	SETOPT(rc, curl, CURLOPT_USE_SSL,
+	       (long)(m->starttls ? CURLUSESSL_ALL : CURLUSESSL_NONE));
+	SETOPT(rc, curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	SETOPT(rc, curl, CURLOPT_TIMEOUT, timeout);
+	/* signals would hit other threads; the resolver must not use them */
+	SETOPT(rc, curl, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(rc, curl, CURLOPT_ERRORBUFFER, errbuf);
+	if (cafile && *cafile)
+		SETOPT(rc, curl, CURLOPT_CAINFO, cafile);
+	if (password) {
+		SETOPT(rc, curl, CURLOPT_USERNAME, m->username);
+		SETOPT(rc, curl, CURLOPT_PASSWORD, password);
+	}
+	return rc;
+}
+
+static void wipe_password(char *password)
+{
+	if (password) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+	}
+}
+
+int mail_probe(const struct config_mail *m, char *err, size_t errlen)
+{
+	char errbuf[CURL_ERROR_SIZE] = "", *password = NULL;
+	CURLcode rc;
+	CURL *curl;
+
+	if (m->username &&
+	    config_read_secret(m->password_file, &password, err, errlen) < 0)
+		return MAIL_ERR_SECRET;
+	if (!(curl = curl_easy_init())) {
+		wipe_password(password);
+		snprintf(err, errlen, "curl_easy_init failed");
+		return -1;
+	}
+	/* connect, greeting, EHLO (and STARTTLS, AUTH): no mail is sent */
+	rc = smtp_connection(curl, m, password, errbuf, 30L);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(curl, CURLOPT_CONNECT_ONLY, 1L);
+	if (rc == CURLE_OK)
+		rc = curl_easy_perform(curl);
+	curl_easy_cleanup(curl);
+	wipe_password(password);
+	if (rc != CURLE_OK) {
+		snprintf(err, errlen, "'%s': %s", m->url,
+			 errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
 int mail_send(const struct config_mail *m, const char *subject,
 	      const char *body, char *err, size_t errlen)
 {
 	char errbuf[CURL_ERROR_SIZE] = "", from[300];
 	struct curl_slist *rcpts = NULL;
-	const char *cafile = getenv("SA_MAIL_CAFILE");
 	char *password = NULL, *msg;
 	struct upload up;
 	CURLcode rc = CURLE_OK;
@@ -274,26 +337,12 @@ int mail_send(const struct config_mail *m, const char *subject,
 	}
 	up = (struct upload){ msg, strlen(msg), 0 };
 
-	SETOPT(rc, curl, CURLOPT_URL, m->url);
-	SETOPT(rc, curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	rc = smtp_connection(curl, m, password, errbuf, 60L);
 	SETOPT(rc, curl, CURLOPT_MAIL_FROM, from);
 	SETOPT(rc, curl, CURLOPT_MAIL_RCPT, rcpts);
 	SETOPT(rc, curl, CURLOPT_READFUNCTION, read_message);
 	SETOPT(rc, curl, CURLOPT_READDATA, &up);
 	SETOPT(rc, curl, CURLOPT_UPLOAD, 1L);
-	SETOPT(rc, curl, CURLOPT_USE_SSL,
-	       (long)(m->starttls ? CURLUSESSL_ALL : CURLUSESSL_NONE));
-	SETOPT(rc, curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	SETOPT(rc, curl, CURLOPT_TIMEOUT, 60L);
-	/* signals would hit other threads; the resolver must not use them */
-	SETOPT(rc, curl, CURLOPT_NOSIGNAL, 1L);
-	SETOPT(rc, curl, CURLOPT_ERRORBUFFER, errbuf);
-	if (cafile && *cafile)
-		SETOPT(rc, curl, CURLOPT_CAINFO, cafile);
-	if (m->username) {
-		SETOPT(rc, curl, CURLOPT_USERNAME, m->username);
-		SETOPT(rc, curl, CURLOPT_PASSWORD, password);
-	}
 	if (rc != CURLE_OK) {
 		snprintf(err, errlen, "cannot send mail: %s",
 			 curl_easy_strerror(rc));
@@ -310,10 +359,7 @@ out_cleanup:
 	curl_slist_free_all(rcpts);
 	curl_easy_cleanup(curl);
 out_wipe_password:
-	if (password) {
-		explicit_bzero(password, strlen(password));
-		free(password);
-	}
+	wipe_password(password);
 out_free_msg:
 	free(msg);
 	return ret;

@@ -29,6 +29,15 @@
 #define MAIL_BODY_MAX (1024 * 1024)
 
 /*
+ * Connects to [mail] url as mail_send() would (greeting, EHLO, STARTTLS,
+ * login) and sends nothing: doctor's check. 0; MAIL_ERR_SECRET when the
+ * password file cannot be read; -1 when the server cannot be reached or
+ * refuses; err says why.
+ */
+#define MAIL_ERR_SECRET (-2)
+int mail_probe(const struct config_mail *m, char *err, size_t errlen);
+
+/*
  * Sends subject and body (UTF-8, LF or CRLF lines) from m->from to every
  * address of m->to. Blocks for at most about 70 s (10 s to connect, 60 s
  * in all). Returns 0 once the server accepted the message, or -1 with a
