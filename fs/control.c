@@ -19,7 +19,7 @@ const char control_help[] =
 	"# purge source|archive preview|dry-run|confirm\n"
 	"# pause | resume | cancel | index\n"
 	"# the outcome: the write fails with an error code (EINVAL, EBUSY,\n"
-	"# EPERM, EIO) and the reason is in status (last_error) and log\n";
+	"# EPERM, EIO) and the reason is in status (last_refused) and log\n";
 
 static const char *const op_names[] = {
 	[CONTROL_ARCHIVE] = "archive", [CONTROL_RESTORE] = "restore",

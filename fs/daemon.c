@@ -5,6 +5,11 @@
  * one code path per operation, and a crashing operation never takes the
  * mount down. The check that nothing runs and the start of the child happen
  * under one lock so that two writes cannot both start an operation.
+ *
+ * The index is a cache an administrator may delete and have made again
+ * (`index --rebuild` after `rm`): each thread's connection looks at the
+ * path now and then and moves to the new file, for a connection holds the
+ * deleted one open and would go on reading it.
  */
 #include "daemon.h"
 
@@ -35,9 +40,125 @@
 #include "strbuf.h"
 #include "xalloc.h"
 
-static void free_idx(void *p)
+/* A thread's index connection and the file it is on. */
+struct conn {
+	struct idx *idx;
+	dev_t dev;
+	ino_t ino;
+	struct timespec looked; /* CLOCK_MONOTONIC_COARSE: path last stat'd */
+};
+
+static bool same_file(const struct conn *c, const struct stat *st)
 {
-	idx_free(p);
+	return st->st_dev == c->dev && st->st_ino == c->ino;
+}
+
+static void conn_free(struct conn *c)
+{
+	struct stat st;
+
+	if (!c)
+		return;
+	/*
+	 * The last connection to a database to close checkpoints it, then
+	 * deletes its -wal and -shm by name: after a replacement, the new
+	 * index's. SQLite skips that for a file it sees moved, unless it
+	 * never read it; this makes sure.
+	 */
+	if (stat(idx_path(c->idx), &st) < 0 || !same_file(c, &st))
+		sqlite3_db_config(idx_db(c->idx),
+				  SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	idx_free(c->idx);
+	free(c);
+}
+
+static void free_conn(void *p)
+{
+	conn_free(p);
+}
+
+/*
+ * A connection to the file now at the index path, or NULL with the reason
+ * in err. Only to a file some sessionarchiver has finished setting up
+ * (the read-only open refuses any other schema): a new, empty index would
+ * otherwise be migrated here under the feet of the CLI run making it, and
+ * that run's own migration would fail.
+ */
+static struct conn *conn_open(struct fsd *d, char *err, size_t errlen)
+{
+	struct conn *c;
+	struct stat st;
+	struct idx *idx;
+
+	/* before the open: a file replaced in between is seen replaced at
+	 * the next look, never the other way round */
+	if (stat(d->index_path, &st) < 0) {
+		snprintf(err, errlen, "cannot open index '%s': %s",
+			 d->index_path, strerror(errno));
+		return NULL;
+	}
+	if (!(idx = idx_open(d->index_path, IDX_READONLY, err, errlen)))
+		return NULL;
+	idx_free(idx);
+	if (!(idx = idx_open(d->index_path, 0, err, errlen)))
+		return NULL;
+	/* up to 16 threads hold one each: keep their page caches small */
+	idx_exec(idx, "PRAGMA cache_size = -1024");
+	c = xcalloc(1, sizeof(*c));
+	c->idx = idx;
+	c->dev = st.st_dev;
+	c->ino = st.st_ino;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &c->looked);
+	return c;
+}
+
+/*
+ * Tells the log, once for each new index file, that it is read; or, when
+ * it stays unusable (err) for longer than a CLI run takes to set one up,
+ * that it is not.
+ */
+static void note_replacement(struct fsd *d, const struct stat *st,
+			     const char *err)
+{
+	bool tell = false, warn = false;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	pthread_mutex_lock(&d->index_lock);
+	if (st->st_dev != d->replacement_dev ||
+	    st->st_ino != d->replacement_ino) {
+		d->replacement_dev = st->st_dev;
+		d->replacement_ino = st->st_ino;
+		d->replacement_seen = now.tv_sec;
+		d->replacement_told = d->replacement_warned = false;
+	}
+	if (!err && !d->replacement_told)
+		tell = d->replacement_told = true;
+	else if (err && !d->replacement_warned &&
+		 now.tv_sec - d->replacement_seen >= 10)
+		warn = d->replacement_warned = true;
+	pthread_mutex_unlock(&d->index_lock);
+	if (tell)
+		log_info("index '%s' was replaced: reading the new file",
+			 d->index_path);
+	if (warn)
+		log_warn("still reading the deleted index: %s", err);
+}
+
+/*
+ * Logs a failure of a thread's first open (err) once, not once for each
+ * operation while the index is missing or broken; NULL: it opened.
+ */
+static void note_open_error(struct fsd *d, const char *err)
+{
+	bool tell;
+
+	pthread_mutex_lock(&d->index_lock);
+	tell = err && strcmp(d->open_error, err) != 0;
+	snprintf(d->open_error, sizeof(d->open_error), "%s", err ? err : "");
+	pthread_mutex_unlock(&d->index_lock);
+	if (tell)
+		log_err("%s", err);
 }
 
 /* The sessionarchiver next to this program, else the installed one. */
@@ -70,31 +191,77 @@ int fsd_init(struct fsd *d, struct store *store, const char *index_path,
 	d->gid = getgid();
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->wake, NULL);
-	pthread_key_create(&d->idx_key, free_idx);
+	pthread_mutex_init(&d->index_lock, NULL);
+	pthread_mutex_init(&d->refusals_lock, NULL);
+	pthread_key_create(&d->idx_key, free_conn);
 	/* create and migrate once, before any thread opens it */
 	idx = idx_open(d->index_path, 0, err, sizeof(err));
 	if (!idx)
 		return log_err("%s", err);
+	/* the mount alone records refusals: its start is the moment to
+	 * bring those of older versions to the current form */
+	if (runs_tidy_refused(idx) < 0)
+		log_warn("refusals of older versions stay in the index");
 	idx_free(idx);
 	return 0;
 }
 
+static long elapsed_ms(const struct timespec *from, const struct timespec *to)
+{
+	return (long)(to->tv_sec - from->tv_sec) * 1000 +
+	       (to->tv_nsec - from->tv_nsec) / 1000000;
+}
+
 struct idx *fsd_idx(struct fsd *d)
 {
-	struct idx *idx = pthread_getspecific(d->idx_key);
+	struct conn *c = pthread_getspecific(d->idx_key), *fresh;
+	struct timespec now;
+	struct stat st;
 	char err[512];
 
-	if (idx)
-		return idx;
-	idx = idx_open(d->index_path, 0, err, sizeof(err));
-	if (!idx) {
-		log_err("%s", err);
-		return NULL;
+	if (!c) {
+		c = conn_open(d, err, sizeof(err));
+		note_open_error(d, c ? NULL : err);
+		if (!c)
+			return NULL;
+		pthread_setspecific(d->idx_key, c);
+		return c->idx;
 	}
-	/* up to 16 threads hold one each: keep their page caches small */
-	idx_exec(idx, "PRAGMA cache_size = -1024");
-	pthread_setspecific(d->idx_key, idx);
-	return idx;
+	/* a stat a second per thread at most: operations come by thousands */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	if (elapsed_ms(&c->looked, &now) < 1000)
+		return c->idx;
+	c->looked = now;
+	/* no file: one is being made; the deleted index is better than none */
+	if (stat(d->index_path, &st) < 0 || same_file(c, &st))
+		return c->idx;
+	fresh = conn_open(d, err, sizeof(err));
+	note_replacement(d, &st, fresh ? NULL : err);
+	if (!fresh)
+		return c->idx;
+	conn_free(c);
+	pthread_setspecific(d->idx_key, fresh);
+	return fresh->idx;
+}
+
+/* The file this thread's connection is on (0, 0 when none). */
+static void conn_file(struct fsd *d, dev_t *dev, ino_t *ino)
+{
+	const struct conn *c = pthread_getspecific(d->idx_key);
+
+	*dev = c ? c->dev : 0;
+	*ino = c ? c->ino : 0;
+}
+
+/*
+ * Whether this thread's connection is on the file dev/ino: a run recorded
+ * in a replaced index has another id, or none, in the new one.
+ */
+static bool conn_on(struct fsd *d, dev_t dev, ino_t ino)
+{
+	const struct conn *c = pthread_getspecific(d->idx_key);
+
+	return c && c->dev == dev && c->ino == ino;
 }
 
 static void *scanner_main(void *arg)
@@ -136,26 +303,6 @@ void fsd_start(struct fsd *d)
 		log_err("cannot start the background scan");
 }
 
-void fsd_release(struct fsd *d)
-{
-	pthread_mutex_lock(&d->lock);
-	d->stop = true;
-	pthread_cond_broadcast(&d->wake);
-	pthread_mutex_unlock(&d->lock);
-	if (d->scanner_started)
-		pthread_join(d->scanner, NULL);
-	/* the main thread's connection: key destructors run only on exit
-	 * of other threads */
-	idx_free(pthread_getspecific(d->idx_key));
-	pthread_setspecific(d->idx_key, NULL);
-	pthread_key_delete(d->idx_key);
-	pthread_cond_destroy(&d->wake);
-	pthread_mutex_destroy(&d->lock);
-	free(d->index_path);
-	free(d->config_path);
-	free(d->cli_path);
-}
-
 /* The session's .session folder (created when missing if create). */
 static int open_meta(struct fsd *d, const char *session, bool create)
 {
@@ -176,24 +323,14 @@ static int open_meta(struct fsd *d, const char *session, bool create)
 	return fd;
 }
 
-/* One time-stamped line in this host's log of the session. */
-static void session_log(struct fsd *d, const char *session, const char *fmt,
-			...) __attribute__((format(printf, 3, 4)));
-static void session_log(struct fsd *d, const char *session, const char *fmt,
-			...)
+/* One time-stamped line, msg as it is, in this host's log of the session. */
+static void log_line(struct fsd *d, const char *session, const char *msg)
 {
-	char stamp[32], *name, *msg, *text, *line;
+	char stamp[32], *name, *text, *line;
 	struct tm tm;
 	time_t now = time(NULL);
-	va_list ap;
 	int fd;
 
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
-	if (!msg)
-		return;
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S%z", &tm);
 	/* a log line is one line, whatever the message held */
@@ -210,7 +347,147 @@ static void session_log(struct fsd *d, const char *session, const char *fmt,
 		close(fd);
 	free(name);
 	free(line);
+}
+
+/*
+ * What the log of a session was told of its refusals: a script writing
+ * bad commands in a loop must not fill the store's log (nor syslog).
+ */
+struct fsd_refusals {
+	struct fsd_refusals *next;
+	time_t window;        /* CLOCK_MONOTONIC_COARSE s: when it began */
+	unsigned logged;      /* refusals logged in the window */
+	unsigned long untold; /* refusals not logged, nor counted in the log */
+	char session[];
+};
+
+/* The session's entry, made when missing if make; refusals_lock held. */
+static struct fsd_refusals *refusals_of(struct fsd *d, const char *session,
+					bool make)
+{
+	struct fsd_refusals *r;
+	size_t len = strlen(session);
+
+	for (r = d->refusals; r; r = r->next)
+		if (strcmp(r->session, session) == 0)
+			return r;
+	if (!make)
+		return NULL;
+	r = xcalloc(1, sizeof(*r) + len + 1);
+	memcpy(r->session, session, len + 1);
+	r->next = d->refusals;
+	d->refusals = r;
+	return r;
+}
+
+/*
+ * Counts a refusal of session: true when the log takes it. *untold is set
+ * to the refusals a window now over did not log, to be counted first.
+ */
+static bool refusal_admit(struct fsd *d, const char *session,
+			  unsigned long *untold)
+{
+	struct fsd_refusals *r;
+	struct timespec now;
+	bool admit;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	pthread_mutex_lock(&d->refusals_lock);
+	r = refusals_of(d, session, true);
+	*untold = 0;
+	if (r->logged == 0 || now.tv_sec - r->window >= FSD_REFUSALS_WINDOW) {
+		*untold = r->untold;
+		r->untold = 0;
+		r->logged = 0;
+		r->window = now.tv_sec;
+	}
+	admit = r->logged < FSD_REFUSALS_LOGGED;
+	if (admit)
+		r->logged++;
+	else
+		r->untold++;
+	pthread_mutex_unlock(&d->refusals_lock);
+	return admit;
+}
+
+/* The refusals of session not logged yet, from now on counted. */
+static unsigned long refusals_untold(struct fsd *d, const char *session)
+{
+	struct fsd_refusals *r;
+	unsigned long n = 0;
+
+	pthread_mutex_lock(&d->refusals_lock);
+	if ((r = refusals_of(d, session, false))) {
+		n = r->untold;
+		r->untold = 0;
+	}
+	pthread_mutex_unlock(&d->refusals_lock);
+	return n;
+}
+
+static void tell_untold(struct fsd *d, const char *session, unsigned long n)
+{
+	char msg[160];
+
+	if (n == 0)
+		return;
+	snprintf(msg, sizeof(msg),
+		 "%lu more refused control writes not logged (the log takes "
+		 "%d in %d s)",
+		 n, FSD_REFUSALS_LOGGED, FSD_REFUSALS_WINDOW);
+	log_line(d, session, msg);
+}
+
+/*
+ * One line in this host's log of the session, after the count of the
+ * refusals it did not take, so that the log stays in order.
+ */
+static void session_log(struct fsd *d, const char *session, const char *fmt,
+			...) __attribute__((format(printf, 3, 4)));
+static void session_log(struct fsd *d, const char *session, const char *fmt,
+			...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (!msg)
+		return;
+	tell_untold(d, session, refusals_untold(d, session));
+	log_line(d, session, msg);
 	free(msg);
+}
+
+void fsd_release(struct fsd *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->stop = true;
+	pthread_cond_broadcast(&d->wake);
+	pthread_mutex_unlock(&d->lock);
+	if (d->scanner_started)
+		pthread_join(d->scanner, NULL);
+	while (d->refusals) {
+		struct fsd_refusals *r = d->refusals;
+
+		d->refusals = r->next;
+		tell_untold(d, r->session, r->untold);
+		free(r);
+	}
+	/* the main thread's connection: key destructors run only on exit
+	 * of other threads */
+	conn_free(pthread_getspecific(d->idx_key));
+	pthread_setspecific(d->idx_key, NULL);
+	pthread_key_delete(d->idx_key);
+	pthread_mutex_destroy(&d->refusals_lock);
+	pthread_mutex_destroy(&d->index_lock);
+	pthread_cond_destroy(&d->wake);
+	pthread_mutex_destroy(&d->lock);
+	free(d->index_path);
+	free(d->config_path);
+	free(d->cli_path);
 }
 
 /* The command as the log shows it: one line, bounded, printable. */
@@ -226,6 +503,8 @@ struct reaped {
 	struct fsd *d;
 	pid_t pid;
 	int64_t run_id;
+	dev_t index_dev; /* the index file run_id is a row of */
+	ino_t index_ino;
 	char session[256];
 	char op[32];
 };
@@ -248,7 +527,12 @@ static void *reaper_main(void *arg)
 	session_log(r->d, r->session, "%s (pid %d) ended: %s", r->op,
 		    (int)r->pid, why);
 	idx = fsd_idx(r->d);
-	if (idx && r->run_id > 0) {
+	if (idx && r->run_id > 0 &&
+	    !conn_on(r->d, r->index_dev, r->index_ino))
+		log_info("%s: the index was replaced while %s (pid %d) ran: "
+			 "its run is not there to end",
+			 r->session, r->op, (int)r->pid);
+	else if (idx && r->run_id > 0) {
 		bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 		char *err = ok ? NULL
 			       : xasprintf("%s ended with %s; see log", r->op,
@@ -350,6 +634,7 @@ static int start_operation(struct fsd *d, struct idx *idx,
 	r->d = d;
 	r->pid = pid;
 	r->run_id = run_id;
+	conn_file(d, &r->index_dev, &r->index_ino);
 	snprintf(r->session, sizeof(r->session), "%s", session);
 	snprintf(r->op, sizeof(r->op), "%s", control_op_name(cmd->op));
 	atomic_fetch_add(&d->children, 1);
@@ -411,6 +696,7 @@ int fsd_control(struct fsd *d, const char *session, const char *buf,
 	struct idx *idx = fsd_idx(d);
 	char why[1024], quoted[128], reason[4 * sizeof(why)];
 	bool parsed = false;
+	unsigned long untold;
 	int64_t session_id;
 	int rc, gate;
 
@@ -477,7 +763,14 @@ int fsd_control(struct fsd *d, const char *session, const char *buf,
 out_refused:
 	/* the index hands it to JSON, which refuses anything but UTF-8 */
 	printable_copy(why, strlen(why), 0, reason, sizeof(reason));
-	session_log(d, session, "control '%s' refused: %s", quoted, reason);
+	if (refusal_admit(d, session, &untold)) {
+		char *msg = xasprintf("control '%s' refused: %s", quoted,
+				      reason);
+
+		tell_untold(d, session, untold);
+		log_line(d, session, msg);
+		free(msg);
+	}
 	/* a write that does not parse names no operation */
 	if (runs_refused(idx, session_id,
 			 parsed ? control_op_name(cmd.op) : "control",
@@ -563,6 +856,8 @@ char *fsd_read_log(struct fsd *d, const char *session, size_t *len)
 {
 	struct strbuf sb;
 
+	/* whoever reads the log learns of every refusal so far */
+	tell_untold(d, session, refusals_untold(d, session));
 	sb_init(&sb, 0);
 	collect_log(d, session, &sb, NULL);
 	return sb_detach(&sb, len);
@@ -572,6 +867,8 @@ size_t fsd_log_size(struct fsd *d, const char *session)
 {
 	size_t size = 0;
 
+	/* as fsd_read_log() will: the size stays that of the text */
+	tell_untold(d, session, refusals_untold(d, session));
 	collect_log(d, session, NULL, &size);
 	return size;
 }

@@ -25,6 +25,8 @@
 #include "log.h"
 #include "names.h"
 #include "report.h"
+#include "lease.h"
+#include "runs.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -142,9 +144,9 @@ static int lookup_rel(struct idx *idx, struct node *n)
 	return -ENOENT;
 }
 
-static int resolve(const char *path, struct node *n)
+/* idx: the operation's one fsd_idx() (NULL: -EIO) */
+static int resolve(struct idx *idx, const char *path, struct node *n)
 {
-	struct idx *idx = fsd_idx(fsd_self());
 	const char *p = path + 1, *slash;
 	size_t len;
 
@@ -206,10 +208,9 @@ static bool is_generated(enum node_kind k)
 }
 
 /* The text of a generated file; caller frees. */
-static char *generate(const struct node *n, size_t *len)
+static char *generate(struct idx *idx, const struct node *n, size_t *len)
 {
 	struct fsd *d = fsd_self();
-	struct idx *idx = fsd_idx(d);
 	json_t *status = NULL;
 	char *text = NULL, *fallback;
 
@@ -244,6 +245,12 @@ static char *generate(const struct node *n, size_t *len)
 							     N_ROOT_STATUS_JSON
 					     ? NULL
 					     : n->session);
+	if (status && runs_report_refusals(idx, status) < 0) {
+		json_decref(status);
+		status = NULL;
+	}
+	if (status)
+		lease_report(store_dirfd(d->store), status);
 	if (!status) {
 		text = xstrdup("error: cannot read the index\n");
 	} else if (n->kind == N_STATUS_JSON || n->kind == N_ROOT_STATUS_JSON) {
@@ -258,7 +265,7 @@ static char *generate(const struct node *n, size_t *len)
 		text = xasprintf("%s\n", j);
 		free(j);
 	} else {
-		text = report_status_text(status, n->kind == N_STATUS);
+		text = runs_status_text(status, n->kind == N_STATUS);
 	}
 	json_decref(status);
 	*len = strlen(text);
@@ -268,11 +275,12 @@ static char *generate(const struct node *n, size_t *len)
 static int op_getattr(const char *path, struct stat *st,
 		      struct fuse_file_info *fi)
 {
+	struct idx *idx = fsd_idx(fsd_self());
 	struct node n;
 	int rc;
 
 	(void)fi;
-	if ((rc = resolve(path, &n)) < 0)
+	if ((rc = resolve(idx, path, &n)) < 0)
 		return rc;
 	*st = n.st;
 	/* sizes of generated files must be right for tail and less */
@@ -281,7 +289,7 @@ static int op_getattr(const char *path, struct stat *st,
 	} else if (is_generated(n.kind) || n.kind == N_CONTROL) {
 		size_t len = 0;
 
-		free(generate(&n, &len));
+		free(generate(idx, &n, &len));
 		st->st_size = (off_t)len;
 	}
 	return 0;
@@ -365,7 +373,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 
 	(void)fi;
 	(void)flags;
-	if ((rc = resolve(path, &n)) < 0)
+	if ((rc = resolve(idx, path, &n)) < 0)
 		return rc;
 	if (n.kind != N_ROOT && n.kind != N_SESSION && n.kind != N_CATEGORY)
 		return -ENOTDIR;
@@ -503,11 +511,12 @@ static int open_beneath(int dirfd, const char *rel, int flags)
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
 	int acc = fi->flags & O_ACCMODE;
+	struct idx *idx = fsd_idx(fsd_self());
 	struct open_file *of;
 	struct node n;
 	int rc;
 
-	if ((rc = resolve(path, &n)) < 0)
+	if ((rc = resolve(idx, path, &n)) < 0)
 		return rc;
 	if (n.kind == N_CATEGORY || n.kind == N_SESSION || n.kind == N_ROOT)
 		return -EISDIR;
@@ -539,7 +548,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 		fi->keep_cache = 1;
 	} else {
 		if (acc != O_WRONLY)
-			of->data = generate(&n, &of->len);
+			of->data = generate(idx, &n, &of->len);
 		fi->direct_io = 1;
 		fi->nonseekable = 0;
 	}
@@ -612,7 +621,7 @@ static int op_truncate(const char *path, off_t size,
 
 	(void)size;
 	(void)fi;
-	if ((rc = resolve(path, &n)) < 0)
+	if ((rc = resolve(fsd_idx(fsd_self()), path, &n)) < 0)
 		return rc;
 	/* `echo cmd > control` opens with O_TRUNC: nothing to truncate */
 	return n.kind == N_CONTROL ? 0 : -EACCES;
@@ -734,12 +743,12 @@ static const char *const xattr_cols[] = { "state",      "sha256",
 #define N_XATTRS (sizeof(xattr_cols) / sizeof(xattr_cols[0]))
 
 /* The course's xattr values, NULL where the index has none. */
-static int course_xattrs(const struct node *n, char *vals[N_XATTRS])
+static int course_xattrs(struct idx *idx, const struct node *n,
+			 char *vals[N_XATTRS])
 {
 	static const char sql[] =
 		"SELECT state, sha256, source_course_id, archive_course_id,"
 		" shortname, error FROM courses WHERE id = ?1";
-	struct idx *idx = fsd_idx(fsd_self());
 	sqlite3_stmt *st = idx ? idx_stmt(idx, sql) : NULL;
 	int rc;
 
@@ -768,6 +777,7 @@ static int op_getxattr(const char *path, const char *name, char *value,
 		       size_t size)
 {
 	char *vals[N_XATTRS];
+	struct idx *idx;
 	struct node n;
 	size_t len;
 	int rc;
@@ -775,11 +785,12 @@ static int op_getxattr(const char *path, const char *name, char *value,
 	/* ls asks for ACLs and SELinux labels of every file: no lookup */
 	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
 		return -ENODATA;
-	if ((rc = resolve(path, &n)) < 0)
+	idx = fsd_idx(fsd_self());
+	if ((rc = resolve(idx, path, &n)) < 0)
 		return rc;
 	if (n.kind != N_COURSE)
 		return -ENODATA;
-	if ((rc = course_xattrs(&n, vals)) < 0)
+	if ((rc = course_xattrs(idx, &n, vals)) < 0)
 		return rc;
 	rc = -ENODATA;
 	for (size_t i = 0; i < N_XATTRS; i++) {
@@ -800,16 +811,17 @@ static int op_getxattr(const char *path, const char *name, char *value,
 
 static int op_listxattr(const char *path, char *list, size_t size)
 {
+	struct idx *idx = fsd_idx(fsd_self());
 	char *vals[N_XATTRS];
 	struct node n;
 	size_t need = 0;
 	int rc;
 
-	if ((rc = resolve(path, &n)) < 0)
+	if ((rc = resolve(idx, path, &n)) < 0)
 		return rc;
 	if (n.kind != N_COURSE)
 		return 0;
-	if ((rc = course_xattrs(&n, vals)) < 0)
+	if ((rc = course_xattrs(idx, &n, vals)) < 0)
 		return rc;
 	for (size_t i = 0; i < N_XATTRS; i++) {
 		size_t l;

@@ -349,3 +349,30 @@ void lease_release(struct lease *l)
 	lease_holder_release(&h);
 	lease_free(l);
 }
+
+void lease_report(int storefd, json_t *status)
+{
+	json_t *session;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "sessions"), i, session) {
+		const char *name = json_string_value(
+			json_object_get(session, "session"));
+		int metafd = name ? journal_open_meta(storefd, name) : -1;
+		struct lease_holder h;
+		json_t *lease = json_null();
+
+		if (metafd >= 0 && lease_read(metafd, &h) == 0) {
+			lease = json_pack("{s:s, s:I, s:s, s:I, s:I}", "host",
+					  h.token ? h.host : "(unreadable)",
+					  "pid", (json_int_t)h.pid, "operation",
+					  h.operation, "started",
+					  (json_int_t)h.started, "heartbeat",
+					  (json_int_t)h.heartbeat);
+			lease_holder_release(&h);
+		}
+		if (metafd >= 0)
+			close(metafd);
+		json_object_set_new(session, "lease", lease ? lease : json_null());
+	}
+}

@@ -53,6 +53,15 @@ struct lease *lease_take(int metafd, const char *host, const char *operation,
 /* Stops the heartbeat and removes the lease if it is still ours. */
 void lease_release(struct lease *l);
 
+/*
+ * Adds to each session object of a report_status() answer its "lease":
+ * {"host", "pid", "operation", "started", "heartbeat"} as the store's
+ * lease file says (storefd: the store's root), or null. What status shows
+ * on every host sharing the store.
+ */
+struct json_t;
+void lease_report(int storefd, struct json_t *status);
+
 /* Reads the current holder: 0, 1 when there is none, -1 (logged). */
 int lease_read(int metafd, struct lease_holder *out);
 void lease_holder_release(struct lease_holder *h);

@@ -1,18 +1,26 @@
 /*
  * The runs table. Liveness is the pid on this host (kill(pid, 0)); a row
  * whose process is gone is closed as "interrupted" the first time someone
- * looks, so that a kill -9 never leaves a session locked.
+ * looks, so that a kill -9 never leaves a session locked. A refusal is a
+ * row too, but one that never started (started 0): report.c shows the
+ * latest run by start, which is then always a real operation, and the
+ * refusals are told apart here.
  */
 #include "runs.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "idx.h"
+#include "log.h"
+#include "printable.h"
+#include "report.h"
+#include "strbuf.h"
 
 static void hostname(char *buf, size_t len)
 {
@@ -210,13 +218,19 @@ int runs_refused(struct idx *idx, int64_t session_id, const char *operation,
 	static const char sql[] =
 		"INSERT INTO runs(session_id, operation, state, pid, host,"
 		" started, updated, ended, last_error) VALUES (?1, ?2,"
-		" 'refused', ?3, ?4, ?5, ?5, ?5, ?6)";
-	sqlite3_stmt *st = idx_stmt(idx, sql);
+		" 'refused', ?3, ?4, 0, ?5, ?5, ?6)";
+	static const char prune_sql[] =
+		"DELETE FROM runs WHERE session_id = ?1 AND state = 'refused'"
+		" AND id <= (SELECT id FROM runs WHERE session_id = ?1"
+		"  AND state = 'refused' ORDER BY id DESC LIMIT 1 OFFSET ?2)";
+	sqlite3_stmt *st;
 	char host[256];
 	int rc;
 
-	if (!st)
+	if (idx_begin(idx) < 0)
 		return -1;
+	if (!(st = idx_stmt(idx, sql)))
+		goto out_rollback;
 	hostname(host, sizeof(host));
 	sqlite3_bind_int64(st, 1, session_id);
 	sqlite3_bind_text(st, 2, operation, -1, SQLITE_STATIC);
@@ -226,7 +240,197 @@ int runs_refused(struct idx *idx, int64_t session_id, const char *operation,
 	sqlite3_bind_text(st, 6, reason, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : idx_fail(idx, "cannot record a refusal");
+	if (rc != SQLITE_DONE) {
+		idx_fail(idx, "cannot record a refusal");
+		goto out_rollback;
+	}
+	if (!(st = idx_stmt(idx, prune_sql)))
+		goto out_rollback;
+	sqlite3_bind_int64(st, 1, session_id);
+	sqlite3_bind_int(st, 2, RUNS_REFUSED_KEPT);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		idx_fail(idx, "cannot forget old refusals");
+		goto out_rollback;
+	}
+	if (idx_commit(idx) < 0)
+		goto out_rollback;
+	return 0;
+
+out_rollback:
+	idx_rollback(idx);
+	return -1;
+}
+
+int runs_tidy_refused(struct idx *idx)
+{
+	static const char unstart[] =
+		"UPDATE runs SET started = 0 WHERE state = 'refused'"
+		" AND started <> 0";
+	static const char prune[] =
+		"DELETE FROM runs WHERE id IN (SELECT id FROM (SELECT id,"
+		"  row_number() OVER (PARTITION BY session_id ORDER BY id DESC)"
+		"  AS n FROM runs WHERE state = 'refused') WHERE n > ?1)";
+	sqlite3_stmt *st;
+	int rc;
+
+	if (idx_begin(idx) < 0)
+		return -1;
+	if (!(st = idx_stmt(idx, unstart)))
+		goto out_rollback;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE || !(st = idx_stmt(idx, prune)))
+		goto out_fail;
+	sqlite3_bind_int(st, 1, RUNS_REFUSED_KEPT);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		goto out_fail;
+	if (idx_commit(idx) < 0)
+		goto out_rollback;
+	return 0;
+
+out_fail:
+	idx_fail(idx, "cannot tidy refused runs");
+out_rollback:
+	idx_rollback(idx);
+	return -1;
+}
+
+/* As report.c shows times: local, "YYYY-MM-DD HH:MM:SS". */
+static json_t *iso_time(int64_t t)
+{
+	char buf[32];
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t <= 0)
+		return json_null();
+	localtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+	return json_string(buf);
+}
+
+static json_t *text_json(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s ? json_string((const char *)s) : json_null();
+}
+
+static int set_refusals(struct idx *idx, int64_t session_id, json_t *o)
+{
+	static const char error_sql[] =
+		"SELECT last_error FROM runs WHERE session_id = ?1"
+		" AND state <> 'refused' AND last_error IS NOT NULL"
+		" ORDER BY updated DESC, id DESC LIMIT 1";
+	static const char refusal_sql[] =
+		"SELECT ended, operation, last_error FROM runs"
+		" WHERE session_id = ?1 AND state = 'refused'"
+		" ORDER BY id DESC LIMIT 1";
+	sqlite3_stmt *st = idx_stmt(idx, error_sql);
+	json_t *refused = NULL;
+	const char *state;
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	rc = sqlite3_step(st);
+	json_object_set_new(o, "last_error",
+			    rc == SQLITE_ROW ? text_json(st, 0) : json_null());
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return idx_fail(idx, "cannot read runs");
+	if (!(st = idx_stmt(idx, refusal_sql)))
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		refused = json_object();
+		json_object_set_new(refused, "time",
+				    iso_time(sqlite3_column_int64(st, 0)));
+		json_object_set_new(refused, "operation", text_json(st, 1));
+		json_object_set_new(refused, "reason", text_json(st, 2));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return idx_fail(idx, "cannot read runs");
+	json_object_set_new(o, "last_refused", refused ? refused : json_null());
+	/* refusals only: no operation ever ran (or rows from before) */
+	state = json_string_value(json_object_get(o, "state"));
+	if (state && strcmp(state, "refused") == 0) {
+		json_object_set_new(o, "operation", json_null());
+		json_object_set_new(o, "state", json_string("idle"));
+	}
+	return 0;
+}
+
+int runs_report_refusals(struct idx *idx, json_t *status)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "sessions"), i, o) {
+		const char *name =
+			json_string_value(json_object_get(o, "session"));
+		int64_t id = idx_session_find(idx, name);
+
+		if (id == 0)
+			return log_err("no session '%s' in the index", name);
+		if (id < 0 || set_refusals(idx, id, o) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+char *runs_status_text(json_t *status, bool detailed)
+{
+	json_t *list = json_object_get(status, "sessions");
+	json_t *refused = json_object_get(json_array_get(list, 0),
+					  "last_refused");
+	char *text = report_status_text(status, detailed);
+	const char *when, *reason;
+	struct strbuf sb;
+	json_t *lease;
+
+	if (!detailed || json_array_size(list) != 1)
+		return text;
+	sb_init(&sb, 0);
+	sb_adds(&sb, text);
+	free(text);
+	sb_adds(&sb, "last_refused: ");
+	if (json_is_object(refused)) {
+		when = json_string_value(json_object_get(refused, "time"));
+		reason = json_string_value(json_object_get(refused, "reason"));
+		printable_add(&sb, when ? when : "-", 0);
+		sb_addch(&sb, ' ');
+		printable_add(&sb, reason ? reason : "-", 0);
+	} else {
+		sb_adds(&sb, "-");
+	}
+	sb_addch(&sb, '\n');
+	lease = json_object_get(json_array_get(list, 0), "lease");
+	if (json_is_object(lease)) {
+		sb_adds(&sb, "held by: host ");
+		printable_add(&sb,
+			      json_string_value(json_object_get(lease, "host")),
+			      0);
+		sb_printf(&sb, " (pid %lld, ",
+			(long long)json_integer_value(
+				json_object_get(lease, "pid")));
+		printable_add(&sb,
+			      json_string_value(
+				      json_object_get(lease, "operation")),
+			      0);
+		sb_printf(&sb, "), heartbeat %llds ago\n",
+			(long long)(time(NULL) -
+				    json_integer_value(json_object_get(
+					    lease, "heartbeat"))));
+	}
+	return sb_detach(&sb, NULL);
 }
 
 int runs_update(struct idx *idx, int64_t run_id, const struct run_counters *c)

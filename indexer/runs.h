@@ -6,11 +6,13 @@
  * a second run of a session away checks the pid on this host, never a flag
  * that a killed process would leave behind. Refused requests (a bad
  * control write) are recorded as runs in state "refused" so that `status`
- * shows why. Each call is one transaction on the caller's handle.
+ * shows why, apart from the operations. Each call is one transaction on
+ * the caller's handle.
  */
 #ifndef SA_RUNS_H
 #define SA_RUNS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,11 +66,40 @@ int runs_update(struct idx *idx, int64_t run_id,
 /* Sets the state of a live run ("running", "paused", "waiting-window"). */
 int runs_set_state(struct idx *idx, int64_t run_id, const char *state);
 
+/* Refused rows kept per session: the latest, older ones are deleted. */
+#define RUNS_REFUSED_KEPT 10
+
 /*
  * Records a refused request: a closed run in state "refused" holding the
- * reason, so that status shows it as last_error.
+ * reason. It never started: its started is 0 and its time is ended, so
+ * that the latest run by start (what report_status() shows) is the last
+ * real operation. Refused rows of the session beyond RUNS_REFUSED_KEPT
+ * are deleted in the same transaction: a flood of bad control writes
+ * cannot grow the table.
  */
 int runs_refused(struct idx *idx, int64_t session_id, const char *operation,
 		 const char *reason);
+
+/*
+ * Brings refused rows recorded before runs_refused() worked as above
+ * (started set, every one kept) to its form, in every session. One
+ * transaction; 0, or -1 (logged).
+ */
+int runs_tidy_refused(struct idx *idx);
+
+/*
+ * Sets the refusals apart in report_status()'s result, changed in place,
+ * in each session object: "last_error" becomes the latest error of a run
+ * that is not a refusal, a session whose runs are all refusals reads
+ * idle, and "last_refused" is {"time", "operation", "reason"} of its
+ * latest refusal, or null. 0, or -1 (logged).
+ */
+int runs_report_refusals(struct idx *idx, json_t *status);
+
+/*
+ * report_status_text() and, for one session in detail, a line
+ * "last_refused: TIME REASON" ("-" when none). Caller frees.
+ */
+char *runs_status_text(json_t *status, bool detailed);
 
 #endif

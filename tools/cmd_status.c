@@ -1,7 +1,8 @@
 /*
  * sessionarchiver status [SESSION] [--json] and list SESSION [--json]: what
- * the index knows, rendered by indexer/report.c (the mount's status files
- * use the same rendering).
+ * the index knows, rendered by indexer/report.c with the refusals set
+ * apart by indexer/runs.c (the mount's status files use the same
+ * rendering).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 #include "idx.h"
 #include "log.h"
 #include "report.h"
+#include "lease.h"
+#include "runs.h"
 #include "store.h"
 
 /* An index of another store would answer for the wrong courses. */
@@ -87,6 +90,12 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	if ((rc = open_both(cli, &st, &idx)) != SA_EXIT_OK)
 		return rc;
 	status = report_status(idx, optind < argc ? argv[optind] : NULL);
+	if (status && runs_report_refusals(idx, status) < 0) {
+		json_decref(status);
+		status = NULL;
+	}
+	if (status)
+		lease_report(store_dirfd(st), status);
 	if (!status) {
 		rc = SA_EXIT_FAILURE;
 	} else if (cli->json) {
@@ -95,7 +104,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 						    0)
 					 : status);
 	} else {
-		char *text = report_status_text(status, optind < argc);
+		char *text = runs_status_text(status, optind < argc);
 
 		fputs(text, stdout);
 		free(text);

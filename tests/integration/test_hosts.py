@@ -88,6 +88,12 @@ def test_second_host_refused_while_first_archives(hosts):
     r = hosts.sa_b("archive", SESSION, check=EXIT_BUSY)
     assert "held by host hostA" in r.stderr and str(a.pid) in r.stderr
     assert "archive" in r.stderr
+    # status on host B names the holder
+    st = json.loads(hosts.sa_b("status", SESSION, "--json", check=0).stdout)
+    assert (st["lease"]["host"], st["lease"]["pid"],
+            st["lease"]["operation"]) == ("hostA", a.pid, "archive"), st
+    text = hosts.sa_b("status", SESSION, check=0).stdout
+    assert "held by: host hostA (pid %d, archive)" % a.pid in text, text
     # the other operations are refused too; a preview only reads
     hosts.sa_b("verify", SESSION, check=EXIT_BUSY)
     hosts.sa_b("purge", SESSION, "--side", "archive", "--dry-run",
@@ -95,6 +101,8 @@ def test_second_host_refused_while_first_archives(hosts):
     rc, err = hosts.finish(a)
     assert rc == 0, err
     assert hosts.lease() is None
+    st = json.loads(hosts.sa_b("status", SESSION, "--json", check=0).stdout)
+    assert st["lease"] is None
     assert_archived_once(hosts)
     # host B, its own index built from the store, finds nothing to do
     r = hosts.sa_b("archive", SESSION, check=0)

@@ -270,7 +270,8 @@ def test_journal_replaced_forgets_its_events(store):
 
 def build_varied_session(store):
     """Every state at once: archived, restored, purged, failed (unreadable,
-    checksum, missing, restore_failed), plus an unlisted backup."""
+    checksum, missing, restore_failed), plus two files no line names
+    (unknown)."""
     s = store.sess
     for cid, rel in ((61, "Sciences/Maths/M1.mbz"), (62, "Sciences/P1.mbz"),
                      (63, "Lettres/L1.mbz"), (64, "Lettres/L2.mbz"),
@@ -318,12 +319,14 @@ def test_course_states(store):
         "Gone/G1.mbz": ("failed", "backup file missing from the store"),
         "Arts/A3.mbz": ("failed", "checksum mismatch: the file differs "
                                   "from the manifest"),
-        "Unlisted.mbz": ("archived", None),
+        "Unlisted.mbz": ("unknown", "named by no manifest or journal line:"
+                                    " not a course of this session"),
     }
     for f, (state, error) in want.items():
         assert (c[f]["state"], c[f]["error"]) == (state, error), (f, c[f])
+    # in no manifest or journal line either: unknown, its read error kept
     bad = c["Arts/Bad.mbz"]
-    assert bad["state"] == "failed" and "not a Moodle backup" in bad["error"]
+    assert bad["state"] == "unknown" and "not a Moodle backup" in bad["error"]
     assert c["Sciences/P1.mbz"]["archive_course_id"] == 162
     for f, v in c.items():
         for key in ("file", "size", "sha256", "source_course_id",
@@ -364,6 +367,7 @@ def test_rebuild_from_the_store_alone(store, tmp_path):
     store.reindex()
     # history: a file that rots after it was indexed, one that vanishes
     make_mbz(store.sess / "Rot.mbz", 70)
+    append(store.manifest, manifest_line(store.sess, "Rot.mbz", 70))
     store.reindex()
     data = bytearray((store.sess / "Rot.mbz").read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -420,9 +424,11 @@ def test_status_counts_and_runs(store):
     store.reindex()
     st = store.status()
     assert st["session"] == SESSION
-    assert st["courses"] == {"pending": 0, "archived": 2, "restored": 2,
-                             "verified": 1, "purged": 1, "failed": 4}
-    assert st["courses_total"] == 10
+    # the two files no line names are none of the session's courses
+    assert st["courses"] == {"pending": 0, "archived": 1, "restored": 2,
+                             "verified": 1, "purged": 1, "failed": 3,
+                             "unknown": 2}
+    assert st["courses_total"] == 8
     sizes = sum(v["size"] or 0 for v in store.courses().values())
     assert st["bytes_stored"] == sizes
     assert st["state"] == "idle" and st["pid"] is None
