@@ -24,6 +24,7 @@
 #include "cli.h"
 #include "config.h"
 #include "engine.h"
+#include "hook.h"
 #include "exitcode.h"
 #include "idx.h"
 #include "journal.h"
@@ -823,59 +824,37 @@ static char *single_backup(const char *dir, char *why, size_t whylen)
 	return NULL;
 }
 
-static char **hook_env(const struct archive_ctx *a, const struct planned *pc)
-{
-	char **env = xcalloc(12, sizeof(*env));
-	int n = 0;
-
-	env[n++] = xstrdup(child_default_env[0]);
-	env[n++] = xstrdup(child_default_env[1]);
-	env[n++] = xasprintf("SA_SESSION=%s", a->plan->session);
-	env[n++] = xasprintf("SA_SOURCE_COURSE_ID=%lld", (long long)pc->c.id);
-	env[n++] = xasprintf("SA_SHORTNAME=%s", pc->c.shortname);
-	env[n++] = xasprintf("SA_FULLNAME=%s", pc->c.fullname);
-	env[n++] = xasprintf("SA_CATEGORY_PATH=%s", pc->category_path);
-	env[n++] = xasprintf("SA_MBZ=%s/%s/%s", store_path(a->store),
-			     a->plan->session, pc->file);
-	env[n++] = xasprintf("SA_MOODLE=%s", a->cfg->source.moodle
-						    ? a->cfg->source.moodle
-						    : "");
-	return env;
-}
-
 static enum engine_outcome run_hook(const struct archive_ctx *a,
 				    struct planned *pc, struct engine_job *job,
 				    char *err, size_t errlen)
 {
-	char *argv[] = { a->cfg->hooks.pre_backup, NULL };
-	char **env = hook_env(a, pc), how[128], words[512], label[64];
-	struct child_opts o = { .argv = argv, .envp = env, .out_fd = -1,
-				.timeout_s = a->cfg->hooks.timeout,
-				.own_group = true, .running_pid = &job->pid };
-	struct child_result r;
+	char *vars[] = {
+		xasprintf("SA_SESSION=%s", a->plan->session),
+		xasprintf("SA_SOURCE_COURSE_ID=%lld", (long long)pc->c.id),
+		xasprintf("SA_SHORTNAME=%s", pc->c.shortname),
+		xasprintf("SA_FULLNAME=%s", pc->c.fullname),
+		xasprintf("SA_CATEGORY_PATH=%s", pc->category_path),
+		xasprintf("SA_MBZ=%s/%s/%s", store_path(a->store),
+			  a->plan->session, pc->file),
+		xasprintf("SA_MOODLE=%s",
+			  a->cfg->source.moodle ? a->cfg->source.moodle : ""),
+		NULL,
+	};
+	char label[64], why[768];
 	enum engine_outcome out = ENGINE_DONE;
 
-	if (child_run(&o, &r) < 0) {
-		out = engine_fail(err, errlen, "pre_backup hook '%s' cannot run: %s",
-			   argv[0], strerror(errno));
-	} else if (atomic_load(&job->abort)) {
+	snprintf(label, sizeof(label), "pre_backup hook for course %lld",
+		 (long long)pc->c.id);
+	if (hook_run(a->cfg->hooks.pre_backup, vars, a->cfg->hooks.timeout,
+		     &job->pid, label, why, sizeof(why)) < 0 &&
+	    !atomic_load(&job->abort))
+		out = engine_fail(err, errlen, "pre_backup hook failed: %s",
+				  why);
+	/* cancelled while it ran: the course is redone, not failed */
+	if (atomic_load(&job->abort))
 		out = ENGINE_ABORTED;
-	} else if (!child_ok(&r)) {
-		moodle_cli_words(r.output, words, sizeof(words));
-		out = engine_fail(err, errlen, "pre_backup hook failed: %s: %s",
-			   child_describe(&r, o.timeout_s, how, sizeof(how)),
-			   words);
-	}
-	if (r.output_len) {
-		snprintf(label, sizeof(label),
-			 "pre_backup hook for course %lld",
-			 (long long)pc->c.id);
-		log_lines(LOG_INFO, label, r.output);
-	}
-	child_result_release(&r);
-	for (char **e = env; *e; e++)
-		free(*e);
-	free(env);
+	for (char **v = vars; *v; v++)
+		free(*v);
 	return out;
 }
 

@@ -30,6 +30,7 @@
 #include "cli.h"
 #include "config.h"
 #include "engine.h"
+#include "hook.h"
 #include "exitcode.h"
 #include "idx.h"
 #include "journal.h"
@@ -620,61 +621,39 @@ static void fetch_shortname(struct restore_ctx *r, struct rcourse *c)
 	pthread_mutex_unlock(&r->m_lock);
 }
 
-static char **hook_env(struct restore_ctx *r, struct rcourse *c)
-{
-	char **env = xcalloc(12, sizeof(*env));
-	int n = 0;
-
-	env[n++] = xstrdup(child_default_env[0]);
-	env[n++] = xstrdup(child_default_env[1]);
-	env[n++] = xasprintf("SA_SESSION=%s", r->session);
-	env[n++] = xasprintf("SA_SOURCE_COURSE_ID=%lld", (long long)c->id);
-	env[n++] = xasprintf("SA_ARCHIVE_COURSE_ID=%lld",
-			     (long long)c->new_id);
-	env[n++] = xasprintf("SA_SHORTNAME=%s", c->new_shortname
-							? c->new_shortname
-							: c->mc->shortname);
-	env[n++] = xasprintf("SA_CATEGORY_ID=%lld", (long long)c->category_id);
-	env[n++] = xasprintf("SA_MBZ=%s/%s/%s", store_path(r->store),
-			     r->session, c->mc->file);
-	env[n++] = xasprintf("SA_MOODLE=%s", r->cfg->archive.moodle);
-	return env;
-}
-
 /* The post_restore hook; its failure is kept in c->hook_error. */
 static void run_hook(struct restore_ctx *r, struct rcourse *c,
 		     struct engine_job *job)
 {
-	char *argv[] = { r->cfg->hooks.post_restore, NULL };
-	char **env;
-	struct child_opts o = { .argv = argv, .out_fd = -1,
-				.timeout_s = r->cfg->hooks.timeout,
-				.own_group = true, .running_pid = &job->pid };
-	struct child_result res;
-	char how[128];
+	char label[64], why[768];
+	char *vars[10];
+	int n = 0;
 
 	free(c->hook_error);
 	c->hook_error = NULL;
-	if (!argv[0])
+	if (!r->cfg->hooks.post_restore)
 		return;
 	fetch_shortname(r, c);
-	env = hook_env(r, c);
-	o.envp = env;
-	if (child_run(&o, &res) < 0) {
-		c->hook_error = xasprintf("cannot run '%s': %s", argv[0],
-					  strerror(errno));
-	} else {
-		if (!child_ok(&res))
-			c->hook_error = xasprintf(
-				"%s: %.500s",
-				child_describe(&res, o.timeout_s, how,
-					       sizeof(how)),
-				res.output);
-		child_result_release(&res);
-	}
-	for (char **e = env; *e; e++)
-		free(*e);
-	free(env);
+	vars[n++] = xasprintf("SA_SESSION=%s", r->session);
+	vars[n++] = xasprintf("SA_SOURCE_COURSE_ID=%lld", (long long)c->id);
+	vars[n++] = xasprintf("SA_ARCHIVE_COURSE_ID=%lld",
+			      (long long)c->new_id);
+	vars[n++] = xasprintf("SA_SHORTNAME=%s", c->new_shortname
+							 ? c->new_shortname
+							 : c->mc->shortname);
+	vars[n++] = xasprintf("SA_CATEGORY_ID=%lld",
+			      (long long)c->category_id);
+	vars[n++] = xasprintf("SA_MBZ=%s/%s/%s", store_path(r->store),
+			      r->session, c->mc->file);
+	vars[n++] = xasprintf("SA_MOODLE=%s", r->cfg->archive.moodle);
+	vars[n] = NULL;
+	snprintf(label, sizeof(label), "post_restore hook for course %lld",
+		 (long long)c->id);
+	if (hook_run(r->cfg->hooks.post_restore, vars, r->cfg->hooks.timeout,
+		     &job->pid, label, why, sizeof(why)) < 0)
+		c->hook_error = xstrdup(why);
+	for (int i = 0; i < n; i++)
+		free(vars[i]);
 }
 
 /* Moodle's "!!! message !!!", else the last line it printed. */
