@@ -655,33 +655,18 @@ static int steer(struct fsd *d, struct idx *idx, int64_t session_id,
 		 const char *session, const struct control_cmd *cmd,
 		 char *why, size_t whylen)
 {
+	enum runs_steer how = cmd->op == CONTROL_CANCEL ? RUNS_CANCEL
+			      : cmd->op == CONTROL_PAUSE ? RUNS_PAUSE
+							 : RUNS_RESUME;
 	struct run_info run;
-	int found = runs_active(idx, session_id, &run), sig;
+	char reason[512];
+	int rc = runs_steer(idx, session_id, session, how, &run, reason,
+			    sizeof(reason));
 
-	if (found < 0) {
-		snprintf(why, whylen, "cannot read the index");
-		return -EIO;
-	}
-	if (found == 0) {
-		snprintf(why, whylen, "%s: no operation is running on '%s'",
-			 control_op_name(cmd->op), session);
-		return -EINVAL;
-	}
-	if (cmd->op == CONTROL_CANCEL) {
-		sig = SIGTERM;
-	} else if (strcmp(run.operation, "index") == 0 ||
-		   strcmp(run.operation, "verify") == 0) {
-		snprintf(why, whylen, "%s: '%s' cannot be paused or resumed",
-			 control_op_name(cmd->op), run.operation);
-		return -EINVAL;
-	} else {
-		sig = cmd->op == CONTROL_PAUSE ? SIGUSR1 : SIGUSR2;
-	}
-	if (kill(run.pid, sig) < 0) {
-		snprintf(why, whylen, "%s: cannot signal pid %d: %s",
-			 control_op_name(cmd->op), (int)run.pid,
-			 strerror(errno));
-		return -EIO;
+	if (rc < 0) {
+		snprintf(why, whylen, "%s: %s", control_op_name(cmd->op),
+			 reason);
+		return rc;
 	}
 	session_log(d, session, "%s sent to %s (pid %d)",
 		    control_op_name(cmd->op), run.operation, (int)run.pid);

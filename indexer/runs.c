@@ -460,3 +460,36 @@ int runs_update(struct idx *idx, int64_t run_id, const struct run_counters *c)
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : idx_fail(idx, "cannot update a run");
 }
+
+int runs_steer(struct idx *idx, int64_t session_id, const char *session,
+	       enum runs_steer how, struct run_info *run, char *why,
+	       size_t whylen)
+{
+	int found = runs_active(idx, session_id, run), sig;
+
+	if (found < 0) {
+		snprintf(why, whylen, "cannot read the index");
+		return -EIO;
+	}
+	if (found == 0) {
+		snprintf(why, whylen, "no operation is running on '%s'",
+			 session);
+		return -EINVAL;
+	}
+	if (how == RUNS_CANCEL) {
+		sig = SIGTERM;
+	} else if (strcmp(run->operation, "index") == 0 ||
+		   strcmp(run->operation, "verify") == 0) {
+		snprintf(why, whylen, "'%s' cannot be paused or resumed",
+			 run->operation);
+		return -EINVAL;
+	} else {
+		sig = how == RUNS_PAUSE ? SIGUSR1 : SIGUSR2;
+	}
+	if (kill(run->pid, sig) < 0) {
+		snprintf(why, whylen, "cannot signal %s (pid %d): %s",
+			 run->operation, (int)run->pid, strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}

@@ -37,6 +37,18 @@ struct run_info {
  */
 int runs_active(struct idx *idx, int64_t session_id, struct run_info *out);
 
+enum runs_steer { RUNS_PAUSE, RUNS_RESUME, RUNS_CANCEL };
+
+/*
+ * Pauses, resumes or cancels the live run of the session (SIGUSR1,
+ * SIGUSR2, SIGTERM), for the CLI and the mount alike. 0 with *run filled;
+ * -EINVAL when none runs or it cannot be paused (index, verify); -EIO
+ * when the index cannot be read or the signal sent. why says which.
+ */
+int runs_steer(struct idx *idx, int64_t session_id, const char *session,
+	       enum runs_steer how, struct run_info *run, char *why,
+	       size_t whylen);
+
 /*
  * Starts a run unless one is alive on the session (then returns 0 and
  * fills *busy): the check and the insert are one transaction. A live run

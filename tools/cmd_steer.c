@@ -3,10 +3,7 @@
  * on a session by signal (SIGUSR1, SIGUSR2, SIGTERM), the same way the
  * mount's control file does. The run is found in the index, alive.
  */
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "cli.h"
 #include "exitcode.h"
@@ -15,15 +12,16 @@
 #include "runs.h"
 #include "store.h"
 
-static int steer(struct cli *cli, int argc, char **argv, int sig,
-		 const char *what)
+static int steer(struct cli *cli, int argc, char **argv,
+		 enum runs_steer how, const char *what)
 {
 	static const char synopsis[] = "SESSION";
 	struct run_info run;
 	struct store *st;
 	struct idx *idx;
 	int64_t session_id;
-	int c, rc, found;
+	char why[512];
+	int c, rc;
 
 	while ((c = cli_getopt(cli, argc, argv, "", NULL, false)) != -1) {
 		if (c == 'h') {
@@ -45,17 +43,11 @@ static int steer(struct cli *cli, int argc, char **argv, int sig,
 	session_id = idx_session_find(idx, argv[optind]);
 	if (session_id == 0)
 		log_err("no session '%s' in the index", argv[optind]);
-	found = session_id > 0 ? runs_active(idx, session_id, &run) : -1;
-	if (found == 0) {
-		log_err("no operation is running on '%s'", argv[optind]);
-	} else if (found == 1 && sig != SIGTERM &&
-		   (strcmp(run.operation, "index") == 0 ||
-		    strcmp(run.operation, "verify") == 0)) {
-		log_err("'%s' cannot be paused or resumed", run.operation);
-	} else if (found == 1 && kill(run.pid, sig) < 0) {
-		log_err("cannot signal %s (pid %d): %s", run.operation,
-			(int)run.pid, strerror(errno));
-	} else if (found == 1) {
+	else if (session_id > 0 &&
+		 runs_steer(idx, session_id, argv[optind], how, &run, why,
+			    sizeof(why)) < 0)
+		log_err("%s", why);
+	else if (session_id > 0) {
 		log_msg(LOG_NOTICE, "%s: %s sent to %s (pid %d)", argv[optind],
 			cli->command, run.operation, (int)run.pid);
 		rc = SA_EXIT_OK;
@@ -67,20 +59,20 @@ static int steer(struct cli *cli, int argc, char **argv, int sig,
 
 int cmd_pause(struct cli *cli, int argc, char **argv)
 {
-	return steer(cli, argc, argv, SIGUSR1,
+	return steer(cli, argc, argv, RUNS_PAUSE,
 		     "Pause the operation running on SESSION: running courses "
 		     "finish, none starts\nuntil resume.");
 }
 
 int cmd_resume(struct cli *cli, int argc, char **argv)
 {
-	return steer(cli, argc, argv, SIGUSR2,
+	return steer(cli, argc, argv, RUNS_RESUME,
 		     "Resume a paused operation.");
 }
 
 int cmd_cancel(struct cli *cli, int argc, char **argv)
 {
-	return steer(cli, argc, argv, SIGTERM,
+	return steer(cli, argc, argv, RUNS_CANCEL,
 		     "Cancel the operation running on SESSION: running "
 		     "courses are stopped and\ncleaned up; they are redone "
 		     "next time.");
