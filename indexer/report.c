@@ -32,7 +32,7 @@ static json_t *col_json(sqlite3_stmt *st, int col)
 	}
 }
 
-static json_t *iso_time(int64_t t)
+json_t *report_time_json(int64_t t)
 {
 	char buf[32];
 	struct tm tm;
@@ -161,7 +161,7 @@ static int add_run(struct idx *idx, int64_t session_id, json_t *o,
 			json_object_set_new(o, "pid", *running
 							      ? json_integer(pid)
 							      : json_null());
-			json_object_set_new(o, "started", iso_time(started));
+			json_object_set_new(o, "started", report_time_json(started));
 			json_object_set_new(o, "window", col_json(st, 13));
 			json_object_set_new(o, "current",
 					    *running ? col_json(st, 12)
@@ -184,7 +184,7 @@ static int add_run(struct idx *idx, int64_t session_id, json_t *o,
 		    updated > started)
 			json_object_set_new(
 				o, "eta",
-				iso_time(updated +
+				report_time_json(updated +
 					 (updated - started) *
 						 (total - done - failed) /
 						 (done + failed)));

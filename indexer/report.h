@@ -11,8 +11,12 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct idx;
+
+/* A time as status shows it: local "YYYY-MM-DD HH:MM:SS", null for none. */
+json_t *report_time_json(int64_t t);
 
 /*
  * {"running": bool, "sessions": [ {session status}, ... ]} for every

@@ -299,20 +299,6 @@ out_rollback:
 	return -1;
 }
 
-/* As report.c shows times: local, "YYYY-MM-DD HH:MM:SS". */
-static json_t *iso_time(int64_t t)
-{
-	char buf[32];
-	struct tm tm;
-	time_t tt = (time_t)t;
-
-	if (t <= 0)
-		return json_null();
-	localtime_r(&tt, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-	return json_string(buf);
-}
-
 static json_t *text_json(sqlite3_stmt *st, int col)
 {
 	const unsigned char *s = sqlite3_column_text(st, col);
@@ -351,7 +337,7 @@ static int set_refusals(struct idx *idx, int64_t session_id, json_t *o)
 	if (rc == SQLITE_ROW) {
 		refused = json_object();
 		json_object_set_new(refused, "time",
-				    iso_time(sqlite3_column_int64(st, 0)));
+				    report_time_json(sqlite3_column_int64(st, 0)));
 		json_object_set_new(refused, "operation", text_json(st, 1));
 		json_object_set_new(refused, "reason", text_json(st, 2));
 	}
