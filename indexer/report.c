@@ -304,6 +304,7 @@ static void session_line(struct strbuf *sb, json_t *o)
 {
 	json_t *op = json_object_get(o, "operation");
 	json_t *err = json_object_get(o, "last_error");
+	json_t *lease = json_object_get(o, "lease");
 
 	add_value(sb, json_object_get(o, "session"), 0);
 	sb_adds(sb, ": ");
@@ -327,6 +328,14 @@ static void session_line(struct strbuf *sb, json_t *o)
 		  json_integer_value(json_object_get(o, "failed")),
 		  json_integer_value(json_object_get(o, "remaining")));
 	add_counts_text(sb, o);
+	/* lease_report()'s: another host's run is not in this index */
+	if (json_is_object(lease)) {
+		sb_adds(sb, "; held by host ");
+		add_value(sb, json_object_get(lease, "host"), 0);
+		sb_adds(sb, " (");
+		add_value(sb, json_object_get(lease, "operation"), 0);
+		sb_addch(sb, ')');
+	}
 	if (json_is_string(err)) {
 		sb_adds(sb, "; last error: ");
 		add_value(sb, err, 0);

@@ -94,6 +94,8 @@ def test_second_host_refused_while_first_archives(hosts):
             st["lease"]["operation"]) == ("hostA", a.pid, "archive"), st
     text = hosts.sa_b("status", SESSION, check=0).stdout
     assert "held by: host hostA (pid %d, archive)" % a.pid in text, text
+    overview = hosts.sa_b("status", check=0).stdout
+    assert "held by host hostA (archive)" in overview, overview
     # the other operations are refused too; a preview only reads
     hosts.sa_b("verify", SESSION, check=EXIT_BUSY)
     hosts.sa_b("purge", SESSION, "--side", "archive", "--dry-run",
