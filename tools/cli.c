@@ -291,17 +291,12 @@ struct lease *cli_session_lease(struct cli *cli, int metafd,
 
 	memset(taken_from, 0, sizeof(*taken_from));
 	l = lease_take(metafd, journal_host(), operation, grace, &res, &other);
-	holder = holder_text(&other);
-	if (res == LEASE_BUSY) {
-		log_err("session '%s' is held by %s, last heartbeat %llds ago: "
-			"refused; a holder silent for %us ([store] "
-			"lease_grace) is taken over",
-			session, holder, (long long)(now - other.heartbeat),
-			grace);
-		*exit_code = SA_EXIT_BUSY;
-	} else if (res == LEASE_ERROR) {
+	if (res == LEASE_ERROR)
 		*exit_code = SA_EXIT_FAILURE;
-	} else if (res == LEASE_TAKEN_OVER) {
+	if (res == LEASE_ERROR || res == LEASE_TAKEN)
+		return l;
+	holder = holder_text(&other);
+	if (res == LEASE_TAKEN_OVER) {
 		log_msg(LOG_NOTICE,
 			"session '%s': took the lease over from %s, silent for "
 			"%llds",
@@ -310,9 +305,14 @@ struct lease *cli_session_lease(struct cli *cli, int metafd,
 		free(holder);
 		return l;
 	}
+	log_err("session '%s' is held by %s, last heartbeat %llds ago: "
+		"refused; a holder silent for %us ([store] lease_grace) is "
+		"taken over",
+		session, holder, (long long)(now - other.heartbeat), grace);
+	*exit_code = SA_EXIT_BUSY;
 	free(holder);
 	lease_holder_release(&other);
-	return l;
+	return NULL;
 }
 
 void cli_note_takeover(int metafd, const char *journal, const char *operation,

@@ -56,7 +56,20 @@ class Hosts(World):
     def slow(self, op, seconds):
         for cid in self.ids:
             site = self.src if op == "backup" else self.arc
-            site.set_fault(cid, op, "slow:%s" % seconds)
+            site.set_fault(cid, op, None if seconds is None
+                           else "slow:%s" % seconds)
+
+    def kill_archive_after(self, n_backups):
+        """Host A's archive, slowed, SIGKILLed once n_backups are done;
+        then backups are fast again. Returns the dead process."""
+        self.slow("backup", 1)
+        a = self.popen("archive", SESSION)
+        wait_until(lambda: len(self.events("backup")) >= n_backups,
+                   what="%d backup(s) by host A" % n_backups)
+        a.kill()
+        self.finish(a)
+        self.slow("backup", None)
+        return a
 
 
 @pytest.fixture
@@ -164,18 +177,11 @@ def test_two_hosts_purging_one_runs(hosts):
 
 
 def test_dead_host_taken_over_after_the_grace(hosts):
-    hosts.slow("backup", 1)
-    a = hosts.popen("archive", SESSION)
-    wait_until(lambda: len(hosts.events("backup")) >= 2,
-               what="two backups by host A")
-    a.kill()
-    hosts.finish(a)
+    a = hosts.kill_archive_after(2)
     dead = hosts.lease()
     assert dead["host"] == "hostA"
     # silent for less than the grace: still refused
     hosts.sa_b("archive", SESSION, check=EXIT_BUSY)
-    for cid in hosts.ids:
-        hosts.src.set_fault(cid, "backup", None)
     wait_until(lambda: time.time() - dead["heartbeat"] > 11, timeout=30,
                what="the grace to pass")
     r = hosts.sa_b("archive", SESSION, check=0)
@@ -191,14 +197,7 @@ def test_dead_host_taken_over_after_the_grace(hosts):
 
 
 def test_dead_process_of_this_host_taken_over_at_once(hosts):
-    hosts.slow("backup", 1)
-    a = hosts.popen("archive", SESSION)
-    wait_until(lambda: len(hosts.events("backup")) >= 1,
-               what="a backup by host A")
-    a.kill()
-    hosts.finish(a)
-    for cid in hosts.ids:
-        hosts.src.set_fault(cid, "backup", None)
+    hosts.kill_archive_after(1)
     r = hosts.archive(check=0)
     assert "took the lease over from host hostA" in r.stderr
     assert_archived_once(hosts)
