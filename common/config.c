@@ -117,6 +117,7 @@ static const struct key_def keys[] = {
 	  .min = 1, .max = 7 * 24 * 3600 },
 	{ K("jobs", "stop_after", KT_UINT, jobs.stop_after, parse_uint),
 	  .min = 1, .max = 1000 },
+	{ K("jobs", "share", KT_BOOL, jobs.share, parse_bool) },
 	{ K("jobs", "runner", KT_ENUM, jobs.runner, parse_enum),
 	  .names = runner_names },
 	{ K("jobs", "worker_courses", KT_UINT, jobs.worker_courses,

@@ -131,6 +131,7 @@ struct config_jobs {
 	unsigned parallel; /* 1..64, default 1 */
 	unsigned timeout;  /* seconds, per course Moodle CLI, default 4h */
 	unsigned stop_after; /* outages in a row that stop a run, default 3 */
+	bool share; /* archive shared by the hosts running it, claim by claim */
 	enum config_runner runner;
 	unsigned worker_courses; /* a worker is recycled after so many */
 	unsigned worker_memory;  /* ... or past so many MiB of peak memory */

@@ -186,6 +186,15 @@ static const char *const schema_steps[] = {
 	"ALTER TABLE courses_v2 RENAME TO courses;"
 	"CREATE INDEX courses_by_category ON courses(session_id, category_id);"
 	"CREATE INDEX courses_by_source ON courses(session_id, source_course_id);",
+	/*
+	 * 3: which manifest file a course's entry comes from, and its line's
+	 * time. A shared archive writes one manifest per host: a replaced
+	 * manifest forgets only its own entries, and of two lines of a course
+	 * in two manifests the later wins, whatever order they are read in.
+	 */
+	"ALTER TABLE courses ADD COLUMN manifest_feed TEXT;"
+	"ALTER TABLE courses ADD COLUMN manifest_time INTEGER;"
+	"UPDATE courses SET manifest_feed = 'manifest.jsonl' WHERE in_manifest;",
 };
 #define N_STEPS (int)(sizeof(schema_steps) / sizeof(schema_steps[0]))
 _Static_assert(N_STEPS == IDX_SCHEMA_VERSION, "one schema step a version");

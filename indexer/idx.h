@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* The schema version this code writes. */
-#define IDX_SCHEMA_VERSION 2
+#define IDX_SCHEMA_VERSION 3
 
 struct idx;
 

@@ -154,6 +154,31 @@ const char *journal_host(void)
 	return host_name;
 }
 
+bool journal_is_manifest(const char *name)
+{
+	size_t len = strlen(name), pre = strlen(MANIFEST_HOST_PREFIX),
+	       suf = strlen(JOURNAL_SUFFIX);
+
+	return strcmp(name, MANIFEST_FILE) == 0 ||
+	       (len > pre + suf &&
+		strncmp(name, MANIFEST_HOST_PREFIX, pre) == 0 &&
+		strcmp(name + len - suf, JOURNAL_SUFFIX) == 0);
+}
+
+char *journal_manifest_name(bool shared)
+{
+	return shared ? xasprintf("%s%s%s", MANIFEST_HOST_PREFIX,
+				  journal_host(), JOURNAL_SUFFIX)
+		      : xstrdup(MANIFEST_FILE);
+}
+
+char *journal_name(const char *site_hash, bool shared)
+{
+	return xasprintf("%s%s%s%s%s", JOURNAL_PREFIX, site_hash,
+			 shared ? "@" : "", shared ? journal_host() : "",
+			 JOURNAL_SUFFIX);
+}
+
 char *journal_log_name(void)
 {
 	return xasprintf("log-%s.txt", journal_host());

@@ -12,6 +12,12 @@
  *    "archive_course_id":M, ...}
  * Events: backup, backup_failed, restore, restore_failed, verify, purge.
  *
+ * A shared archive (several hosts archiving one session at once) has one
+ * manifest and one source journal per host, manifest@<host>.jsonl and
+ * journal-<site>@<host>.jsonl: appends from two NFS clients to one file
+ * are not atomic. The session's manifest is then all its manifest files,
+ * the latest line of a course winning.
+ *
  * Files only grow by whole lines (store_append_line), so a reader keeps a
  * byte offset and reads what was added since; a trailing line without its
  * newline is still being written and is left for next time.
@@ -20,6 +26,7 @@
 #define SA_JOURNAL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -27,6 +34,17 @@
 #define MANIFEST_FILE "manifest.jsonl"
 #define JOURNAL_PREFIX "journal-"
 #define JOURNAL_SUFFIX ".jsonl"
+#define MANIFEST_HOST_PREFIX "manifest@"
+
+/* Is name one of a session's manifest files? */
+bool journal_is_manifest(const char *name);
+
+/*
+ * The manifest and the journal of site this host appends to: the shared
+ * archive's per-host names when shared. Caller frees.
+ */
+char *journal_manifest_name(bool shared);
+char *journal_name(const char *site_hash, bool shared);
 
 /* Called for each well-formed line; obj is borrowed. Non-zero stops. */
 typedef int (*journal_line_fn)(void *ctx, long line_no, json_t *obj);

@@ -336,6 +336,9 @@ static void session_line(struct strbuf *sb, json_t *o)
 		add_value(sb, json_object_get(lease, "operation"), 0);
 		sb_addch(sb, ')');
 	}
+	if (json_array_size(json_object_get(o, "members")))
+		sb_printf(sb, "; shared by %zu host(s)",
+			  json_array_size(json_object_get(o, "members")));
 	if (json_is_string(err)) {
 		sb_adds(sb, "; last error: ");
 		add_value(sb, err, 0);

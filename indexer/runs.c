@@ -380,7 +380,8 @@ char *runs_status_text(json_t *status, bool detailed)
 	char *text = report_status_text(status, detailed);
 	const char *when, *reason;
 	struct strbuf sb;
-	json_t *lease;
+	json_t *lease, *member;
+	size_t i;
 
 	if (!detailed || json_array_size(list) != 1)
 		return text;
@@ -415,6 +416,29 @@ char *runs_status_text(json_t *status, bool detailed)
 			(long long)(time(NULL) -
 				    json_integer_value(json_object_get(
 					    lease, "heartbeat"))));
+	}
+	json_array_foreach(json_object_get(json_array_get(list, 0), "members"),
+			   i, member) {
+		sb_adds(&sb, "shared with: host ");
+		printable_add(&sb,
+			      json_string_value(json_object_get(member, "host")),
+			      0);
+		sb_printf(&sb,
+			  " (pid %lld): %lld done, %lld failed, %lld by others, "
+			  "%lld left, heartbeat %llds ago\n",
+			  (long long)json_integer_value(
+				  json_object_get(member, "pid")),
+			  (long long)json_integer_value(
+				  json_object_get(member, "done")),
+			  (long long)json_integer_value(
+				  json_object_get(member, "failed")),
+			  (long long)json_integer_value(
+				  json_object_get(member, "elsewhere")),
+			  (long long)json_integer_value(
+				  json_object_get(member, "left")),
+			  (long long)(time(NULL) -
+				      json_integer_value(json_object_get(
+					      member, "heartbeat"))));
 	}
 	return sb_detach(&sb, NULL);
 }

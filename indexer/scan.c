@@ -369,13 +369,17 @@ static int apply_manifest_line(void *ctx, long line_no, json_t *obj)
 	static const char sql[] =
 		"INSERT INTO courses(session_id, category_id, name, file,"
 		"  in_manifest, manifest_sha256, source_course_id, shortname,"
-		"  fullname, site_hash)"
-		" VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9)"
+		"  fullname, site_hash, manifest_feed, manifest_time)"
+		" VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 		" ON CONFLICT(session_id, file) DO UPDATE SET"
 		"  in_manifest = 1, manifest_sha256 = ?5, source_course_id = ?6,"
 		"  shortname = coalesce(?7, shortname),"
 		"  fullname = coalesce(?8, fullname),"
-		"  site_hash = coalesce(?9, site_hash)";
+		"  site_hash = coalesce(?9, site_hash),"
+		"  manifest_feed = ?10, manifest_time = ?11"
+		/* of one manifest's lines the last, of two's the later */
+		" WHERE NOT in_manifest OR manifest_time IS NULL"
+		"  OR manifest_feed IS ?10 OR ?11 >= manifest_time";
 	struct session_scan *s = ctx;
 	const char *file = journal_str(obj, "file");
 	const char *sha = journal_str(obj, "sha256");
@@ -386,11 +390,13 @@ static int apply_manifest_line(void *ctx, long line_no, json_t *obj)
 	if (!file || !safe_relative_file(file) || !sha || course <= 0) {
 		log_warn("%s/%s/%s:%ld: skipped, not a manifest entry (needs "
 			 "file, sha256, source_course_id)",
-			 s->name, SESSION_META_DIR, MANIFEST_FILE, line_no);
+			 s->name, SESSION_META_DIR, s->feed, line_no);
 		return 0;
 	}
 	if (!(st = course_stmt(s->idx, s->session_id, sql, file)))
 		return -1;
+	sqlite3_bind_text(st, 10, s->feed, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 11, journal_int(obj, "time", 0));
 	sqlite3_bind_text(st, 5, sha, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, course);
 	bind_text_or_null(st, 7, journal_str(obj, "shortname"));
@@ -479,14 +485,15 @@ static int read_feed(struct session_scan *s, int metafd, const char *file)
 	static const char forget_events[] =
 		"DELETE FROM events WHERE session_id = ?1 AND source = ?2";
 	static const char forget_manifest[] =
-		"UPDATE courses SET in_manifest = 0, manifest_sha256 = NULL"
-		" WHERE session_id = ?1";
+		"UPDATE courses SET in_manifest = 0, manifest_sha256 = NULL,"
+		" manifest_feed = NULL, manifest_time = NULL"
+		" WHERE session_id = ?1 AND in_manifest AND manifest_feed = ?2";
 	/* what only the old manifest knew: as record_vanished() does */
 	static const char prune_manifest[] =
 		"DELETE FROM courses WHERE session_id = ?1 AND NOT in_manifest"
 		" AND NOT planned"
 		" AND NOT on_disk AND NOT restored AND NOT purged";
-	bool manifest = strcmp(file, MANIFEST_FILE) == 0, again = false;
+	bool manifest = journal_is_manifest(file), again = false;
 	sqlite3_stmt *st;
 	struct stat sb;
 	int64_t inode = -1;
@@ -522,8 +529,7 @@ static int read_feed(struct session_scan *s, int metafd, const char *file)
 		if (!st)
 			goto out_rollback;
 		sqlite3_bind_int64(st, 1, s->session_id);
-		if (!manifest)
-			sqlite3_bind_text(st, 2, file, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, file, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE) {
@@ -592,13 +598,18 @@ static int read_feeds(struct session_scan *s, int sessfd)
 		return log_err("cannot list '%s/%s': %s", s->name,
 			       SESSION_META_DIR, strerror(errno));
 	}
-	/* the manifest first: journal events refer to its courses */
-	rc = read_feed(s, metafd, MANIFEST_FILE);
-	while (rc == 0 && (de = readdir(dir))) {
-		if (strncmp(de->d_name, JOURNAL_PREFIX,
-			    strlen(JOURNAL_PREFIX)) == 0 &&
-		    has_suffix(de->d_name, JOURNAL_SUFFIX))
-			rc = read_feed(s, metafd, de->d_name);
+	/* the manifests first: journal events refer to their courses */
+	for (int pass = 0; pass < 2 && rc == 0; pass++) {
+		rewinddir(dir);
+		while (rc == 0 && (de = readdir(dir))) {
+			bool journal = strncmp(de->d_name, JOURNAL_PREFIX,
+					       strlen(JOURNAL_PREFIX)) == 0 &&
+				       has_suffix(de->d_name, JOURNAL_SUFFIX);
+
+			if (pass == 0 ? journal_is_manifest(de->d_name)
+				      : journal)
+				rc = read_feed(s, metafd, de->d_name);
+		}
 	}
 	closedir(dir);
 	return rc;

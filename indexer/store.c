@@ -204,7 +204,7 @@ int store_create(const char *dir, char *err, size_t errlen)
 	snprintf(ini, sizeof(ini),
 		 "# sessionarchiver store: do not edit, do not copy between "
 		 "stores\n[store]\nid = %s\nformat = %d\ncreated = %s\n",
-		 id, STORE_FORMAT, stamp);
+		 id, STORE_FORMAT_CREATED, stamp);
 	if (store_write_atomic(metafd, "store.ini", ini, strlen(ini), 0644) <
 	    0) {
 		snprintf(err, errlen, "cannot write '%s/%s': %s", dir,
@@ -347,6 +347,43 @@ const char *store_id(const struct store *st)
 int store_format(const struct store *st)
 {
 	return st->format;
+}
+
+int store_require_format(struct store *st, int format)
+{
+	char buf[4096], *at, *text;
+	ssize_t n;
+	int fd, rc;
+
+	if (st->format >= format)
+		return 0;
+	fd = openat(st->dirfd, STORE_INI, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	at = strstr(buf, "\nformat = ");
+	if (!at) {
+		errno = EINVAL;
+		return -1;
+	}
+	at += strlen("\nformat = ");
+	text = xasprintf("%.*s%d%s", (int)(at - buf), buf, format,
+			 at + strcspn(at, "\n"));
+	fd = openat(st->dirfd, STORE_META_DIR,
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = fd < 0 ? -1
+		    : store_write_atomic(fd, "store.ini", text, strlen(text),
+					 0644);
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	if (rc == 0)
+		st->format = format;
+	return rc;
 }
 
 int store_dirfd(const struct store *st)

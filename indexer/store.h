@@ -15,8 +15,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The newest store format this code reads and writes. */
-#define STORE_FORMAT 1
+/*
+ * The newest store format this code reads and writes. A new store is
+ * format 1, which every version reads; the first shared archive moves it
+ * to 2 (per-host manifests, which older versions would not see), so that
+ * those versions refuse it instead of missing courses.
+ */
+#define STORE_FORMAT 2
+#define STORE_FORMAT_CREATED 1
+#define STORE_FORMAT_SHARED 2
 #define STORE_META_DIR ".sessionarchiver"
 #define STORE_INI STORE_META_DIR "/store.ini"
 
@@ -49,6 +56,12 @@ void store_free(struct store *st);
 const char *store_path(const struct store *st); /* absolute */
 const char *store_id(const struct store *st);
 int store_format(const struct store *st);
+
+/*
+ * Moves the store to format (store.ini rewritten atomically, its id kept)
+ * when it is older. 0, or -1 with errno.
+ */
+int store_require_format(struct store *st, int format);
 /* A directory fd of the store root, for *at() calls; the store owns it. */
 int store_dirfd(const struct store *st);
 

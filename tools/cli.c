@@ -26,6 +26,7 @@
 #include "op_verify.h"
 #include "log.h"
 #include "store.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 enum {
@@ -278,41 +279,111 @@ static char *holder_text(const struct lease_holder *h)
 			 h->operation);
 }
 
+/*
+ * A shared archive running on the session: "N host(s): host H (pid P,
+ * archive --share), ..." in *who, 1; 0 when none; -1 (logged).
+ */
+static int shared_archive_running(int metafd, unsigned grace, char **who)
+{
+	struct lease_holder *members;
+	struct strbuf sb;
+	size_t n;
+	int fd = openat(metafd, LEASE_MEMBERS_DIR,
+			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	*who = NULL;
+	if (fd < 0)
+		return errno == ENOENT ? 0
+				       : log_err("cannot open '%s': %s",
+						 LEASE_MEMBERS_DIR,
+						 strerror(errno));
+	if (lease_list(fd, journal_host(), grace, &members, &n) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	sb_init(&sb, 0);
+	sb_printf(&sb, "%zu host(s)", n);
+	for (size_t i = 0; i < n; i++) {
+		char *h = holder_text(&members[i]);
+
+		sb_printf(&sb, "%s %s", i ? "," : ":", h);
+		free(h);
+		lease_holder_release(&members[i]);
+	}
+	free(members);
+	if (n)
+		*who = sb_detach(&sb, NULL);
+	sb_release(&sb);
+	return n > 0;
+}
+
 struct lease *cli_session_lease(struct cli *cli, int metafd,
 				const char *session, const char *operation,
 				struct lease_holder *taken_from, int *exit_code)
 {
 	unsigned grace = cli->cfg ? cli->cfg->store.lease_grace : 300;
+	bool joining = strcmp(operation, LEASE_JOIN_OPERATION) == 0;
 	struct lease_holder other;
 	enum lease_result res;
 	struct lease *l;
-	char *holder;
-	time_t now = time(NULL);
+	char *holder, *members;
+	time_t now;
+	int running;
 
 	memset(taken_from, 0, sizeof(*taken_from));
-	l = lease_take(metafd, journal_host(), operation, grace, &res, &other);
+	/* members join one at a time, each holding it for a moment */
+	for (int tries = 0;; tries++) {
+		l = lease_take(metafd, journal_host(), operation, grace, &res,
+			       &other);
+		if (res != LEASE_BUSY || !joining || tries == 100 ||
+		    strcmp(other.operation, LEASE_JOIN_OPERATION) != 0)
+			break;
+		lease_holder_release(&other);
+		usleep(100 * 1000);
+	}
+	now = time(NULL);
 	if (res == LEASE_ERROR)
 		*exit_code = SA_EXIT_FAILURE;
-	if (res == LEASE_ERROR || res == LEASE_TAKEN)
+	if (res == LEASE_ERROR)
 		return l;
-	holder = holder_text(&other);
+	if (res == LEASE_BUSY) {
+		holder = holder_text(&other);
+		log_err("session '%s' is held by %s, last heartbeat %llds ago: "
+			"refused; a holder silent for %us ([store] "
+			"lease_grace) is taken over",
+			session, holder, (long long)(now - other.heartbeat),
+			grace);
+		*exit_code = SA_EXIT_BUSY;
+		free(holder);
+		lease_holder_release(&other);
+		return NULL;
+	}
+	/* members of a shared archive hold no lease while they work */
+	running = joining ? 0 : shared_archive_running(metafd, grace, &members);
+	if (running != 0) {
+		if (running > 0)
+			log_err("session '%s' is being archived by a shared "
+				"archive on %s: refused until it ends (a member "
+				"silent for %us, [store] lease_grace, no "
+				"longer counts)",
+				session, members, grace);
+		free(members);
+		lease_holder_release(&other);
+		lease_release(l);
+		*exit_code = running > 0 ? SA_EXIT_BUSY : SA_EXIT_FAILURE;
+		return NULL;
+	}
 	if (res == LEASE_TAKEN_OVER) {
+		holder = holder_text(&other);
 		log_msg(LOG_NOTICE,
 			"session '%s': took the lease over from %s, silent for "
 			"%llds",
 			session, holder, (long long)(now - other.heartbeat));
 		*taken_from = other;
 		free(holder);
-		return l;
 	}
-	log_err("session '%s' is held by %s, last heartbeat %llds ago: "
-		"refused; a holder silent for %us ([store] lease_grace) is "
-		"taken over",
-		session, holder, (long long)(now - other.heartbeat), grace);
-	*exit_code = SA_EXIT_BUSY;
-	free(holder);
-	lease_holder_release(&other);
-	return NULL;
+	return l;
 }
 
 void cli_note_takeover(int metafd, const char *journal, const char *operation,

@@ -337,15 +337,8 @@ static struct store *check_store(struct doctor *d, const struct config *cfg)
 		       "%s", err);
 		return NULL;
 	}
-	if (store_format(st) < STORE_FORMAT)
-		report(d, LVL_WARN, "store",
-		       "an older format is read, not upgraded in place",
-		       "'%s': store id %s, format %d (this version writes %d)",
-		       store_path(st), store_id(st), store_format(st),
-		       STORE_FORMAT);
-	else
-		report(d, LVL_OK, "store", NULL, "'%s': store id %s, format %d",
-		       store_path(st), store_id(st), store_format(st));
+	report(d, LVL_OK, "store", NULL, "'%s': store id %s, format %d",
+	       store_path(st), store_id(st), store_format(st));
 	check_store_writable(d, st);
 	check_store_space(d, st);
 	return st;

@@ -81,6 +81,49 @@ struct loop {
 	size_t running;
 };
 
+/*
+ * The courses to start: the items in order, then those another host had
+ * when their turn came (ENGINE_DEFERRED), looked at again at most once a
+ * second until that host ends them or is found dead.
+ */
+struct queue {
+	struct engine_item *items;
+	size_t n, next;
+	struct engine_item **again, **later;
+	size_t n_again, again_next, n_later;
+	time_t retry_at;
+};
+
+static size_t queue_left(const struct queue *q)
+{
+	return q->n - q->next + q->n_again - q->again_next + q->n_later;
+}
+
+static struct engine_item *queue_next(struct queue *q, time_t now)
+{
+	if (q->next < q->n)
+		return &q->items[q->next];
+	if (q->again_next == q->n_again && q->n_later && now >= q->retry_at) {
+		struct engine_item **swap = q->again;
+
+		q->again = q->later;
+		q->n_again = q->n_later;
+		q->again_next = 0;
+		q->later = swap;
+		q->n_later = 0;
+		q->retry_at = now + 1;
+	}
+	return q->again_next < q->n_again ? q->again[q->again_next] : NULL;
+}
+
+static void queue_pop(struct queue *q)
+{
+	if (q->next < q->n)
+		q->next++;
+	else
+		q->again_next++;
+}
+
 struct worker_arg {
 	struct loop *l;
 	struct slot *s;
@@ -148,16 +191,22 @@ void engine_log_summary(const struct engine_config *cfg,
 {
 	char outages[64] = "";
 
+	char elsewhere[64] = "";
+
 	if (res->outages)
 		snprintf(outages, sizeof(outages),
 			 "%lld pending after an outage, ",
 			 (long long)res->outages);
+	if (res->elsewhere)
+		snprintf(elsewhere, sizeof(elsewhere),
+			 ", %lld done by other hosts",
+			 (long long)res->elsewhere);
 	log_msg(LOG_NOTICE,
 		"%s of %s: %lld done, %lld failed, %lld aborted, %s%lld not "
-		"started",
+		"started%s",
 		cfg->operation, cfg->session, (long long)res->done,
 		(long long)res->failed, (long long)res->aborted, outages,
-		(long long)res->not_started);
+		(long long)res->not_started, elsewhere);
 }
 
 static void abort_running(struct loop *l, unsigned n)
@@ -312,7 +361,8 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 	unsigned outages_in_row = 0;
 	unsigned long finished = 0, last_outage = 0;
 	bool stopping = false;
-	size_t next = 0;
+	struct queue q = { .items = items, .n = n };
+	struct engine_item *it;
 	time_t last_update = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -330,6 +380,8 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 	for (size_t i = 0; i < n; i++)
 		rc.bytes_total += items[i].bytes;
 	l.slots = xcalloc(parallel, sizeof(*l.slots));
+	q.again = xcalloc(n + 1, sizeof(*q.again));
+	q.later = xcalloc(n + 1, sizeof(*q.later));
 	pthread_mutex_init(&l.lock, NULL);
 	pthread_cond_init(&l.cond, NULL);
 	sb_init(&failures, 64 * 1024);
@@ -356,6 +408,14 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 			pthread_join(s->tid, NULL);
 			s->outcome = ops->done(ctx, s->item, s->outcome,
 					       s->err, sizeof(s->err));
+			if (s->outcome == ENGINE_DEFERRED) {
+				q.later[q.n_later++] = s->item;
+				pthread_mutex_lock(&l.lock);
+				s->busy = false;
+				l.running--;
+				changed = true;
+				continue;
+			}
 			finished++;
 			if ((s->outcome == ENGINE_DONE ||
 			     s->outcome == ENGINE_FAILED) &&
@@ -369,6 +429,10 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 				outages_in_row++;
 				last_outage = finished;
 				stop_if_down(cfg, res, s, outages_in_row);
+			} else if (s->outcome == ENGINE_ELSEWHERE) {
+				res->elsewhere++;
+				rc.total--;
+				rc.bytes_total -= s->item->bytes;
 			} else if (s->outcome == ENGINE_FAILED) {
 				res->failed++;
 				snprintf(last_err, sizeof(last_err), "%s",
@@ -431,7 +495,8 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 		}
 		if (open)
 			closing = false;
-		if (!open && next < n && !res->cancelled && l.running == 0) {
+		if (!open && queue_left(&q) && !res->cancelled &&
+		    l.running == 0) {
 			if (cfg->no_wait) {
 				res->window_closed = true;
 				break;
@@ -465,20 +530,20 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 		}
 		/* start what may start */
 		while (open && !paused && !res->cancelled &&
-		       res->stopped_by == ENGINE_DONE && next < n &&
-		       l.running < parallel) {
+		       res->stopped_by == ENGINE_DONE &&
+		       l.running < parallel && (it = queue_next(&q, now))) {
 			unsigned i;
 
 			for (i = 0; i < parallel && l.slots[i].busy; i++)
 				;
-			if (start_slot(&l, &l.slots[i], &items[next]) < 0)
+			if (start_slot(&l, &l.slots[i], it) < 0)
 				break;
 			l.slots[i].finished_before = finished;
-			next++;
+			queue_pop(&q);
 			changed = true;
 		}
 		if (l.running == 0 &&
-		    (next == n || res->cancelled ||
+		    (!queue_left(&q) || res->cancelled ||
 		     res->stopped_by != ENGINE_DONE))
 			break;
 		if (changed || now != last_update) {
@@ -486,7 +551,8 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 
 			rc.current = cur;
 			pthread_mutex_unlock(&l.lock);
-			progress_update(bar, res->done + res->failed,
+			progress_update(bar,
+					res->done + res->failed + res->elsewhere,
 					rc.bytes_done, cur);
 			if (cfg->idx && cfg->run_id > 0)
 				runs_update(cfg->idx, cfg->run_id, &rc);
@@ -502,7 +568,9 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 			timed_wait(&l, 200);
 	}
 	pthread_mutex_unlock(&l.lock);
-	res->not_started = (int64_t)(n - next);
+	res->not_started = (int64_t)queue_left(&q);
+	free(q.again);
+	free(q.later);
 	progress_end(bar);
 	if (cfg->idx && cfg->run_id > 0)
 		runs_update(cfg->idx, cfg->run_id, &rc);

@@ -16,6 +16,10 @@
  * down: that is not the course's failure. It stays pending like an aborted
  * one, and after stop_after such courses in a row the run stops (running
  * courses aborted, none started) instead of failing every course left.
+ *
+ * In a shared archive a course may be another host's: it comes back
+ * later while that host has it (ENGINE_DEFERRED), and is not this run's
+ * once that host ended it (ENGINE_ELSEWHERE).
  */
 #ifndef SA_ENGINE_H
 #define SA_ENGINE_H
@@ -44,6 +48,8 @@ enum engine_outcome {
 	ENGINE_ABORTED,       /* stopped by cancel or the window: redo later */
 	ENGINE_PLATFORM_DOWN, /* Moodle cannot be reached: redo later */
 	ENGINE_STORE_DOWN,    /* the store is full or unwritable: redo later */
+	ENGINE_DEFERRED,      /* another host has it now: look again later */
+	ENGINE_ELSEWHERE,     /* another host did it (or failed it) */
 };
 
 /* What a running course shares with the engine. */
@@ -83,6 +89,7 @@ struct engine_config {
 
 struct engine_result {
 	int64_t done, failed, aborted, not_started;
+	int64_t elsewhere;  /* ended by another host of a shared archive */
 	int64_t outages;    /* courses left pending: platform or store down */
 	bool cancelled;
 	bool window_closed; /* stopped because the window closed */

@@ -1,17 +1,20 @@
 /*
  * Loading a session's manifest for the operations that follow archive.
- * The indexer reads the same file for the index; here every field an
+ * The indexer reads the same files for the index; here every field an
  * operation needs is kept, and the latest line of a course replaces the
- * ones before (a course archived again).
+ * ones before (a course archived again): the last of one file, the later
+ * of two files (a shared archive's hosts each write their own).
  */
 #include "manifest.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
+#include <errno.h>
 
 #include "journal.h"
 #include "log.h"
@@ -19,8 +22,41 @@
 
 struct load {
 	struct manifest *m;
-	const char *session;
+	const char *session, *file;
+	int file_no; /* which manifest file: later lines of one always win */
 };
+
+static size_t slot_of(const struct manifest *m, int64_t id)
+{
+	uint64_t h = (uint64_t)id * 0x9e3779b97f4a7c15ull;
+
+	return (size_t)(h >> 17) & (m->cap - 1);
+}
+
+/*
+ * Adds m->v[i] to the ids' hash table (index + 1 per slot, kept at most
+ * half full): a 10,000-course session must not be searched line by line.
+ */
+static void index_course(struct manifest *m, size_t i)
+{
+	size_t k;
+
+	if (2 * (m->n + 1) > m->cap) {
+		size_t old = m->cap;
+		size_t *slots = m->slots;
+
+		m->cap = old ? 2 * old : 64;
+		m->slots = xcalloc(m->cap, sizeof(*m->slots));
+		for (size_t j = 0; j < old; j++)
+			if (slots[j])
+				index_course(m, slots[j] - 1);
+		free(slots);
+	}
+	for (k = slot_of(m, m->v[i].id); m->slots[k];
+	     k = (k + 1) & (m->cap - 1))
+		;
+	m->slots[k] = i + 1;
+}
 
 static char *dup_or_null(const char *s)
 {
@@ -49,20 +85,30 @@ static int on_line(void *ctx, long line_no, json_t *o)
 	const char *path = journal_str(o, "category_path");
 	struct manifest_course *c;
 
+	int64_t time = journal_int(o, "time", 0);
+
 	if (id <= 0 || !file || !sha) {
 		log_warn("%s/%s/%s:%ld: skipped, not a manifest entry",
-			 l->session, SESSION_META_DIR, MANIFEST_FILE, line_no);
+			 l->session, SESSION_META_DIR, l->file, line_no);
 		return 0;
 	}
 	c = manifest_find(m, id);
 	if (c) {
+		if (c->file_no != l->file_no && time < c->time)
+			return 0;
 		course_release(c);
+		memset(c, 0, sizeof(*c));
 	} else {
 		m->v = xrealloc(m->v, (m->n + 1) * sizeof(*m->v));
-		c = &m->v[m->n++];
+		c = &m->v[m->n];
+		memset(c, 0, sizeof(*c));
+		c->id = id;
+		index_course(m, m->n);
+		m->n++;
 	}
-	memset(c, 0, sizeof(*c));
 	c->id = id;
+	c->time = time;
+	c->file_no = l->file_no;
 	c->file = xstrdup(file);
 	c->sha256 = xstrdup(sha);
 	c->shortname = dup_or_null(journal_str(o, "shortname"));
@@ -119,19 +165,42 @@ static void read_session_ini(int metafd, struct manifest *m)
 	fclose(f);
 }
 
+static int load_file(struct load *l, int metafd, const char *name)
+{
+	off_t off = 0;
+	long lines = 0;
+	char *display = xasprintf("%s/%s/%s", l->session, SESSION_META_DIR,
+				  name);
+	int rc;
+
+	l->file = name;
+	rc = journal_read(metafd, name, display, &off, &lines, on_line, l);
+	free(display);
+	l->file_no++;
+	return rc;
+}
+
 int manifest_load(int metafd, const char *session, struct manifest *out)
 {
 	struct load l = { .m = out, .session = session };
-	off_t off = 0;
-	long lines = 0;
-	char *display = xasprintf("%s/%s/%s", session, SESSION_META_DIR,
-				  MANIFEST_FILE);
+	int fd = fcntl(metafd, F_DUPFD_CLOEXEC, 0);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = journal_read(metafd, MANIFEST_FILE, display, &off, &lines,
-			  on_line, &l);
-	free(display);
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return log_err("cannot list '%s/%s': %s", session,
+			       SESSION_META_DIR, strerror(errno));
+	}
+	rc = load_file(&l, metafd, MANIFEST_FILE);
+	while (rc == 0 && (de = readdir(dir)))
+		if (strcmp(de->d_name, MANIFEST_FILE) != 0 &&
+		    journal_is_manifest(de->d_name))
+			rc = load_file(&l, metafd, de->d_name);
+	closedir(dir);
 	if (rc < 0) {
 		manifest_release(out);
 		return -1;
@@ -148,6 +217,7 @@ void manifest_release(struct manifest *m)
 	for (size_t i = 0; i < m->n; i++)
 		course_release(&m->v[i]);
 	free(m->v);
+	free(m->slots);
 	free(m->root_name);
 	free(m->source_site);
 	memset(m, 0, sizeof(*m));
@@ -155,9 +225,12 @@ void manifest_release(struct manifest *m)
 
 struct manifest_course *manifest_find(const struct manifest *m, int64_t id)
 {
-	for (size_t i = 0; i < m->n; i++)
-		if (m->v[i].id == id)
-			return &m->v[i];
+	if (!m->cap)
+		return NULL;
+	for (size_t k = slot_of(m, id); m->slots[k];
+	     k = (k + 1) & (m->cap - 1))
+		if (m->v[m->slots[k] - 1].id == id)
+			return &m->v[m->slots[k] - 1];
 	return NULL;
 }
 

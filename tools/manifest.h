@@ -22,6 +22,8 @@ struct manifest_course {
 	char *moodle_release;
 	int64_t moodle_version;
 	char *tool_version;
+	int64_t time;           /* of its line */
+	int file_no;            /* which manifest file it comes from */
 };
 
 struct manifest {
@@ -31,10 +33,12 @@ struct manifest {
 				       (the session's name if unknown) */
 	int64_t root_id;            /* its id there, 0 when unknown */
 	char *source_site;          /* md5 of the source's siteidentifier */
+	size_t *slots, cap;         /* manifest_find's hash of the ids */
 };
 
 /*
- * Reads metafd/manifest.jsonl (metafd: the session's .session folder).
+ * Reads metafd/manifest.jsonl and the per-host manifest@*.jsonl of a
+ * shared archive (metafd: the session's .session folder).
  * Garbage lines are skipped with a warning. 0, or -1 (logged). Release
  * with manifest_release().
  */

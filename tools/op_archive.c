@@ -5,6 +5,10 @@
  * place. Recording (manifest, journal, index) happens after the rename, so
  * a kill -9 at any instant leaves either nothing under the final name, or a
  * complete backup that the next run finds and records without redoing it.
+ *
+ * Shared (--share, [jobs] share), several hosts archive the session at
+ * once: each course is claimed before its backup (share.h), and each host
+ * writes its own manifest and journal.
  */
 #include "op_archive.h"
 
@@ -37,6 +41,7 @@
 #include "runner.h"
 #include "runs.h"
 #include "scan.h"
+#include "share.h"
 #include "store.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -58,6 +63,13 @@ struct planned {
 	char *tmpdir;        /* absolute */
 	struct mbz_info info;
 	struct stat st;
+	/* shared archive: the course's claim while this host has it */
+	struct lease *claim;
+	char other[160];     /* the host that had it, for the log */
+	bool failed_elsewhere;
+	char *their_file;    /* the backup another host made of it, */
+	int their_read;      /* as this host read it (mbz_read_path) */
+	char their_err[256];
 };
 
 struct plan {
@@ -80,9 +92,12 @@ struct archive_ctx {
 	struct moodle *m;   /* the calling thread's only */
 	struct bridge_pool *pool; /* [jobs] runner = worker, else NULL */
 	struct plan *plan;
-	char *journal;      /* journal-<site>.jsonl */
+	char *journal;      /* journal-<site>[@<host>].jsonl */
+	char *manifest;     /* manifest.jsonl, or manifest@<host>.jsonl */
 	int metafd;         /* the session's .session folder */
 	int64_t session_id;
+	struct share *share; /* a shared archive's membership, or NULL */
+	int64_t done, failed, elsewhere, items; /* this host's, for status */
 };
 
 static void plan_free(struct plan *p)
@@ -975,6 +990,81 @@ static enum engine_outcome backup_by_worker(struct archive_ctx *a,
 	return ENGINE_DONE;
 }
 
+/*
+ * A backup renamed into place by a run that died before recording it: the
+ * file is whole (rename is atomic), so it is recorded, not redone. True
+ * when pc->info and pc->st now describe it.
+ */
+static bool backup_in_place(struct archive_ctx *a, struct planned *pc)
+{
+	char *path = xasprintf("%s/%s/%s", store_path(a->store),
+			       a->plan->session, pc->file);
+	char err[256];
+	bool whole = stat(path, &pc->st) == 0 &&
+		     mbz_read_path(path, MBZ_FULL, &pc->info, err,
+				   sizeof(err)) == 0 &&
+		     pc->info.original_course_id == pc->c.id;
+
+	if (whole)
+		log_msg(LOG_NOTICE,
+			"course %lld: a complete backup from an interrupted "
+			"run is in place, recorded",
+			(long long)pc->c.id);
+	else
+		mbz_info_release(&pc->info);
+	free(path);
+	return whole;
+}
+
+/* A shared archive's course: ours to do, another host's, or later. */
+static enum engine_outcome claim_course(struct archive_ctx *a,
+					struct planned *pc, char *err,
+					size_t errlen)
+{
+	enum share_claim claim = share_claim(a->share, pc->c.id, pc->file,
+					     &pc->claim, pc->other,
+					     sizeof(pc->other),
+					     &pc->their_file);
+	char *path;
+
+	switch (claim) {
+	case SHARE_CLAIMED:
+		return ENGINE_DONE;
+	case SHARE_TAKEN_OVER:
+		log_msg(LOG_NOTICE,
+			"course %lld: claim taken over from %s, silent for "
+			"longer than [store] lease_grace",
+			(long long)pc->c.id, pc->other);
+		return ENGINE_DONE;
+	case SHARE_BUSY:
+		return ENGINE_DEFERRED;
+	case SHARE_DONE_ELSEWHERE:
+	case SHARE_FAILED_ELSEWHERE:
+		pc->failed_elsewhere = claim == SHARE_FAILED_ELSEWHERE;
+		if (!pc->their_file)
+			return ENGINE_ELSEWHERE;
+		/* this host's index reads it as a scan would, here where
+		 * it overlaps this host's own backups */
+		path = xasprintf("%s/%s/%s", store_path(a->store),
+				 a->plan->session, pc->their_file);
+		pc->their_read = stat(path, &pc->st) < 0
+					 ? (snprintf(pc->their_err,
+						     sizeof(pc->their_err),
+						     "%s", strerror(errno)),
+					    -1)
+					 : mbz_read_path(path, MBZ_FULL,
+							 &pc->info,
+							 pc->their_err,
+							 sizeof(pc->their_err));
+		free(path);
+		return ENGINE_ELSEWHERE;
+	default:
+		engine_fail(err, errlen, "cannot claim the course in %s/%s",
+			    SESSION_META_DIR, LEASE_CLAIMS_DIR);
+		return ENGINE_STORE_DOWN;
+	}
+}
+
 /* On a worker thread: hook, Moodle's backup, checks, rename into place. */
 static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 				       struct engine_job *job, char *err,
@@ -992,6 +1082,13 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	struct statvfs sv;
 	int sessfd = -1, fd;
 
+	if (a->share) {
+		if ((out = claim_course(a, pc, err, errlen)) != ENGINE_DONE)
+			return out;
+		/* a member that died between rename and record left it */
+		if (backup_in_place(a, pc))
+			return ENGINE_DONE;
+	}
 	/* refusing is better than a full disk: check before each course */
 	if (statvfs(store_path(a->store), &sv) == 0 &&
 	    (int64_t)sv.f_bavail * (int64_t)sv.f_frsize <
@@ -1052,6 +1149,14 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 		goto out_clean;
 	}
 	close(fd);
+	if (pc->claim && !lease_held(pc->claim)) {
+		/* stalled past the grace: another host redoes it */
+		log_warn("course %lld: its claim was taken over meanwhile, "
+			 "this backup is dropped",
+			 (long long)pc->c.id);
+		out = ENGINE_DEFERRED;
+		goto out_clean;
+	}
 	sessfd = openat(store_dirfd(a->store), a->plan->session,
 			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	dir = xstrdup(pc->file);
@@ -1110,6 +1215,14 @@ out_clean:
 	return out;
 }
 
+/* What status shows of this host in a shared archive. */
+static void count_member(struct archive_ctx *a)
+{
+	if (a->share)
+		share_counts(a->share, a->done, a->failed, a->elsewhere,
+			     a->items - a->done - a->failed - a->elsewhere);
+}
+
 static void journal_event(struct archive_ctx *a, json_t *ev)
 {
 	if (journal_append(a->metafd, a->journal, ev) < 0)
@@ -1128,7 +1241,43 @@ static enum engine_outcome archive_done(void *ctx, struct engine_item *it,
 	json_t *ev;
 
 	outcome = outage_platform(a->m, outcome, err, errlen);
-	if (outcome == ENGINE_ABORTED)
+	if (outcome == ENGINE_DONE && pc->claim && !lease_held(pc->claim)) {
+		log_warn("course %lld: its claim was taken over meanwhile, "
+			 "not recorded here",
+			 (long long)pc->c.id);
+		outcome = ENGINE_DEFERRED;
+	}
+	if (outcome == ENGINE_ELSEWHERE) {
+		pc->archived = !pc->failed_elsewhere;
+		log_info("course %lld '%s' %s %s", (long long)pc->c.id,
+			 pc->c.shortname,
+			 pc->failed_elsewhere ? "failed on" : "archived by",
+			 pc->other);
+		a->elsewhere++;
+		if (pc->their_file && pc->their_read == 0)
+			scan_record_file(a->idx, a->session_id, pc->their_file,
+					 &pc->st, 0, &pc->info, NULL);
+		else if (pc->their_file)
+			log_warn("course %lld: cannot read the backup %s made: "
+				 "%s",
+				 (long long)pc->c.id, pc->other,
+				 pc->their_err);
+		free(pc->their_file);
+		pc->their_file = NULL;
+		mbz_info_release(&pc->info);
+		scan_session_feeds(a->idx, a->store, a->plan->session,
+				   pc->c.id);
+		count_member(a);
+		return outcome;
+	}
+	if (outcome == ENGINE_ABORTED || outcome == ENGINE_DEFERRED ||
+	    engine_outage(outcome)) {
+		/* pending: another host, or the next run, does it */
+		lease_release(pc->claim);
+		pc->claim = NULL;
+		mbz_info_release(&pc->info);
+	}
+	if (outcome == ENGINE_ABORTED || outcome == ENGINE_DEFERRED)
 		return outcome;
 	if (engine_outage(outcome)) {
 		/* not the course's failure: no journal line, still pending */
@@ -1144,6 +1293,7 @@ static enum engine_outcome archive_done(void *ctx, struct engine_item *it,
 			       "source_course_id", (json_int_t)pc->c.id, "file",
 			       pc->file, "error", err);
 		journal_event(a, ev);
+		a->failed++;
 	} else {
 		json_t *line = json_pack(
 			"{s:i, s:I, s:I, s:s, s:s, s:I, s:s, s:s, s:s, s:O,"
@@ -1165,7 +1315,7 @@ static enum engine_outcome archive_done(void *ctx, struct engine_item *it,
 			a->plan->root.name, "session_category_id",
 			(json_int_t)a->plan->root.id);
 
-		if (!line || journal_append(a->metafd, MANIFEST_FILE, line) < 0)
+		if (!line || journal_append(a->metafd, a->manifest, line) < 0)
 			log_err("cannot write the manifest of '%s': %s",
 				a->plan->session, strerror(errno));
 		json_decref(line);
@@ -1178,9 +1328,16 @@ static enum engine_outcome archive_done(void *ctx, struct engine_item *it,
 				 &pc->info, NULL);
 		pc->archived = true;
 		pc->failed_before = false;
+		a->done++;
 		log_info("course %lld '%s' archived to %s", (long long)pc->c.id,
 			 pc->c.shortname, pc->file);
 	}
+	/* the outcome stays for the other hosts, after the lines saying it */
+	if (pc->claim)
+		lease_finish(pc->claim, outcome == ENGINE_DONE ? "done"
+							       : "failed");
+	pc->claim = NULL;
+	count_member(a);
 	scan_session_feeds(a->idx, a->store, a->plan->session, pc->c.id);
 	mbz_info_release(&pc->info);
 	return outcome;
@@ -1351,8 +1508,27 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
 }
 
 struct archive_opts {
-	bool force, no_wait, retry_failed;
+	bool force, no_wait, retry_failed, share;
+	unsigned shard, shards; /* --shard K/N: 1 <= K <= N; 0/0 none */
 };
+
+static int parse_shard(struct archive_opts *o, const char *arg)
+{
+	unsigned k, n;
+	int used = 0;
+
+	if (sscanf(arg, "%u/%u%n", &k, &n, &used) != 2 || arg[used] ||
+	    k < 1 || n < 1 || k > n || n > 1000) {
+		log_err("bad --shard '%s': expected K/N with 1 <= K <= N <= "
+			"1000 (this host's share of N)",
+			arg);
+		return -1;
+	}
+	o->shard = k;
+	o->shards = n;
+	o->share = true;
+	return 0;
+}
 
 static int archive_opt(int c, void *data)
 {
@@ -1362,6 +1538,8 @@ static int archive_opt(int c, void *data)
 	case 'F': o->force = true; return 0;
 	case 'W': o->no_wait = true; return 0;
 	case 'R': o->retry_failed = true; return 0;
+	case 'S': o->share = true; return 0;
+	case 'K': return parse_shard(o, optarg);
 	default: return -1;
 	}
 }
@@ -1375,26 +1553,39 @@ static const char archive_help[] =
 	"  --force          start even if the estimate exceeds the free space\n"
 	"  --no-wait        outside the window, exit 3 instead of waiting\n"
 	"  --retry-failed   redo only the courses that failed before\n"
+	"  --share          share the session with the other hosts running\n"
+	"                   archive --share on it: each does courses others\n"
+	"                   have not claimed ([jobs] share)\n"
+	"  --shard K/N      shared, and only the courses whose id modulo N\n"
+	"                   is K-1\n"
 	"Signals: SIGUSR1 pauses, SIGUSR2 resumes, SIGTERM cancels (or\n"
 	"'sessionarchiver pause|resume|cancel SESSION').\n";
 
 /* Items for the engine, and each course's backup.php command line. */
 static struct engine_item *make_items(struct archive_ctx *a, struct moodle *m,
-				      bool retry_failed, size_t *n)
+				      const struct archive_opts *o, size_t *n)
 {
 	struct engine_item *items = xcalloc(a->plan->n + 1, sizeof(*items));
 
 	*n = 0;
 	for (size_t i = 0; i < a->plan->n; i++) {
 		struct planned *pc = &a->plan->v[i];
-		if (pc->archived || pc->failed_before != retry_failed)
+		if (pc->archived || pc->failed_before != o->retry_failed ||
+		    (o->shards && (uint64_t)pc->c.id % o->shards !=
+					   o->shard - 1))
 			continue;
 		/* the run's pid in the name: a backup.php orphaned by a
 		 * killed run writes where no later run looks */
-		pc->tmpdir = xasprintf("%s/%s/%s/%lld-%ld",
-				       store_path(a->store), a->plan->session,
-				       TMP_DIR, (long long)pc->c.id,
-				       (long)getpid());
+		if (a->share)
+			pc->tmpdir = xasprintf(
+				"%s/%s/%s/%s/%lld", store_path(a->store),
+				a->plan->session, TMP_DIR,
+				share_member(a->share), (long long)pc->c.id);
+		else
+			pc->tmpdir = xasprintf(
+				"%s/%s/%s/%lld-%ld", store_path(a->store),
+				a->plan->session, TMP_DIR,
+				(long long)pc->c.id, (long)getpid());
 		pc->argv = moodle_backup_argv(m, pc->c.id, pc->tmpdir);
 		if (!pc->argv) {
 			log_err("cannot run Moodle's CLI: %s", moodle_error(m));
@@ -1410,39 +1601,19 @@ static struct engine_item *make_items(struct archive_ctx *a, struct moodle *m,
 	return items;
 }
 
-/*
- * A backup renamed into place by a run that died before recording it: the
- * file is whole (rename is atomic), so it is recorded, not redone.
- */
 static void adopt_orphans(struct archive_ctx *a)
 {
 	for (size_t i = 0; i < a->plan->n; i++) {
 		struct planned *pc = &a->plan->v[i];
-		char *path, err[256];
+		struct engine_item it = { .id = pc->c.id,
+					  .label = pc->c.shortname,
+					  .data = pc };
 
-		if (pc->archived)
+		if (pc->archived || !backup_in_place(a, pc))
 			continue;
-		path = xasprintf("%s/%s/%s", store_path(a->store),
-				 a->plan->session, pc->file);
-		if (stat(path, &pc->st) == 0 &&
-		    mbz_read_path(path, MBZ_FULL, &pc->info, err,
-				  sizeof(err)) == 0 &&
-		    pc->info.original_course_id == pc->c.id) {
-			struct engine_item it = { .id = pc->c.id,
-						  .label = pc->c.shortname,
-						  .data = pc };
-
-			log_msg(LOG_NOTICE,
-				"course %lld: a complete backup from an "
-				"interrupted run is in place, recorded",
-				(long long)pc->c.id);
-			archive_done(a, &it, ENGINE_DONE, NULL, 0);
-			pc->archived = true;
-			pc->failed_before = false;
-		} else {
-			mbz_info_release(&pc->info);
-		}
-		free(path);
+		archive_done(a, &it, ENGINE_DONE, NULL, 0);
+		pc->archived = true;
+		pc->failed_before = false;
 	}
 }
 
@@ -1462,7 +1633,7 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 	struct engine_result res;
 	struct engine_item *items;
 	struct run_info busy;
-	char *summary;
+	char *summary, *tmp;
 	size_t n;
 	int rc;
 
@@ -1475,17 +1646,28 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 	}
 	if (ec.run_id < 0)
 		return SA_EXIT_FAILURE;
-	/* we hold the session: what a dead run left in tmp/ is garbage */
-	remove_tree(a->metafd, "tmp");
-	if (mkdirat(a->metafd, "tmp", 0755) < 0 && errno != EEXIST) {
+	/* we hold the session: what a dead run left in tmp/ is garbage (a
+	 * member of a shared archive cleared what dead members left) */
+	if (!a->share)
+		remove_tree(a->metafd, "tmp");
+	tmp = a->share ? xasprintf("tmp/%s", share_member(a->share))
+		       : xstrdup("tmp");
+	if ((mkdirat(a->metafd, "tmp", 0755) < 0 && errno != EEXIST) ||
+	    (mkdirat(a->metafd, tmp, 0755) < 0 && errno != EEXIST)) {
 		runs_end(a->idx, ec.run_id, "failed", "cannot create tmp/");
-		return log_err("cannot create '%s/%s/%s': %s",
-			       store_path(a->store), a->plan->session, TMP_DIR,
-			       strerror(errno)),
-		       SA_EXIT_FAILURE;
+		log_err("cannot create '%s/%s/%s/%s': %s",
+			store_path(a->store), a->plan->session,
+			SESSION_META_DIR, tmp, strerror(errno));
+		free(tmp);
+		return SA_EXIT_FAILURE;
 	}
-	adopt_orphans(a);
-	items = make_items(a, m, o->retry_failed, &n);
+	free(tmp);
+	/* shared: each claimed course looks for its own (archive_run) */
+	if (!a->share)
+		adopt_orphans(a);
+	items = make_items(a, m, o, &n);
+	a->items = (int64_t)n;
+	count_member(a);
 	if (!items) {
 		runs_end(a->idx, ec.run_id, "failed", "cannot run Moodle's CLI");
 		return SA_EXIT_FAILURE;
@@ -1499,6 +1681,10 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 			log_msg(LOG_NOTICE,
 				"archive of %s: no failed course to retry",
 				a->plan->session);
+		else if (o->shards)
+			log_msg(LOG_NOTICE,
+				"archive of %s: nothing to do in shard %u/%u",
+				a->plan->session, o->shard, o->shards);
 		else if (failed)
 			log_msg(LOG_NOTICE,
 				"archive of %s: nothing new to do; %zu "
@@ -1554,11 +1740,13 @@ int cmd_archive(struct cli *cli, int argc, char **argv)
 {
 	static const char synopsis[] =
 		"[SESSION | --category SPEC | --auto] [--force] [--no-wait] "
-		"[--retry-failed]";
+		"[--retry-failed] [--share | --shard K/N]";
 	static const struct option extra[] = {
 		{ "force", no_argument, NULL, 'F' },
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ "retry-failed", no_argument, NULL, 'R' },
+		{ "share", no_argument, NULL, 'S' },
+		{ "shard", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct archive_opts o = { 0 };
@@ -1580,6 +1768,7 @@ int cmd_archive(struct cli *cli, int argc, char **argv)
 		return rc;
 	a.cfg = cli->cfg;
 	a.m = m;
+	o.share = o.share || a.cfg->jobs.share;
 	rc = build_plan(m, a.idx, a.store, a.cfg, sel.name, sel.category,
 			sel.autosel, &p);
 	if (rc < 0) {
@@ -1594,10 +1783,24 @@ int cmd_archive(struct cli *cli, int argc, char **argv)
 	if (a.metafd < 0)
 		goto out_plan;
 	logfd = cli_session_log(a.metafd);
-	lease = cli_session_lease(cli, a.metafd, p.session, "archive",
-				  &taken_from, &rc);
-	if (!lease)
-		goto out_plan;
+	if (o.share) {
+		/* older versions would not see the per-host manifests */
+		if (store_require_format(a.store, STORE_FORMAT_SHARED) < 0) {
+			log_err("cannot move the store to format %d for a "
+				"shared archive: %s",
+				STORE_FORMAT_SHARED, strerror(errno));
+			goto out_plan;
+		}
+		a.share = share_join(cli, a.metafd, p.session, &taken_from,
+				     &rc);
+		if (!a.share)
+			goto out_plan;
+	} else {
+		lease = cli_session_lease(cli, a.metafd, p.session, "archive",
+					  &taken_from, &rc);
+		if (!lease)
+			goto out_plan;
+	}
 	rc = SA_EXIT_FAILURE;
 	/* another host may have archived courses since the plan was made */
 	so.only = p.session;
@@ -1624,15 +1827,17 @@ int cmd_archive(struct cli *cli, int argc, char **argv)
 		goto out_plan;
 	}
 	a.session_id = idx_session_ensure(a.idx, p.session);
-	a.journal = xasprintf("%s%s%s", JOURNAL_PREFIX, p.site.site_hash,
-			      JOURNAL_SUFFIX);
+	a.journal = journal_name(p.site.site_hash, o.share);
+	a.manifest = journal_manifest_name(o.share);
 	cli_note_takeover(a.metafd, a.journal, "archive", &taken_from);
 	if (a.session_id > 0)
 		rc = run_archive(&a, m, &o);
 	free(a.journal);
+	free(a.manifest);
 out_plan:
 	lease_holder_release(&taken_from);
 	lease_release(lease);
+	share_leave(a.share);
 	cli_session_log_close(logfd);
 	if (a.metafd >= 0)
 		close(a.metafd);

@@ -620,9 +620,9 @@ def test_exit_codes_for_stores_and_indexes(store, tmp_path):
         assert "not a sessionarchiver store" in proc.stderr
     ini = store.root / ".sessionarchiver" / "store.ini"
     good_ini = ini.read_text()
-    ini.write_text(good_ini.replace("format = 1", "format = 2"))
+    ini.write_text(good_ini.replace("format = 1", "format = 3"))
     proc = store.cli("index", check=EXIT_NOSTORE)
-    assert "format version 2" in proc.stderr and "up to 1" in proc.stderr
+    assert "format version 3" in proc.stderr and "up to 2" in proc.stderr
     ini.write_text(good_ini)
 
     make_mbz(store.sess / "A.mbz", 121)

@@ -162,6 +162,8 @@ static void test_version_1_migrates_to_2(void **state)
 	idx_free(idx);
 	make_db(path,
 		"ALTER TABLE sessions DROP COLUMN states_stale;"
+		"ALTER TABLE courses DROP COLUMN manifest_feed;"
+		"ALTER TABLE courses DROP COLUMN manifest_time;"
 		"INSERT INTO sessions(name) VALUES ('s2')",
 		1);
 	idx = idx_open(path, 0, err, sizeof(err));
@@ -172,6 +174,47 @@ static void test_version_1_migrates_to_2(void **state)
 	assert_int_equal(query_int(idx, "SELECT count(*) FROM sessions"
 					" WHERE states_stale = 1"),
 			 2);
+	idx_free(idx);
+	rm_tmp(path);
+}
+
+/*
+ * A version 2 index: step 3 says which manifest each course's entry came
+ * from (there was only manifest.jsonl then).
+ */
+static void test_version_2_migrates_to_3(void **state)
+{
+	char *path = tmp_path("v2.db"), err[ERRLEN];
+	struct idx *idx;
+	int64_t sid;
+
+	(void)state;
+	idx = idx_open(path, 0, err, sizeof(err));
+	assert_non_null(idx);
+	sid = idx_session_ensure(idx, "s1");
+	assert_true(sid > 0);
+	assert_int_equal(
+		idx_exec(idx, "INSERT INTO courses(session_id, name, file,"
+			      " in_manifest) VALUES (1, 'A.mbz', 'A.mbz', 1),"
+			      " (1, 'B.mbz', 'B.mbz', 0)"),
+		0);
+	idx_free(idx);
+	make_db(path,
+		"ALTER TABLE courses DROP COLUMN manifest_feed;"
+		"ALTER TABLE courses DROP COLUMN manifest_time;",
+		2);
+	idx = idx_open(path, 0, err, sizeof(err));
+	assert_non_null(idx);
+	assert_int_equal(idx_schema_found(idx), 2);
+	assert_int_equal(query_int(idx, "PRAGMA user_version"),
+			 IDX_SCHEMA_VERSION);
+	assert_int_equal(query_int(idx, "SELECT count(*) FROM courses WHERE"
+					" manifest_feed = 'manifest.jsonl'"),
+			 1);
+	assert_int_equal(query_int(idx, "SELECT count(*) FROM courses WHERE"
+					" manifest_feed IS NULL AND NOT"
+					" in_manifest"),
+			 1);
 	idx_free(idx);
 	rm_tmp(path);
 }
@@ -211,7 +254,7 @@ static void test_newer_schema_refused_untouched(void **state)
 		err[0] = '\0';
 		assert_null(idx_open(path, flags, err, sizeof(err)));
 		assert_non_null(strstr(err, "schema version 99"));
-		assert_non_null(strstr(err, "up to 2"));
+		assert_non_null(strstr(err, "up to 3"));
 		assert_non_null(strstr(err, path));
 	}
 	slurp(path, &after);
@@ -295,7 +338,7 @@ static void test_readonly(void **state)
 	slurp(path, &before);
 	err[0] = '\0';
 	assert_null(idx_open(path, IDX_READONLY, err, sizeof(err)));
-	assert_non_null(strstr(err, "schema version 0, wanted 2"));
+	assert_non_null(strstr(err, "schema version 0, wanted 3"));
 	slurp(path, &after);
 	assert_int_equal(before.len, after.len);
 	assert_memory_equal(before.buf, after.buf, before.len);
@@ -391,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_fresh_index),
 		cmocka_unit_test(test_empty_file_migrates),
 		cmocka_unit_test(test_version_1_migrates_to_2),
+		cmocka_unit_test(test_version_2_migrates_to_3),
 		cmocka_unit_test(test_old_schema_with_other_table_migrates),
 		cmocka_unit_test(test_newer_schema_refused_untouched),
 		cmocka_unit_test(test_negative_schema_refused),

@@ -73,7 +73,7 @@ static void test_create_then_open(void **state)
 	st = store_open(sub, &code, err, sizeof(err));
 	assert_non_null(st);
 	assert_int_equal(code, STORE_OK);
-	assert_int_equal(store_format(st), STORE_FORMAT);
+	assert_int_equal(store_format(st), STORE_FORMAT_CREATED);
 	assert_int_equal(strlen(store_id(st)), 32);
 	assert_true(store_dirfd(st) >= 0);
 	assert_string_equal(store_path(st), sub);
@@ -108,6 +108,44 @@ static void test_ids_differ(void **state)
 	free(dir);
 }
 
+/* A shared archive moves a format 1 store to 2, id and all else kept. */
+static void test_require_format(void **state)
+{
+	char *dir = make_tmpdir(), err[512], sub[600], id[40], ini[4096];
+	char path[700];
+	struct store *st;
+	FILE *f;
+	size_t n;
+	int code;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/store", dir);
+	assert_int_equal(store_create(sub, err, sizeof(err)), STORE_OK);
+	st = store_open(sub, &code, err, sizeof(err));
+	assert_non_null(st);
+	snprintf(id, sizeof(id), "%s", store_id(st));
+	assert_int_equal(store_require_format(st, 1), 0);
+	assert_int_equal(store_format(st), 1);
+	assert_int_equal(store_require_format(st, STORE_FORMAT_SHARED), 0);
+	assert_int_equal(store_format(st), STORE_FORMAT_SHARED);
+	store_free(st);
+	st = store_open(sub, &code, err, sizeof(err));
+	assert_non_null(st);
+	assert_int_equal(store_format(st), STORE_FORMAT_SHARED);
+	assert_string_equal(store_id(st), id);
+	store_free(st);
+	snprintf(path, sizeof(path), "%s/%s", sub, STORE_INI);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(ini, 1, sizeof(ini) - 1, f);
+	fclose(f);
+	ini[n] = '\0';
+	assert_non_null(strstr(ini, "# sessionarchiver store"));
+	assert_non_null(strstr(ini, "\nformat = 2\ncreated = "));
+	rm_rf(dir);
+	free(dir);
+}
+
 static void test_refusals(void **state)
 {
 	char *dir = make_tmpdir(), err[512], path[600];
@@ -133,7 +171,7 @@ static void test_refusals(void **state)
 	assert_null(store_open(dir, &code, err, sizeof(err)));
 	assert_int_equal(code, STORE_ERR_FORMAT);
 	assert_non_null(strstr(err, "format version 99"));
-	assert_non_null(strstr(err, "reads up to 1"));
+	assert_non_null(strstr(err, "reads up to 2"));
 
 	/* damaged files */
 	write_file(dir, STORE_INI, "[store]\nid = x\n");
@@ -230,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_create_then_open),
 		cmocka_unit_test(test_ids_differ),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_require_format),
 		cmocka_unit_test(test_atomic_write),
 		cmocka_unit_test(test_append_line),
 		cmocka_unit_test(test_hidden_names),
