@@ -482,7 +482,8 @@ void lease_release(struct lease *l)
 int lease_list(int dirfd, const char *host, unsigned grace,
 	       struct lease_holder **out, size_t *n)
 {
-	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	/* its own fd: a dup would share (and move) the caller's offset */
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	DIR *dir;
 

@@ -183,7 +183,7 @@ static int load_file(struct load *l, int metafd, const char *name)
 int manifest_load(int metafd, const char *session, struct manifest *out)
 {
 	struct load l = { .m = out, .session = session };
-	int fd = fcntl(metafd, F_DUPFD_CLOEXEC, 0);
+	int fd = openat(metafd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	int rc;

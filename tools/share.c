@@ -93,7 +93,8 @@ static int tidy(int metafd, int membersfd, int claimsfd, unsigned grace)
 
 	if (lease_list(membersfd, journal_host(), grace, &live, &n) < 0)
 		return -1;
-	d = fdopendir(fcntl(membersfd, F_DUPFD_CLOEXEC, 0));
+	d = fdopendir(openat(membersfd, ".", O_RDONLY | O_DIRECTORY |
+						    O_CLOEXEC));
 	while (d && (de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 
@@ -119,7 +120,8 @@ static int tidy(int metafd, int membersfd, int claimsfd, unsigned grace)
 	else if (tmpfd >= 0)
 		close(tmpfd);
 	if (n == 0) {
-		d = fdopendir(fcntl(claimsfd, F_DUPFD_CLOEXEC, 0));
+		d = fdopendir(openat(claimsfd, ".", O_RDONLY | O_DIRECTORY |
+							   O_CLOEXEC));
 		while (d && (de = readdir(d)))
 			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 				unlinkat(claimsfd, de->d_name, 0);

@@ -648,7 +648,7 @@ def test_index_schema_newer_refused_untouched(store, tmp_path):
     before = newer.read_bytes()
     proc = run_cli("--store", store.root, "--index", newer, "index",
                    check=EXIT_FAILURE)
-    assert "schema version 99" in proc.stderr and "up to 2" in proc.stderr
+    assert "schema version 99" in proc.stderr and "up to 3" in proc.stderr
     assert newer.read_bytes() == before
     # an old one (version 0, some other table) is brought up to date
     old = tmp_path / "old.db"
@@ -660,7 +660,7 @@ def test_index_schema_newer_refused_untouched(store, tmp_path):
     make_mbz(store.sess / "A.mbz", 131)
     run_cli("--store", store.root, "--index", old, "index", "-q", check=0)
     db = sqlite3.connect(old)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     assert db.execute("SELECT text FROM notes").fetchall() == [("keep me",)]
     assert db.execute("SELECT file FROM courses").fetchall() == [("A.mbz",)]
     db.close()

@@ -203,6 +203,136 @@ static void test_dead_pid_of_this_host(void **state)
 	lease_holder_release(&other);
 }
 
+/* A claim file as another member wrote it, optionally finished. */
+static void write_claim(struct fixture *f, const char *name, const char *host,
+			long heartbeat, const char *state)
+{
+	char text[512];
+	int fd, n;
+
+	n = snprintf(text, sizeof(text),
+		     "{\"v\":1,\"host\":\"%s\",\"pid\":7,\"operation\":"
+		     "\"archive\",\"started\":%ld,\"heartbeat\":%ld,"
+		     "\"token\":\"t-%s\",\"file\":\"X.mbz\"%s%s%s}",
+		     host, heartbeat, heartbeat, name, state ? ",\"state\":\"" : "",
+		     state ? state : "", state ? "\"" : "");
+	fd = openat(f->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, (size_t)n), n);
+	close(fd);
+}
+
+/*
+ * A finished claim is an outcome: never taken over, however old; a silent
+ * unfinished one is. The outcome and the claimer's fields are readable.
+ */
+static void test_claims_finished_and_silent(void **state)
+{
+	struct fixture *f = *state;
+	struct lease_holder other;
+	enum lease_result res;
+	struct lease *l;
+	long old = (long)time(NULL) - 3600;
+
+	write_claim(f, "5.json", "hostB", old, "done");
+	l = lease_claim(f->dirfd, "5.json", "hostA", "archive", 10, NULL,
+			false, &res, &other);
+	assert_null(l);
+	assert_int_equal(res, LEASE_BUSY);
+	assert_string_equal(other.state, "done");
+	assert_string_equal(json_string_value(json_object_get(other.fields,
+							      "file")),
+			    "X.mbz");
+	lease_holder_release(&other);
+
+	write_claim(f, "6.json", "hostB", old, NULL);
+	l = lease_claim(f->dirfd, "6.json", "hostA", "archive", 10,
+			json_pack("{s:s}", "file", "Y.mbz"), false, &res,
+			&other);
+	assert_non_null(l);
+	assert_int_equal(res, LEASE_TAKEN_OVER);
+	assert_string_equal(other.host, "hostB");
+	assert_null(other.state);
+	lease_holder_release(&other);
+	assert_true(lease_held(l));
+	assert_int_equal(lease_finish(l, "failed"), 0);
+	l = lease_claim(f->dirfd, "6.json", "hostC", "archive", 10, NULL,
+			false, &res, &other);
+	assert_null(l);
+	assert_string_equal(other.state, "failed");
+	assert_string_equal(other.host, "hostA");
+	assert_string_equal(json_string_value(json_object_get(other.fields,
+							      "file")),
+			    "Y.mbz");
+	lease_holder_release(&other);
+}
+
+/* A claim taken over while its holder stalled: seen, and left alone. */
+static void test_claim_lost(void **state)
+{
+	struct fixture *f = *state;
+	struct lease_holder other, h;
+	enum lease_result res;
+	struct lease *l;
+
+	l = lease_claim(f->dirfd, "9.json", "hostA", "archive", 600, NULL,
+			false, &res, &other);
+	assert_non_null(l);
+	assert_int_equal(res, LEASE_TAKEN);
+	assert_true(lease_held(l));
+	write_claim(f, "9.json", "hostB", (long)time(NULL), NULL);
+	assert_false(lease_held(l));
+	assert_int_equal(lease_set_detail(l, json_pack("{s:i}", "done", 1)),
+			 -1);
+	assert_int_equal(lease_finish(l, "done"), -1);
+	/* hostB's claim is still there, unfinished */
+	l = lease_claim(f->dirfd, "9.json", "hostC", "archive", 600, NULL,
+			false, &res, &h);
+	assert_null(l);
+	assert_int_equal(res, LEASE_BUSY);
+	assert_string_equal(h.host, "hostB");
+	assert_null(h.state);
+	lease_holder_release(&h);
+}
+
+/* lease_list: the live members only, with their fields. */
+static void test_list_live_members(void **state)
+{
+	struct fixture *f = *state;
+	struct lease_holder other, *live;
+	enum lease_result res;
+	struct lease *l;
+	size_t n;
+
+	write_claim(f, "hostB-7.json", "hostB", (long)time(NULL) - 3600, NULL);
+	write_claim(f, "hostC-7.json", "hostC", (long)time(NULL), "done");
+	write_claim(f, "hostD-7.json", "hostD", (long)time(NULL), NULL);
+	write_claim(f, "notes.txt", "hostE", (long)time(NULL), NULL);
+	l = lease_claim(f->dirfd, "hostA-1.json", "hostA", "archive --share",
+			60, json_pack("{s:i}", "done", 0), false, &res,
+			&other);
+	assert_non_null(l);
+	assert_int_equal(lease_set_detail(l, json_pack("{s:i}", "done", 4)),
+			 0);
+	assert_int_equal(lease_list(f->dirfd, "hostA", 60, &live, &n), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(strcmp(live[i].host, "hostA") == 0 ||
+			    strcmp(live[i].host, "hostD") == 0);
+		if (strcmp(live[i].host, "hostA") == 0)
+			assert_int_equal(json_integer_value(json_object_get(
+						 live[i].fields, "done")),
+					 4);
+		lease_holder_release(&live[i]);
+	}
+	free(live);
+	lease_release(l);
+	assert_int_equal(lease_list(f->dirfd, "hostA", 60, &live, &n), 0);
+	assert_int_equal(n, 1);
+	lease_holder_release(&live[0]);
+	free(live);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +347,12 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_dead_pid_of_this_host,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claims_finished_and_silent,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_lost, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_list_live_members, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -455,6 +455,47 @@ static void test_partial_and_replaced_manifest(void **state)
 	assert_field(f, "B.mbz", "state", "archived");
 }
 
+/*
+ * A shared archive's per-host manifests: all are read, the later line of a
+ * course wins whatever order the files are read in (an incremental scan,
+ * then a rebuild), and a replaced one forgets only its own entries.
+ */
+static void test_per_host_manifests(void **state)
+{
+	struct fixture *f = *state;
+	char *line;
+
+	write_mbz(f, "A.mbz", 1, "A");
+	write_mbz(f, "B.mbz", 2, "B");
+	write_text(f, ".session/manifest@hostB.jsonl",
+		   "{\"v\":1,\"time\":200,\"source_course_id\":1,"
+		   "\"file\":\"A.mbz\",\"sha256\":\"new\"}\n",
+		   false);
+	write_text(f, ".session/manifest.jsonl",
+		   "{\"v\":1,\"time\":100,\"source_course_id\":1,"
+		   "\"file\":\"A.mbz\",\"sha256\":\"old\"}\n",
+		   false);
+	line = manifest_line("B.mbz", 2, "bb");
+	write_text(f, ".session/manifest@hostA.jsonl", line, false);
+	free(line);
+	for (int rebuild = 0; rebuild < 2; rebuild++) {
+		scan(f, rebuild);
+		assert_field(f, "A.mbz", "manifest_sha256", "new");
+		assert_field(f, "A.mbz", "manifest_feed",
+			     "manifest@hostB.jsonl");
+		assert_field(f, "B.mbz", "in_manifest", "1");
+		assert_field(f, "B.mbz", "manifest_feed",
+			     "manifest@hostA.jsonl");
+	}
+	/* hostA's manifest replaced by an empty one: only B.mbz is forgotten */
+	rm(f, ".session/manifest@hostA.jsonl");
+	write_text(f, ".session/manifest@hostA.jsonl", "", false);
+	scan(f, false);
+	assert_field(f, "B.mbz", "in_manifest", "0");
+	assert_field(f, "A.mbz", "in_manifest", "1");
+	assert_field(f, "A.mbz", "manifest_sha256", "new");
+}
+
 static void test_rebuild_gives_the_same_index(void **state)
 {
 	struct fixture *f = *state;
@@ -563,6 +604,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_of_another_store,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_per_host_manifests, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
