@@ -810,7 +810,7 @@ static void scan_session_versions(struct store *st, const char *session,
 		off_t off = 0;
 		long lines = 0;
 
-		if (strcmp(e->d_name, MANIFEST_FILE) != 0 &&
+		if (!journal_is_manifest(e->d_name) &&
 		    strncmp(e->d_name, JOURNAL_PREFIX,
 			    strlen(JOURNAL_PREFIX)) != 0)
 			continue;

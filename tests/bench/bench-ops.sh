@@ -45,6 +45,14 @@
 #      dies half way with its recycle bin off) over what the loop of 6.
 #      restored. Target <= 0.35.
 #
+# Then, unless SA_BENCH_SHARED=0, a shared archive (issue 15), one run of
+# each, backup.php burning $SA_BENCH_OPS_CPU s of CPU per course:
+#
+#   8. two hosts (two `archive --share` processes, each its own index and
+#      [store] host, parallel=1) archiving the session at once, vs one
+#      host (one process, parallel=1). Target <= 0.6.
+#      SA_BENCH_OPS_ONLY=shared runs this one alone.
+#
 # During 4. the resident memory of the bridge workers is sampled: the
 # largest in the first and in the last quarter of the run are printed
 # (they must stay flat: a worker is recycled after [jobs] worker_courses).
@@ -231,6 +239,21 @@ while IFS= read -r f; do
 done <"$list"
 EOF
 
+cat >"$ops/run-shared.sh" <<'EOF'
+#!/bin/bash
+# the hosts of a shared archive, at once: SA SESSION CONF...
+sa=$1 session=$2
+shift 2
+pids=()
+for conf in "$@"; do
+	"$sa" -q -c "$conf" archive "$session" --share &
+	pids+=($!)
+done
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=1; done
+exit $rc
+EOF
+
 # --- runs ------------------------------------------------------------------
 
 # archive_tool TAG PARALLEL: one timed archive into a new store; T, CPU.
@@ -290,6 +313,26 @@ restore_loop() {
 	loop_cat=$cat
 }
 
+# shared_tool TAG HOSTS: one timed archive of the session by HOSTS processes
+# running archive --share at once, each with parallel=1, its own index and
+# host name; checks every course is backed up once.
+shared_tool() {
+	local d=$ops/$1 i confs=()
+	rm -rf "$d"
+	mkdir -p "$d"
+	"$sa" -q init --store "$d/store"
+	for i in $(seq "$2"); do
+		write_conf "$d/sa-$i.conf" "$d/store" "$d/index-$i.db" 1
+		sed -i "/^\[store\]/a host = bench$i" "$d/sa-$i.conf"
+		confs+=("$d/sa-$i.conf")
+	done
+	timed bash "$ops/run-shared.sh" "$sa" "$session" "${confs[@]}"
+	check_count "shared archive $1: backups in the store" \
+		"$(count_mbz "$d/store/$session")"
+	check_count "shared archive $1: manifest lines" \
+		"$(cat "$d/store/$session/.session"/manifest*.jsonl | wc -l)"
+}
+
 # bench NAME TOOLFN LOOPFN [ARG]: warm-up of each, then runs alternating;
 # sets TT, TL (median wall s) and prints every run.
 bench() {
@@ -311,6 +354,9 @@ bench() {
 	echo "  $name: sessionarchiver wall ${t[*]} s (cpu ${ct[*]});" \
 		"loop wall ${l[*]} s (cpu ${cl[*]})"
 }
+
+only=${SA_BENCH_OPS_ONLY:-}
+if [ -z "$only" ]; then
 
 # 1. archive, parallel=1, no fault
 "$python" "$here/bench-ops.py" fault --root "$sites" --site src --op backup
@@ -406,14 +452,30 @@ if [ "${SA_BENCH_WORKERS:-1}" != 0 ]; then
 	done
 fi
 
+fi # SA_BENCH_OPS_ONLY
+
+# 8. a shared archive: two hosts vs one
+if [ "${SA_BENCH_SHARED:-1}" != 0 ]; then
+	"$python" "$here/bench-ops.py" fault --root "$sites" --site src \
+		--op backup --mode "cpu:$cpu"
+	shared_tool shared1 1; t_s1=$T
+	echo "  archive --share, 1 host: $T s (cpu $CPU)"
+	shared_tool shared2 2; t_s2=$T
+	echo "  archive --share, 2 hosts: $T s (cpu $CPU)"
+	"$python" "$here/bench-ops.py" fault --root "$sites" --site src \
+		--op backup
+fi
+
 echo
+if [ -z "$only" ]; then
 report "archive $courses courses, parallel=1" "$t_a1" s "$l_a1" \
 	"bash loop of backup.php" 1.1
 report "archive $courses courses, parallel=2, cpu:$cpu" "$t_a2" s "$l_a2" \
 	"sequential bash loop of backup.php" 0.6
 report "restore $courses courses, parallel=1" "$t_r1" s "$l_r1" \
 	"bash loop of restore_backup.php" 1.1
-if [ "${SA_BENCH_WORKERS:-1}" != 0 ]; then
+fi
+if [ -z "$only" ] && [ "${SA_BENCH_WORKERS:-1}" != 0 ]; then
 	report "archive $courses courses, runner = worker, parallel=1" \
 		"$t_w1" s "$l_w1" "bash loop of backup.php" 0.35
 	report "archive $courses courses, runner = worker, parallel=2" \
@@ -424,6 +486,10 @@ if [ "${SA_BENCH_WORKERS:-1}" != 0 ]; then
 		"bash loop of one bridge delete-course each" 0.35
 	echo "bridge worker RSS: largest $rss_first KiB in the first quarter" \
 		"of the archive, $rss_last KiB in the last, $rss_max KiB overall"
+fi
+if [ "${SA_BENCH_SHARED:-1}" != 0 ]; then
+	report "archive $courses courses, 2 hosts --share, cpu:$cpu" \
+		"$t_s2" s "$t_s1" "1 host" 0.6
 fi
 if [ -n "$noisy" ]; then
 	echo "WARNING: other processes competed for the CPUs (runs marked" \
