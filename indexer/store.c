@@ -6,6 +6,7 @@
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -20,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "xalloc.h"
 
 struct store {
@@ -389,4 +391,33 @@ int store_require_format(struct store *st, int format)
 int store_dirfd(const struct store *st)
 {
 	return st->dirfd;
+}
+
+void store_remove_tree(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					     O_CLOEXEC);
+	struct dirent *de;
+	DIR *dir;
+
+	if (fd < 0) {
+		unlinkat(dirfd, name, 0);
+		return;
+	}
+	dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(dir))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_DIR)
+			store_remove_tree(fd, de->d_name);
+		else if (unlinkat(fd, de->d_name, 0) < 0 && errno == EISDIR)
+			store_remove_tree(fd, de->d_name);
+	}
+	closedir(dir);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		log_warn("cannot remove '%s': %s", name, strerror(errno));
 }

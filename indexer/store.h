@@ -62,6 +62,9 @@ int store_format(const struct store *st);
  * when it is older. 0, or -1 with errno.
  */
 int store_require_format(struct store *st, int format);
+
+/* Removes a tree below dirfd/name; what cannot go stays (logged). */
+void store_remove_tree(int dirfd, const char *name);
 /* A directory fd of the store root, for *at() calls; the store owns it. */
 int store_dirfd(const struct store *st);
 

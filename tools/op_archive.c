@@ -778,36 +778,6 @@ static int record_plan(struct idx *idx, int metafd, const struct plan *p)
 	return 0;
 }
 
-/* Removes a tree below dirfd/name; what cannot go stays (logged). */
-static void remove_tree(int dirfd, const char *name)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					     O_CLOEXEC);
-	struct dirent *de;
-	DIR *dir;
-
-	if (fd < 0) {
-		unlinkat(dirfd, name, 0);
-		return;
-	}
-	dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(dir))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type == DT_DIR)
-			remove_tree(fd, de->d_name);
-		else if (unlinkat(fd, de->d_name, 0) < 0 && errno == EISDIR)
-			remove_tree(fd, de->d_name);
-	}
-	closedir(dir);
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		log_warn("cannot remove '%s': %s", name, strerror(errno));
-}
-
 /* The one .mbz Moodle left in dir, or NULL with why. Caller frees. */
 static char *single_backup(const char *dir, char *why, size_t whylen)
 {
@@ -1105,7 +1075,7 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 		return out;
 	if (!a->pool)
 		wait_orphan_backup(a, pc);
-	remove_tree(AT_FDCWD, pc->tmpdir);
+	store_remove_tree(AT_FDCWD, pc->tmpdir);
 	if (mkdir(pc->tmpdir, 0777) < 0) {
 		oc.sys_errno = errno;
 		engine_fail(err, errlen, "cannot create '%s': %s", pc->tmpdir,
@@ -1197,7 +1167,7 @@ static enum engine_outcome archive_run(void *ctx, struct engine_item *it,
 	out = ENGINE_DONE;
 
 out_clean:
-	remove_tree(AT_FDCWD, pc->tmpdir);
+	store_remove_tree(AT_FDCWD, pc->tmpdir);
 	/* what is left free now is what the next course would find */
 	if (out == ENGINE_FAILED) {
 		/* a worker's answer holds Moodle's error, not its output */
@@ -1649,7 +1619,7 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 	/* we hold the session: what a dead run left in tmp/ is garbage (a
 	 * member of a shared archive cleared what dead members left) */
 	if (!a->share)
-		remove_tree(a->metafd, "tmp");
+		store_remove_tree(a->metafd, "tmp");
 	tmp = a->share ? xasprintf("tmp/%s", share_member(a->share))
 		       : xstrdup("tmp");
 	if ((mkdirat(a->metafd, "tmp", 0755) < 0 && errno != EEXIST) ||

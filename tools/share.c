@@ -18,6 +18,7 @@
 #include "exitcode.h"
 #include "journal.h"
 #include "log.h"
+#include "store.h"
 #include "xalloc.h"
 
 struct share {
@@ -40,27 +41,6 @@ static int open_dir(int metafd, const char *name)
 		log_err("cannot open '%s/%s': %s", SESSION_META_DIR, name,
 			strerror(errno));
 	return fd;
-}
-
-/* Removes a tree below dirfd/name; what cannot go stays. */
-static void remove_tree(int dirfd, const char *name)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					     O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		unlinkat(dirfd, name, 0);
-		return;
-	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			remove_tree(fd, de->d_name);
-	closedir(d);
-	unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
 static bool is_live(const struct lease_holder *live, size_t n,
@@ -114,7 +94,7 @@ static int tidy(int metafd, int membersfd, int claimsfd, unsigned grace)
 	while (d && (de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
 		    !is_live(live, n, de->d_name))
-			remove_tree(tmpfd, de->d_name);
+			store_remove_tree(tmpfd, de->d_name);
 	if (d)
 		closedir(d);
 	else if (tmpfd >= 0)
