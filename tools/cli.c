@@ -332,12 +332,23 @@ struct lease *cli_session_lease(struct cli *cli, int metafd,
 	int running;
 
 	memset(taken_from, 0, sizeof(*taken_from));
-	/* members join one at a time, each holding it for a moment */
+	/*
+	 * Members join one at a time, each holding it for a moment; a lease
+	 * file is empty between its O_EXCL creation and its write, so an
+	 * unreadable one is given a moment too.
+	 */
 	for (int tries = 0;; tries++) {
+		bool being_written, member_joining;
+
 		l = lease_take(metafd, journal_host(), operation, grace, &res,
 			       &other);
-		if (res != LEASE_BUSY || !joining || tries == 100 ||
-		    strcmp(other.operation, LEASE_JOIN_OPERATION) != 0)
+		if (res != LEASE_BUSY)
+			break;
+		being_written = !other.token && tries < 20;
+		member_joining = joining && tries < 100 &&
+				 strcmp(other.operation,
+					LEASE_JOIN_OPERATION) == 0;
+		if (!being_written && !member_joining)
 			break;
 		lease_holder_release(&other);
 		usleep(100 * 1000);
