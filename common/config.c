@@ -71,6 +71,9 @@ static const char *const at_end_names[] = { "finish", "abort", NULL };
 _Static_assert(sizeof(enum config_at_end) == sizeof(int),
 	       "parse_enum stores an int");
 static const char *const runner_names[] = { "worker", "cli", NULL };
+static const char *const platform_mode_names[] = { "other", "same", NULL };
+_Static_assert(sizeof(enum config_platform_mode) == sizeof(int),
+	       "parse_enum stores an int");
 _Static_assert(sizeof(enum config_runner) == sizeof(int),
 	       "parse_enum stores an int");
 
@@ -102,6 +105,8 @@ static const struct key_def keys[] = {
 	PLATFORM_KEYS("archive", archive),
 	{ K("archive", "target", KT_SELECTOR, archive.target,
 	    parse_selector) },
+	{ K("archive", "platform", KT_ENUM, archive.mode, parse_enum),
+	  .names = platform_mode_names },
 	{ K("session", "year_start", KT_MONTHDAY, session, parse_monthday) },
 	{ K("session", "category", KT_SELECTOR, session.category,
 	    parse_selector), .flags = F_PATTERN },
@@ -943,7 +948,82 @@ out_release:
 
 /* ---- cross-key checks ------------------------------------------------- */
 
-int config_check(const struct config *cfg, char *err, size_t errlen)
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static void copy_string(char **to, const char *from)
+{
+	free(*to);
+	*to = dup_or_null(from);
+}
+
+/* Is a set, to something else than b? */
+static bool own_value(const char *a, const char *b)
+{
+	return a && (!b || strcmp(a, b) != 0);
+}
+
+static bool own_db(const struct config_db *a, const struct config_db *b)
+{
+	return a->set &&
+	       (!b->set || own_value(a->user, b->user) ||
+		own_value(a->host, b->host) || own_value(a->name, b->name) ||
+		own_value(a->socket, b->socket) || a->port != b->port);
+}
+
+/*
+ * [archive] platform = same: the archive platform is [source]'s. A value
+ * [archive] repeats from [source] is harmless (and a second check finds
+ * the copy); another value would mean a second platform.
+ */
+static int archive_is_source(struct config *cfg, char *err, size_t errlen)
+{
+	struct config_platform *a = &cfg->archive;
+	const struct config_platform *s = &cfg->source;
+	const char *own = own_value(a->moodle, s->moodle) ? "moodle"
+			  : own_db(&a->db, &s->db) ? "db"
+			  : own_value(a->url, s->url) ? "url"
+			  : own_value(a->site, s->site) ? "site"
+			  : own_value(a->token_file, s->token_file) ? "token_file"
+			  : own_value(a->db_password_file, s->db_password_file)
+				  ? "db_password_file"
+			  : own_value(a->prefix, s->prefix) ? "prefix"
+			  : own_value(a->user, s->user) ? "user" : NULL;
+
+	if (own) {
+		snprintf(err, errlen,
+			 "[archive] platform = same: the archive platform is "
+			 "the [source] one, so [archive] %s must not name "
+			 "another",
+			 own);
+		return -1;
+	}
+	cfg_free_db(&a->db);
+	copy_string(&a->moodle, s->moodle);
+	copy_string(&a->php, s->php);
+	copy_string(&a->user, s->user);
+	copy_string(&a->db_password_file, s->db_password_file);
+	copy_string(&a->prefix, s->prefix);
+	copy_string(&a->site, s->site);
+	copy_string(&a->url, s->url);
+	copy_string(&a->token_file, s->token_file);
+	a->db = (struct config_db){ .set = s->db.set,
+				    .user = dup_or_null(s->db.user),
+				    .host = dup_or_null(s->db.host),
+				    .port = s->db.port,
+				    .name = dup_or_null(s->db.name),
+				    .socket = dup_or_null(s->db.socket) };
+	return 0;
+}
+
+bool config_same_platform(const struct config *cfg)
+{
+	return cfg->archive.mode == CONFIG_PLATFORM_SAME;
+}
+
+int config_check(struct config *cfg, char *err, size_t errlen)
 {
 	const struct config_mail *m = &cfg->mail;
 
@@ -965,6 +1045,8 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 			 "set starttls = yes or use smtps://");
 		return -1;
 	}
+	if (config_same_platform(cfg))
+		return archive_is_source(cfg, err, errlen);
 	return 0;
 }
 

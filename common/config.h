@@ -71,6 +71,16 @@ struct config_db {
 	char *socket; /* NULL unless ?socket= was given */
 };
 
+/*
+ * [archive] platform: other (the default) is a second Moodle; same is the
+ * source Moodle itself, its archives restored into a category of its own
+ * ([archive] target), the connection taken from [source].
+ */
+enum config_platform_mode {
+	CONFIG_PLATFORM_OTHER,
+	CONFIG_PLATFORM_SAME,
+};
+
 /* One Moodle platform: [source] or [archive]. */
 struct config_platform {
 	char *moodle; /* Moodle code directory (absolute) */
@@ -83,6 +93,7 @@ struct config_platform {
 	char *url;              /* wwwroot for web services (http/https) */
 	char *token_file;       /* secret file with the web service token */
 	struct config_selector target; /* [archive] only: restore under this */
+	enum config_platform_mode mode; /* [archive] only */
 };
 
 struct config_store {
@@ -213,9 +224,15 @@ int config_set(struct config *cfg, const char *key, const char *value,
 /*
  * Checks rules that span keys (mail needs url, from and to together; a
  * username needs a password_file; credentials over plain smtp:// need
- * starttls). Returns 0 or -1 with err. Run after the last config_set().
+ * starttls; [archive] platform = same names no connection of its own),
+ * then completes what follows from them: with [archive] platform = same,
+ * [archive] gets [source]'s connection. Returns 0 or -1 with err. Run
+ * after the last config_set().
  */
-int config_check(const struct config *cfg, char *err, size_t errlen);
+int config_check(struct config *cfg, char *err, size_t errlen);
+
+/* Is the archive platform the source platform itself? */
+bool config_same_platform(const struct config *cfg);
 
 /*
  * Reads the first line of the secret file at path into *out (without the

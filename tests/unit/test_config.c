@@ -111,6 +111,7 @@ static void test_defaults(void **state)
 	assert_false(cfg->source.db.set);
 	assert_null(cfg->source.prefix);
 	assert_int_equal(cfg->archive.target.kind, CONFIG_SEL_NONE);
+	assert_int_equal(cfg->archive.mode, CONFIG_PLATFORM_OTHER);
 	assert_int_equal(cfg->session.year_month, 9);
 	assert_int_equal(cfg->session.year_day, 1);
 	assert_int_equal(cfg->session.category.kind, CONFIG_SEL_NONE);
@@ -158,6 +159,7 @@ static const char full_text[] =
 	"url = http://archive.example.org:8080/moodle\n"
 	"token_file = /etc/sa/arch.token\n"
 	"target = path:/Archives/Old sessions\n"
+	"platform = other\n"
 	"[session]\n"
 	"year_start = 08-15\n"
 	"category = idnumber:SESSION-{Y}-{Y+1}\n"
@@ -223,6 +225,7 @@ static void test_every_key(void **state)
 			    "http://archive.example.org:8080/moodle");
 	assert_string_equal(cfg->archive.token_file, "/etc/sa/arch.token");
 	assert_int_equal(cfg->archive.target.kind, CONFIG_SEL_PATH);
+	assert_int_equal(cfg->archive.mode, CONFIG_PLATFORM_OTHER);
 	assert_string_equal(cfg->archive.target.value,
 			    "/Archives/Old sessions");
 
@@ -360,6 +363,9 @@ static const struct bad_case bad_cases[] = {
 	{ "[mail]\nstarttls = maybe\n",
 	  "t.conf:2: bad value for 'starttls': expected yes/no, true/false, "
 	  "on/off or 1/0, got 'maybe'" },
+	{ "[archive]\nplatform = local\n",
+	  "t.conf:2: bad value for 'platform': expected other or same, got "
+	  "'local'" },
 	{ "[window]\nat_end = later\n",
 	  "t.conf:2: bad value for 'at_end': expected finish or abort, got "
 	  "'later'" },
@@ -644,6 +650,84 @@ static void test_check(void **state)
 	assert_string_equal(err, "[mail] refusing to send the password "
 				 "unencrypted: set starttls = yes or use "
 				 "smtps://");
+	config_free(cfg);
+}
+
+/*
+ * [archive] platform = same: the archive is [source]; a connection of its
+ * own is refused by name, the same values repeated are not, and the check
+ * copies [source]'s connection (twice: the same result).
+ */
+static void test_same_platform(void **state)
+{
+	static const char base[] =
+		"[source]\n"
+		"moodle = /var/www/moodle\n"
+		"php = /usr/bin/php8.2\n"
+		"user = www-data\n"
+		"db = mysql://moodle@db.example.org:3307/moodle_prod\n"
+		"db_password_file = /etc/sa/db.pw\n"
+		"prefix = mdl_\n"
+		"[archive]\n"
+		"platform = same\n"
+		"target = idnumber:ARCH\n";
+	static const struct {
+		const char *line, *key;
+	} own[] = {
+		{ "moodle = /var/www/archive\n", "moodle" },
+		{ "db = mysql://moodle@db.example.org:3308/moodle_prod\n",
+		  "db" },
+		{ "db = mysql://other@db.example.org:3307/moodle_prod\n",
+		  "db" },
+		{ "url = https://archive.example.org/\n", "url" },
+		{ "site = 0123456789abcdef0123456789abcdef\n", "site" },
+		{ "token_file = /etc/sa/t\n", "token_file" },
+		{ "db_password_file = /etc/sa/other.pw\n",
+		  "db_password_file" },
+		{ "prefix = arch_\n", "prefix" },
+		{ "user = moodle\n", "user" },
+	};
+	struct config *cfg;
+	char err[512], text[1024], want[256];
+
+	(void)state;
+	cfg = load_ok("[archive]\nmoodle = /a\n");
+	assert_false(config_same_platform(cfg));
+	config_free(cfg);
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", base, own[i].line);
+		cfg = load_ok(text);
+		assert_true(config_same_platform(cfg));
+		assert_int_equal(config_check(cfg, err, sizeof(err)), -1);
+		snprintf(want, sizeof(want),
+			 "[archive] platform = same: the archive platform is "
+			 "the [source] one, so [archive] %s must not name "
+			 "another",
+			 own[i].key);
+		assert_string_equal(err, want);
+		config_free(cfg);
+	}
+	snprintf(text, sizeof(text), "%smoodle = /var/www/moodle\n"
+		 "prefix = mdl_\n", base);
+	cfg = load_ok(text);
+	for (int pass = 0; pass < 2; pass++) {
+		assert_int_equal(config_check(cfg, err, sizeof(err)), 0);
+		assert_string_equal(cfg->archive.moodle, "/var/www/moodle");
+		assert_string_equal(cfg->archive.php, "/usr/bin/php8.2");
+		assert_string_equal(cfg->archive.user, "www-data");
+		assert_true(cfg->archive.db.set);
+		assert_string_equal(cfg->archive.db.user, "moodle");
+		assert_string_equal(cfg->archive.db.host, "db.example.org");
+		assert_int_equal(cfg->archive.db.port, 3307);
+		assert_string_equal(cfg->archive.db.name, "moodle_prod");
+		assert_null(cfg->archive.db.socket);
+		assert_string_equal(cfg->archive.db_password_file,
+				    "/etc/sa/db.pw");
+		assert_string_equal(cfg->archive.prefix, "mdl_");
+		assert_null(cfg->archive.url);
+		assert_int_equal(cfg->archive.target.kind,
+				 CONFIG_SEL_IDNUMBER);
+	}
 	config_free(cfg);
 }
 
@@ -1106,6 +1190,7 @@ int main(void)
 		cmocka_unit_test(test_window_days),
 		cmocka_unit_test(test_window_dst),
 		cmocka_unit_test(test_session_name),
+		cmocka_unit_test(test_same_platform),
 	};
 
 	setenv("TZ", "UTC", 1);
