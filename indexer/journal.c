@@ -179,6 +179,12 @@ char *journal_name(const char *site_hash, bool shared)
 			 JOURNAL_SUFFIX);
 }
 
+char *journal_archive_name(const char *site_hash, bool same)
+{
+	return xasprintf("%s%s%s%s", JOURNAL_PREFIX, site_hash,
+			 same ? "-archive" : "", JOURNAL_SUFFIX);
+}
+
 char *journal_log_name(void)
 {
 	return xasprintf("log-%s.txt", journal_host());

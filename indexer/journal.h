@@ -45,6 +45,13 @@ bool journal_is_manifest(const char *name);
  */
 char *journal_manifest_name(bool shared);
 char *journal_name(const char *site_hash, bool shared);
+/*
+ * The journal the archive platform's operations (restore, verify, purge of
+ * the archive side) append to: journal-<site>.jsonl, or, when the archive
+ * platform is the source itself (same), journal-<site>-archive.jsonl, so
+ * that the two roles of one site keep two journals. Caller frees.
+ */
+char *journal_archive_name(const char *site_hash, bool same);
 
 /* Called for each well-formed line; obj is borrowed. Non-zero stops. */
 typedef int (*journal_line_fn)(void *ctx, long line_no, json_t *obj);

@@ -110,6 +110,21 @@ int64_t moodle_category_ancestor_named(const struct moodle_category *cats,
 	return 0;
 }
 
+bool moodle_category_within(const struct moodle_category *cats, size_t n,
+			    int64_t id, int64_t ancestor)
+{
+	for (int guard = 0; id && guard < 64; guard++) {
+		const struct moodle_category *c;
+
+		if (id == ancestor)
+			return true;
+		if (!(c = moodle_category_find(cats, n, id)))
+			return false;
+		id = c->parent;
+	}
+	return false;
+}
+
 bool moodle_category_matches(const struct config_selector *sel,
 			     const struct moodle_category *c)
 {

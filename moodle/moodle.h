@@ -155,6 +155,9 @@ moodle_category_find(const struct moodle_category *cats, size_t n,
 /* The nearest of id and its ancestors called name, or 0. */
 int64_t moodle_category_ancestor_named(const struct moodle_category *cats,
 				       size_t n, int64_t id, const char *name);
+/* Is id the category ancestor, or one of its descendants? */
+bool moodle_category_within(const struct moodle_category *cats, size_t n,
+			    int64_t id, int64_t ancestor);
 /* Does c match an id:N, idnumber:X or path:/A/B selector? */
 struct config_selector;
 bool moodle_category_matches(const struct config_selector *sel,

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "archive_site.h"
 #include "child.h"
 #include "cli.h"
 #include "config.h"
@@ -224,11 +225,82 @@ static int64_t find_archive_root(struct purge *p, int64_t *recorded)
 					      p->man.root_name);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Every course a restore of any session recorded making on p's platform,
+ * sorted: on a platform that is its own archive, these are copies, never
+ * originals.
+ */
+static int load_copies(struct purge *p, int64_t **out, size_t *n)
+{
+	static const char sql[] =
+		"SELECT DISTINCT json_extract(data, '$.archive_course_id')"
+		" FROM events WHERE event = 'restore' AND site = ?1"
+		" AND json_extract(data, '$.archive_course_id') IS NOT NULL";
+	sqlite3_stmt *st = idx_stmt(p->idx, sql);
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, p->site.site_hash ? p->site.site_hash : "",
+			  -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		(*out)[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(*out);
+		*out = NULL;
+		return idx_fail(p->idx, "cannot read events");
+	}
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_id);
+	return 0;
+}
+
+static bool is_copy(const int64_t *copies, size_t n, int64_t id)
+{
+	return n && bsearch(&id, copies, n, sizeof(*copies), cmp_id);
+}
+
+/*
+ * [archive] platform = same: the tree rule, held against where restore
+ * put the session (nothing to hold it against before a restore). 0 or
+ * SA_EXIT_REFUSED (logged).
+ */
+static int check_same_tree(struct purge *p)
+{
+	int64_t recorded, mirrored = find_archive_root(p, &recorded);
+	int64_t target = mirrored > 0 ? archive_site_target_of(p->cats,
+							       p->n_cats,
+							       mirrored)
+				      : 0;
+
+	return target ? archive_site_check_tree(p->cats, p->n_cats,
+						p->session, p->man.root_id,
+						target)
+		      : 0;
+}
+
 static int select_source(struct purge *p)
 {
 	struct moodle_course *list = NULL;
 	struct seen *seen = NULL;
-	size_t n = 0, n_seen = 0;
+	int64_t *copies = NULL;
+	size_t n = 0, n_seen = 0, n_copies = 0;
 
 	p->root = p->man.root_id;
 	if (!p->root)
@@ -237,10 +309,15 @@ static int select_source(struct purge *p)
 			       p->session);
 	if (load_seen(p, &seen, &n_seen) < 0)
 		return -1;
+	if (load_copies(p, &copies, &n_copies) < 0) {
+		free(seen);
+		return -1;
+	}
 	p->purged_already = !moodle_category_find(p->cats, p->n_cats, p->root);
 	if (!p->purged_already &&
 	    moodle_courses_in(p->m, p->root, true, &list, &n) < 0) {
 		free(seen);
+		free(copies);
 		return log_err("source platform: %s", moodle_error(p->m));
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -250,7 +327,11 @@ static int select_source(struct purge *p)
 		for (size_t k = 0; k < n_seen && !s; k++)
 			if (seen[k].source_id == c->id)
 				s = &seen[k];
-		if (!manifest_find(&p->man, c->id) && s && s->backup_failed)
+		if (is_copy(copies, n_copies, c->id))
+			keep(p, c->id, c->shortname,
+			     "a restored copy (a restore made it on this "
+			     "site), not an original");
+		else if (!manifest_find(&p->man, c->id) && s && s->backup_failed)
 			keep(p, c->id, c->shortname,
 			     "not in the archive: its backup failed");
 		else if (!manifest_find(&p->man, c->id))
@@ -282,7 +363,8 @@ static int select_source(struct purge *p)
 			live = list[i].id == seen[k].source_id;
 		mc = manifest_find(&p->man, seen[k].source_id);
 		if (live || !mc || seen[k].purged || !seen[k].archive_id ||
-		    strcmp(seen[k].result, "ok") != 0)
+		    strcmp(seen[k].result, "ok") != 0 ||
+		    is_copy(copies, n_copies, mc->id))
 			continue;
 		gone.id = mc->id;
 		gone.shortname = mc->shortname ? mc->shortname : "";
@@ -291,6 +373,7 @@ static int select_source(struct purge *p)
 	}
 	moodle_courses_free(list, n);
 	free(seen);
+	free(copies);
 	return 0;
 }
 
@@ -322,7 +405,13 @@ static int select_archive(struct purge *p)
 		for (size_t k = 0; k < n_seen; k++)
 			if (seen[k].archive_id == list[i].id)
 				source_id = seen[k].source_id;
-		add_victim(p, &list[i], source_id, list[i].id);
+		/* on its own source, the archive side holds copies only */
+		if (!source_id && config_same_platform(p->cfg))
+			keep(p, list[i].id, list[i].shortname,
+			     "not a restored copy of session '%s'",
+			     p->session);
+		else
+			add_victim(p, &list[i], source_id, list[i].id);
 	}
 	/*
 	 * Restored copies gone already but never recorded as purged (a run
@@ -835,14 +924,13 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 		rc = SA_EXIT_REFUSED;
 		goto out_free;
 	}
-	if (!p.source && p.man.source_site && p.site.site_hash &&
-	    strcmp(p.man.source_site, p.site.site_hash) == 0) {
-		log_err("refused: the configured archive platform is the "
-			"source of session '%s'",
-			p.session);
-		rc = SA_EXIT_REFUSED;
+	if (!p.source && p.site.site_hash &&
+	    (rc = archive_site_check(p.cfg, p.session, p.man.source_site,
+				     &p.site)) != 0)
 		goto out_free;
-	}
+	if (config_same_platform(p.cfg) && (rc = check_same_tree(&p)) != 0)
+		goto out_free;
+	rc = SA_EXIT_FAILURE;
 	if (p.source) {
 		p.arc = moodle_open(&p.cfg->archive, &code, err, sizeof(err));
 		if (!p.arc) {
@@ -856,9 +944,14 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 	}
 	if ((p.source ? select_source(&p) : select_archive(&p)) < 0)
 		goto out_free;
-	p.journal = xasprintf("%s%s%s", JOURNAL_PREFIX,
-			      p.site.site_hash ? p.site.site_hash : "purge",
-			      JOURNAL_SUFFIX);
+	p.journal = p.source ? journal_name(p.site.site_hash
+						    ? p.site.site_hash
+						    : "purge",
+					    false)
+			     : journal_archive_name(p.site.site_hash
+							    ? p.site.site_hash
+							    : "purge",
+						    config_same_platform(p.cfg));
 	cli_note_takeover(p.metafd, p.journal, "purge", &taken_from);
 	if (p.purged_already && p.n == 0) {
 		log_msg(LOG_NOTICE,

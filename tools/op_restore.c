@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive_site.h"
 #include "child.h"
 #include "cli.h"
 #include "config.h"
@@ -577,35 +578,6 @@ static json_t *restored_event(struct restore_ctx *r, struct rcourse *c,
 	return ev;
 }
 
-/*
- * After a crash between "restore_started" and its end: record the course
- * Moodle finished, delete the placeholder it left half-made. Only courses
- * made after the start count: a namesake that was there before is not it.
- */
-static void recover(struct restore_ctx *r, struct rcourse *c)
-{
-	int64_t found;
-	json_t *ev;
-
-	wait_orphan(r, c);
-	delete_placeholders(r, c->category_id, c->after_id);
-	found = find_restored(r, c);
-	if (found) {
-		log_msg(LOG_NOTICE,
-			"course %lld was restored as %lld by an interrupted "
-			"run: recorded, not restored again",
-			(long long)c->id, (long long)found);
-		ev = restored_event(r, c, found);
-		json_object_set_new(ev, "recovered", json_true());
-		journal_event(r, ev);
-		c->restored = true;
-		c->archive_id = found;
-		/* the index derives only the states of the course named */
-		scan_session_feeds(r->idx, r->store, r->session, c->id);
-	}
-	c->started = false;
-}
-
 /* The shortname Moodle gave the restored course (it may rename). */
 static void fetch_shortname(struct restore_ctx *r, struct rcourse *c)
 {
@@ -654,6 +626,47 @@ static void run_hook(struct restore_ctx *r, struct rcourse *c,
 		c->hook_error = xstrdup(why);
 	for (int i = 0; i < n; i++)
 		free(vars[i]);
+}
+
+/*
+ * After a crash between "restore_started" and its end: record the course
+ * Moodle finished, delete the placeholder it left half-made. Only courses
+ * made after the start count: a namesake that was there before is not it.
+ */
+static void recover(struct restore_ctx *r, struct rcourse *c)
+{
+	struct engine_job job = { 0 };
+	int64_t found;
+	json_t *ev;
+
+	wait_orphan(r, c);
+	delete_placeholders(r, c->category_id, c->after_id);
+	found = find_restored(r, c);
+	if (found) {
+		log_msg(LOG_NOTICE,
+			"course %lld was restored as %lld by an interrupted "
+			"run: recorded, not restored again",
+			(long long)c->id, (long long)found);
+		/*
+		 * The run may have died before its hook ran: a copy left
+		 * visible next to its original is what the hook is there to
+		 * prevent, so it runs now (hooks are written to run twice).
+		 */
+		c->new_id = found;
+		run_hook(r, c, &job);
+		ev = restored_event(r, c, found);
+		json_object_set_new(ev, "recovered", json_true());
+		if (c->hook_error)
+			json_object_set_new(ev, "hook_error",
+					    json_string(c->hook_error));
+		journal_event(r, ev);
+		c->hook_failed = c->hook_error != NULL;
+		c->restored = true;
+		c->archive_id = found;
+		/* the index derives only the states of the course named */
+		scan_session_feeds(r->idx, r->store, r->session, c->id);
+	}
+	c->started = false;
 }
 
 /* Moodle's "!!! message !!!", else the last line it printed. */
@@ -990,13 +1003,11 @@ static int check_platform(struct restore_ctx *r, bool allow_mismatch)
 {
 	const char *want = r->cfg->archive.site;
 
-	if (r->man.source_site && strcmp(r->man.source_site, r->site.site_hash) == 0) {
-		log_err("refused: this platform (%s) is the source of session "
-			"'%s'; restore goes to the archive platform",
-			r->site.wwwroot ? r->site.wwwroot : r->site.site_hash,
-			r->session);
-		return SA_EXIT_REFUSED;
-	}
+	int rc = archive_site_check(r->cfg, r->session, r->man.source_site,
+				    &r->site);
+
+	if (rc != 0)
+		return rc;
 	if (want && strcmp(want, r->site.siteidentifier) != 0 &&
 	    strcmp(want, r->site.site_hash) != 0) {
 		log_err("refused: [archive] site is %s, but the configured "
@@ -1043,6 +1054,10 @@ static int check_platform(struct restore_ctx *r, bool allow_mismatch)
 	return 0;
 }
 
+/*
+ * The category the session's tree goes under: its id, -1 (logged), or -2
+ * when same-platform's tree rule refuses it (logged).
+ */
 static int64_t resolve_target(struct restore_ctx *r, const char *spec)
 {
 	struct config_selector sel = { CONFIG_SEL_NONE, 0, NULL };
@@ -1083,6 +1098,10 @@ static int64_t resolve_target(struct restore_ctx *r, const char *spec)
 			"platform",
 			hits ? "more than one" : "no");
 		id = -1;
+	} else if (config_same_platform(r->cfg) &&
+		   archive_site_check_tree(cats, n, r->session,
+					   r->man.root_id, id) != 0) {
+		id = -2;
 	}
 	moodle_categories_free(cats, n);
 	config_selector_release(&sel);
@@ -1413,14 +1432,17 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		log_err("cannot read the archive site: %s", moodle_error(r.m));
 		goto out_moodle;
 	}
-	r.journal = xasprintf("%s%s%s", JOURNAL_PREFIX, r.site.site_hash,
-			      JOURNAL_SUFFIX);
+	r.journal = journal_archive_name(r.site.site_hash,
+					 config_same_platform(r.cfg));
 	cli_note_takeover(r.metafd, r.journal, "restore", &taken_from);
 	if ((rc = check_platform(&r, o.allow_mismatch)) != 0)
 		goto out_moodle;
 	rc = SA_EXIT_FAILURE;
-	if ((target = resolve_target(&r, o.target)) < 0)
+	if ((target = resolve_target(&r, o.target)) < 0) {
+		if (target == -2)
+			rc = SA_EXIT_REFUSED;
 		goto out_moodle;
+	}
 	rc = run_restore(&r, &o, target);
 
 out_moodle:

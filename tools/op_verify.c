@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive_site.h"
 #include "cli.h"
 #include "config.h"
 #include "exitcode.h"
@@ -164,6 +165,35 @@ static const char *expected_name(const char *source, const char *original,
 }
 
 /*
+ * What the report says of names the archive copy does not carry as the
+ * source does: restore cleaned them, or Moodle renamed the copy (a
+ * shortname taken on the site gets _N, the fullname " copy N": the rule
+ * when the archive is a category of the source itself). NULL: neither.
+ */
+static char *names_note(const struct moodle_course *src,
+			const struct moodle_course *arc, bool cleaned,
+			bool renamed)
+{
+	struct strbuf sb;
+
+	if (!cleaned && !renamed)
+		return NULL;
+	sb_init(&sb, 256);
+	if (cleaned)
+		sb_printf(&sb,
+			  "names compared as restore cleaned them (Moodle "
+			  "refuses tags in course names): '%s' / '%s' on the "
+			  "source",
+			  src->fullname, src->shortname);
+	if (renamed)
+		sb_printf(&sb,
+			  "%srenamed by Moodle on restore (the name is taken "
+			  "on the site): '%s' / '%s' on the archive",
+			  cleaned ? "; " : "", arc->fullname, arc->shortname);
+	return sb_detach(&sb, NULL);
+}
+
+/*
  * Compares a restored course with its source; NULL when they agree. *note:
  * what the report says of a name restore cleaned (caller frees).
  */
@@ -179,12 +209,10 @@ static char *compare(const struct moodle_course *src,
 					      m->cleaned_fullname);
 	int64_t category = m->category_id;
 
-	*note = want_full != src->fullname || want_short != src->shortname
-			? xasprintf("names compared as restore cleaned them "
-				    "(Moodle refuses tags in course names): "
-				    "'%s' / '%s' on the source",
-				    src->fullname, src->shortname)
-			: NULL;
+	*note = names_note(src, arc, want_full != src->fullname ||
+					     want_short != src->shortname,
+			   strcmp(arc->shortname, want_short) != 0 ||
+				   strcmp(arc->fullname, want_full) != 0);
 	if (category && arc->category != category)
 		return xasprintf("in category %lld on the archive, restored "
 				 "into %lld",
@@ -211,20 +239,52 @@ static char *compare(const struct moodle_course *src,
  * The session's category on the archive: the ancestor of the categories
  * restore used that carries the session's name.
  */
-static int64_t archive_root(struct moodle *arc, struct verify *v)
+static int64_t mirrored_root(const struct moodle_category *cats, size_t n,
+			     const struct verify *v)
 {
-	struct moodle_category *cats = NULL;
-	size_t n = 0;
 	int64_t root = 0;
 
-	if (moodle_categories(arc, &cats, &n) < 0)
-		return -1;
 	for (size_t k = 0; k < v->n_map && !root; k++)
 		root = moodle_category_ancestor_named(cats, n,
 						      v->map[k].category_id,
 						      v->man.root_name);
+	return root;
+}
+
+static int64_t archive_root(struct moodle *arc, struct verify *v)
+{
+	struct moodle_category *cats = NULL;
+	size_t n = 0;
+	int64_t root;
+
+	if (moodle_categories(arc, &cats, &n) < 0)
+		return -1;
+	root = mirrored_root(cats, n, v);
 	moodle_categories_free(cats, n);
 	return root;
+}
+
+/*
+ * [archive] platform = same: the tree rule, held against where restore
+ * put the session. 0, SA_EXIT_REFUSED or SA_EXIT_UNREACHABLE (logged).
+ */
+static int check_same_tree(struct moodle *arc, const struct verify *v)
+{
+	struct moodle_category *cats = NULL;
+	size_t n = 0;
+	int64_t target;
+	int rc = 0;
+
+	if (moodle_categories(arc, &cats, &n) < 0) {
+		log_err("cannot read the categories: %s", moodle_error(arc));
+		return SA_EXIT_UNREACHABLE;
+	}
+	target = archive_site_target_of(cats, n, mirrored_root(cats, n, v));
+	if (target)
+		rc = archive_site_check_tree(cats, n, v->session,
+					     v->man.root_id, target);
+	moodle_categories_free(cats, n);
+	return rc;
 }
 
 static bool category_exists(struct moodle *m, int64_t id)
@@ -613,6 +673,14 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 					       : SA_EXIT_UNREACHABLE;
 		goto out_free;
 	}
+	if (moodle_site(arc, &site) == 0 && site.site_hash &&
+	    (rc = archive_site_check(cfg, v.session, v.man.source_site,
+				     &site)) != 0)
+		goto out_free;
+	if (config_same_platform(cfg) &&
+	    (rc = check_same_tree(arc, &v)) != 0)
+		goto out_free;
+	rc = SA_EXIT_FAILURE;
 	v.courses = json_array();
 	if ((code = compare_platforms(src, arc, &v)) < 0) {
 		rc = code == -2 ? SA_EXIT_FAILURE : SA_EXIT_UNREACHABLE;
@@ -626,13 +694,13 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 	summary = xstrndup(text, strcspn(text, "\n"));
 
 	/* the journal of the platform that ran it */
-	if (moodle_site(arc, &site) < 0 || !site.site_hash) {
+	if (!site.site_hash) {
 		moodle_site_release(&site);
 		moodle_site(src, &site);
 	}
-	journal = xasprintf("%s%s%s", JOURNAL_PREFIX,
-			    site.site_hash ? site.site_hash : "verify",
-			    JOURNAL_SUFFIX);
+	journal = journal_archive_name(site.site_hash ? site.site_hash
+						      : "verify",
+				       config_same_platform(cfg));
 	cli_note_takeover(metafd, journal, "verify", &taken_from);
 	out = json_pack("{s:s, s:I, s:b, s:b, s:I, s:{s:i, s:i, s:i, s:i,"
 			" s:i, s:i}, s:s, s:O}",

@@ -9,7 +9,8 @@ function fm_calculate_course_names($courseid, $fullname, $shortname) {
         $suffixfull = ($counter == 0) ? '' : " copy $counter";
         $suffixshort = ($counter == 0) ? '' : "_$counter";
         $currentfullname = $fullname . $suffixfull;
-        $currentshortname = $shortname . $suffixshort;
+        // restore_dbops::calculate_course_names(): the suffix fits in course.shortname's 100
+        $currentshortname = substr($shortname, 0, 100 - strlen($suffixshort)) . $suffixshort;
         $coursefull = $DB->record_exists_sql("SELECT id FROM {course} WHERE fullname = ? AND id <> ?",
                                              array($currentfullname, $courseid));
         $courseshort = $DB->record_exists_sql("SELECT id FROM {course} WHERE shortname = ? AND id <> ?",
