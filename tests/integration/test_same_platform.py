@@ -382,3 +382,28 @@ def test_kill9_mid_restore_and_mid_purge(world):
     assert sorted(e["source_course_id"] for e in arc) == sorted(w.ids)
     assert not set(copies.values()) & course_ids(w.site)
     assert w.site.category(w.archives) is not None
+
+
+def test_kill9_during_the_hook_hides_the_copy_on_the_next_run(world):
+    """The copy is made, the run dies in its post_restore hook: the next
+    run records the copy (not restored twice) and runs the hook on it, so
+    no copy stays visible next to its original."""
+    w = world
+    w.cli("archive", check=0)
+    marker = w.tmp / "hook-started"
+    slow = w.tmp / "slow-hook"
+    slow.write_text("#!/bin/sh\ntouch %s\nsleep 60\nexec %s\n"
+                    % (marker, w.hook))
+    os.chmod(slow, 0o755)
+    w.configure(jobs={"timeout": "90s", "parallel": "1"},
+                hooks={"post_restore": slow, "timeout": "90s"})
+    kill_when(w, ("restore", SESSION), marker.exists, "the hook")
+    assert not [e for e in w.archive_journal() if e["event"] == "restore"]
+    made = [c for c in w.site.courses() if c["shortname"].endswith("_1")]
+    assert len(made) == 1 and made[0]["visible"] == 1, made
+    w.configure()
+    w.cli("restore", check=0)
+    w.assert_copied_once()
+    ev = [e for e in w.events("restore") if e.get("recovered")]
+    assert [e["archive_course_id"] for e in ev] == [made[0]["id"]]
+    assert "hook_error" not in ev[0]
