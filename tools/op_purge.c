@@ -587,6 +587,18 @@ static void print_preview(struct purge *p)
 	json_decref(o);
 }
 
+/*
+ * Moodle's words for a transaction the database rolled back on its own:
+ * two deletes at once met on one lock. The delete picks up where it was
+ * (delete_course() finishes a half-deleted course).
+ */
+static bool transient_db_error(const char *why)
+{
+	return strstr(why, "Deadlock found") ||
+	       strstr(why, "Lock wait timeout exceeded") ||
+	       strstr(why, "deadlock detected");
+}
+
 static enum engine_outcome purge_run(void *ctx, struct engine_item *it,
 				     struct engine_job *job, char *err,
 				     size_t errlen)
@@ -619,10 +631,20 @@ static enum engine_outcome purge_run(void *ctx, struct engine_item *it,
 			(long long)v->id, v->shortname);
 		return ENGINE_DONE;
 	}
-	answer = ask_worker(p, job,
-			    json_pack("{s:s, s:I}", "command", "delete-course",
-				      "id", (json_int_t)v->id),
-			    p->cfg->jobs.timeout, why, sizeof(why));
+	for (int attempt = 1;; attempt++) {
+		answer = ask_worker(p, job,
+				    json_pack("{s:s, s:I}", "command",
+					      "delete-course", "id",
+					      (json_int_t)v->id),
+				    p->cfg->jobs.timeout, why, sizeof(why));
+		if (answer || attempt == 3 || atomic_load(&job->abort) ||
+		    !transient_db_error(why))
+			break;
+		log_warn("course %lld: the database gave up a transaction "
+			 "(%s): deleting it again",
+			 (long long)v->id, why);
+		sleep((unsigned)attempt);
+	}
 	if (atomic_load(&job->abort)) {
 		json_decref(answer);
 		return ENGINE_ABORTED;

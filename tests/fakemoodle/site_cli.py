@@ -31,7 +31,8 @@ class SiteCli:
         the ORIGINAL course id found in the archive). mode None removes the fault.
         backup: exit1, enospc (Moodle's temp full), nofile, hang, die, slow:S, cpu:S, fatal, memory:MB
         restore: exception, die-placeholder, die-after-restore, exit1, hang, slow:S, cpu:S, fatal, memory:MB
-        delete: exit1, hang, die, slow:S, cpu:S, fatal, memory:MB
+        delete: exit1, hang, die, slow:S, cpu:S, fatal, memory:MB, deadlock:N (the first N deletes of the
+        course throw the dml_write_exception of a MariaDB deadlock)
         Backup faults act in the fake's backup_controller (backup/util/includes/backup_includes.php),
         restore faults in its restore_controller, delete faults in delete_course(): admin/cli scripts
         and the bridge (one-shot or worker) meet them alike.

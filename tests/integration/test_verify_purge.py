@@ -776,3 +776,23 @@ def test_purge_failure_keeps_moodles_words(restored):
     assert "not deleted: Moodle did not delete it: Error writing to database" in r.stderr, r.stderr
     assert w.listing()[w.ids[0]]["state"] != "purged"
     assert not set(w.ids[1:]) & course_ids(w.src)
+
+
+def test_purge_deletes_again_after_a_database_deadlock(restored):
+    """Two deletes at once can meet on a lock: the database rolls one
+    back ("try restarting transaction"); purge deletes that course again,
+    up to three attempts, then reports the database's words."""
+    w = restored
+    w.verify(check=0)
+    w.src.set_fault(w.ids[0], "delete", "deadlock:2")
+    w.src.set_fault(w.ids[1], "delete", "deadlock:9")
+    r = w.purge("--side", "source", "--confirm", check=6)
+    assert "course %d: the database gave up a transaction" % w.ids[0] \
+        in r.stderr, r.stderr
+    assert w.src.course(w.ids[0]) is None
+    assert w.src.course(w.ids[1]) is not None
+    assert "Deadlock found when trying to get lock" in r.stderr, r.stderr
+    assert r.stderr.count("course %d: the database gave up" % w.ids[1]) == 2
+    w.src.clear_faults()
+    w.purge("--side", "source", "--confirm", check=0)
+    assert not set(w.ids) & course_ids(w.src)

@@ -21,6 +21,15 @@ class moodle_exception extends Exception {
     }
 }
 
+/** lib/dml/dml_write_exception: Moodle's words for a failed write, the database's in debuginfo. */
+class dml_write_exception extends moodle_exception {
+    public $debuginfo;
+    public function __construct($error, $sql = null) {
+        $this->debuginfo = $error . "\n" . $sql;
+        parent::__construct('dmlwriteexception', 'error', 'Error writing to database');
+    }
+}
+
 /** $DB->get_record(..., MUST_EXIST) of a missing record (lib/dml/moodle_database.php). */
 class dml_missing_record_exception extends moodle_exception {
     public function __construct($tablename) {

@@ -109,6 +109,17 @@ function delete_course($courseorid, $showfeedback = true) {
     if ($fault === 'exit1') {
         throw new moodle_exception('dmlwriteexception', 'error', 'Error writing to database');
     }
+    if (strpos($fault, 'deadlock:') === 0) {
+        // MariaDB rolls back one of two transactions that wait on each other: the first N deletes
+        $count = $CFG->dataroot . '/fakemoodle-deadlocks-' . $course->id;
+        $seen = is_readable($count) ? (int)file_get_contents($count) : 0;
+        if ($seen < (int)substr($fault, 9)) {
+            file_put_contents($count, (string)($seen + 1));
+            throw new dml_write_exception('Deadlock found when trying to get lock; try restarting transaction',
+                                          'DELETE FROM {course_modules} WHERE course = ?');
+        }
+        $fault = '';
+    }
     fm_apply_generic_fault($fault);   // hang, slow:S, cpu:S, fatal, memory:MB
     fm_pay_cost('work_ms');
 
