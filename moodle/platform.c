@@ -156,6 +156,24 @@ void moodle_course_release(struct moodle_course *c)
 	memset(c, 0, sizeof(*c));
 }
 
+const struct moodle_course *moodle_courses_find(const struct moodle_course *c,
+					       size_t n, int64_t id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c[mid].id == id)
+			return &c[mid];
+		if (c[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 void moodle_courses_free(struct moodle_course *c, size_t n)
 {
 	for (size_t i = 0; c && i < n; i++)

@@ -31,6 +31,7 @@
 #include "engine.h"
 #include "exitcode.h"
 #include "gate.h"
+#include "history.h"
 #include "idx.h"
 #include "journal.h"
 #include "log.h"
@@ -137,65 +138,10 @@ static void add_victim(struct purge *p, const struct moodle_course *c,
 	v->estimate = c->estimate;
 }
 
-/* Per source course: the latest verify result, and the archive id. */
-struct seen {
-	int64_t source_id, archive_id;
-	char result[16];
-	bool backup_failed; /* its latest backup attempt failed */
-	bool purged;        /* a real (not dry run) purge is recorded */
-};
-
-static int load_seen(struct purge *p, struct seen **out, size_t *n)
+/* This side's purge is recorded for the course. */
+static bool purged_here(const struct purge *p, const struct course_history *h)
 {
-	static const char sql[] =
-		"SELECT source_course_id, event,"
-		" json_extract(data, '$.result'),"
-		" json_extract(data, '$.archive_course_id'),"
-		" coalesce(json_extract(data, '$.dry_run'), 0),"
-		" coalesce(json_extract(data, '$.side'), '')"
-		" FROM events WHERE session_id = ?1 AND source_course_id IS"
-		" NOT NULL AND event IN ('verify', 'restore', 'backup',"
-		" 'backup_failed', 'purge') ORDER BY time, id";
-	sqlite3_stmt *st = idx_stmt(p->idx, sql);
-	int rc;
-
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, p->session_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		struct seen *s = NULL;
-
-		for (size_t i = 0; i < *n && !s; i++)
-			if ((*out)[i].source_id == id)
-				s = &(*out)[i];
-		if (!s) {
-			*out = xrealloc(*out, (*n + 1) * sizeof(**out));
-			s = &(*out)[(*n)++];
-			memset(s, 0, sizeof(*s));
-			s->source_id = id;
-		}
-		const char *ev = (const char *)sqlite3_column_text(st, 1);
-
-		if (strcmp(ev, "restore") == 0)
-			s->archive_id = sqlite3_column_int64(st, 3);
-		else if (strncmp(ev, "backup", 6) == 0)
-			s->backup_failed = strcmp(ev, "backup_failed") == 0;
-		else if (strcmp(ev, "purge") == 0)
-			/* a purge of the other side does not count here */
-			s->purged |= !sqlite3_column_int(st, 4) &&
-				     strcmp((const char *)sqlite3_column_text(
-						    st, 5),
-					    p->source ? "source"
-						      : "archive") == 0;
-		else if (sqlite3_column_type(st, 2) == SQLITE_TEXT)
-			snprintf(s->result, sizeof(s->result), "%s",
-				 sqlite3_column_text(st, 2));
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : idx_fail(p->idx, "cannot read events");
+	return p->source ? h->purged_source : h->purged_archive;
 }
 
 /*
@@ -298,35 +244,32 @@ static int check_same_tree(struct purge *p)
 static int select_source(struct purge *p)
 {
 	struct moodle_course *list = NULL;
-	struct seen *seen = NULL;
+	struct history h;
 	int64_t *copies = NULL;
-	size_t n = 0, n_seen = 0, n_copies = 0;
+	size_t n = 0, n_copies = 0;
 
 	p->root = p->man.root_id;
 	if (!p->root)
 		return log_err("the manifest of '%s' does not name the "
 			       "session's category on the source",
 			       p->session);
-	if (load_seen(p, &seen, &n_seen) < 0)
+	if (history_load(p->idx, p->session_id, &h) < 0)
 		return -1;
 	if (load_copies(p, &copies, &n_copies) < 0) {
-		free(seen);
+		history_release(&h);
 		return -1;
 	}
 	p->purged_already = !moodle_category_find(p->cats, p->n_cats, p->root);
 	if (!p->purged_already &&
 	    moodle_courses_in(p->m, p->root, true, &list, &n) < 0) {
-		free(seen);
+		history_release(&h);
 		free(copies);
 		return log_err("source platform: %s", moodle_error(p->m));
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct moodle_course *c = &list[i];
-		const struct seen *s = NULL;
+		const struct course_history *s = history_find(&h, c->id);
 
-		for (size_t k = 0; k < n_seen && !s; k++)
-			if (seen[k].source_id == c->id)
-				s = &seen[k];
 		if (is_copy(copies, n_copies, c->id))
 			keep(p, c->id, c->shortname,
 			     "a restored copy (a restore made it on this "
@@ -337,12 +280,12 @@ static int select_source(struct purge *p)
 		else if (!manifest_find(&p->man, c->id))
 			keep(p, c->id, c->shortname,
 			     "new: not in the archive (created after it)");
-		else if (!s || !s->result[0])
+		else if (!s || !s->verify_result[0])
 			keep(p, c->id, c->shortname,
 			     "never verified: run verify first");
-		else if (strcmp(s->result, "ok") != 0)
+		else if (strcmp(s->verify_result, "ok") != 0)
 			keep(p, c->id, c->shortname,
-			     "the latest verify saw it '%s'", s->result);
+			     "the latest verify saw it '%s'", s->verify_result);
 		else if (!s->archive_id)
 			keep(p, c->id, c->shortname,
 			     "no restored copy is recorded");
@@ -354,25 +297,24 @@ static int select_source(struct purge *p)
 	 * between the delete and its journal line. Deleting it again finds
 	 * nothing ("gone"), and records it.
 	 */
-	for (size_t k = 0; k < n_seen; k++) {
+	for (size_t k = 0; k < h.n; k++) {
+		const struct course_history *s = &h.v[k];
 		const struct manifest_course *mc;
 		struct moodle_course gone = { 0 };
-		bool live = false;
 
-		for (size_t i = 0; i < n && !live; i++)
-			live = list[i].id == seen[k].source_id;
-		mc = manifest_find(&p->man, seen[k].source_id);
-		if (live || !mc || seen[k].purged || !seen[k].archive_id ||
-		    strcmp(seen[k].result, "ok") != 0 ||
+		mc = manifest_find(&p->man, s->source_id);
+		if (!mc || purged_here(p, s) || !s->archive_id ||
+		    strcmp(s->verify_result, "ok") != 0 ||
+		    moodle_courses_find(list, n, s->source_id) ||
 		    is_copy(copies, n_copies, mc->id))
 			continue;
 		gone.id = mc->id;
 		gone.shortname = mc->shortname ? mc->shortname : "";
 		gone.fullname = mc->fullname ? mc->fullname : "";
-		add_victim(p, &gone, mc->id, seen[k].archive_id);
+		add_victim(p, &gone, mc->id, s->archive_id);
 	}
 	moodle_courses_free(list, n);
-	free(seen);
+	history_release(&h);
 	free(copies);
 	return 0;
 }
@@ -380,15 +322,15 @@ static int select_source(struct purge *p)
 static int select_archive(struct purge *p)
 {
 	struct moodle_course *list = NULL;
-	struct seen *seen = NULL;
-	size_t n = 0, n_seen = 0;
+	struct history h;
+	size_t n = 0;
 	int64_t recorded;
 
-	if (load_seen(p, &seen, &n_seen) < 0)
+	if (history_load(p->idx, p->session_id, &h) < 0)
 		return -1;
 	p->root = find_archive_root(p, &recorded);
 	if (p->root <= 0 && !recorded) {
-		free(seen);
+		history_release(&h);
 		return log_err("cannot find session '%s' on the archive "
 			       "platform (no restore recorded)",
 			       p->session);
@@ -396,52 +338,49 @@ static int select_archive(struct purge *p)
 	p->purged_already = p->root <= 0;
 	if (!p->purged_already &&
 	    moodle_courses_in(p->m, p->root, true, &list, &n) < 0) {
-		free(seen);
+		history_release(&h);
 		return log_err("archive platform: %s", moodle_error(p->m));
 	}
 	for (size_t i = 0; i < n; i++) {
-		int64_t source_id = 0;
+		const struct course_history *s =
+			history_find_copy(&h, list[i].id);
 
-		for (size_t k = 0; k < n_seen; k++)
-			if (seen[k].archive_id == list[i].id)
-				source_id = seen[k].source_id;
 		/* on its own source, the archive side holds copies only */
-		if (!source_id && config_same_platform(p->cfg))
+		if (!s && config_same_platform(p->cfg))
 			keep(p, list[i].id, list[i].shortname,
 			     "not a restored copy of session '%s'",
 			     p->session);
 		else
-			add_victim(p, &list[i], source_id, list[i].id);
+			add_victim(p, &list[i], s ? s->source_id : 0,
+				   list[i].id);
 	}
 	/*
 	 * Restored copies gone already but never recorded as purged (a run
 	 * killed between the delete and its journal line): the bridge answers
 	 * "gone", which records them.
 	 */
-	for (size_t k = 0; k < n_seen; k++) {
+	for (size_t k = 0; k < h.n; k++) {
+		const struct course_history *s = &h.v[k];
 		const struct manifest_course *mc;
 		struct moodle_course gone = { 0 };
-		bool live = false;
 
-		if (!seen[k].archive_id || seen[k].purged)
+		if (!s->archive_id || purged_here(p, s) ||
+		    moodle_courses_find(list, n, s->archive_id))
 			continue;
-		for (size_t i = 0; i < n && !live; i++)
-			live = list[i].id == seen[k].archive_id;
 		/* moved out of the session's tree is not gone: it stays */
-		if (live || moodle_course_get(p->m, seen[k].archive_id,
-					      &gone) != 1) {
+		if (moodle_course_get(p->m, s->archive_id, &gone) != 1) {
 			moodle_course_release(&gone);
 			continue;
 		}
 		memset(&gone, 0, sizeof(gone));
-		mc = manifest_find(&p->man, seen[k].source_id);
-		gone.id = seen[k].archive_id;
+		mc = manifest_find(&p->man, s->source_id);
+		gone.id = s->archive_id;
 		gone.shortname = mc && mc->shortname ? mc->shortname : "?";
 		gone.fullname = mc && mc->fullname ? mc->fullname : "?";
-		add_victim(p, &gone, seen[k].source_id, seen[k].archive_id);
+		add_victim(p, &gone, s->source_id, s->archive_id);
 	}
 	moodle_courses_free(list, n);
-	free(seen);
+	history_release(&h);
 	return 0;
 }
 

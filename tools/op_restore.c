@@ -31,6 +31,7 @@
 #include "cli.h"
 #include "config.h"
 #include "engine.h"
+#include "history.h"
 #include "hook.h"
 #include "exitcode.h"
 #include "idx.h"
@@ -104,57 +105,29 @@ static void rcourse_release(struct rcourse *c)
 	free(c->cleaned_shortname);
 }
 
-static struct rcourse *find_course(struct restore_ctx *r, int64_t id)
-{
-	for (size_t i = 0; i < r->n; i++)
-		if (r->v[i].id == id)
-			return &r->v[i];
-	return NULL;
-}
-
 /* What the journals (through the index) say of each course. */
 static int load_events(struct restore_ctx *r, bool *complete)
 {
-	static const char sql[] =
-		"SELECT event, source_course_id,"
-		" json_extract(data, '$.archive_course_id'),"
-		" json_extract(data, '$.hook_error'),"
-		" json_extract(data, '$.after_course_id')"
-		" FROM events WHERE session_id = ?1 ORDER BY time, id";
-	sqlite3_stmt *st = idx_stmt(r->idx, sql);
-	int rc;
+	struct history h;
 
-	*complete = false;
-	if (!st)
+	if (history_load(r->idx, r->session_id, &h) < 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, r->session_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *ev = (const char *)sqlite3_column_text(st, 0);
-		struct rcourse *c = find_course(r, sqlite3_column_int64(st, 1));
+	*complete = h.archive_complete;
+	for (size_t i = 0; i < r->n; i++) {
+		struct rcourse *c = &r->v[i];
+		const struct course_history *ch = history_find(&h, c->id);
 
-		if (strcmp(ev, "archive_complete") == 0)
-			*complete = true;
-		if (!c)
+		if (!ch)
 			continue;
-		if (strcmp(ev, "restore_started") == 0) {
-			c->started = true;
-			c->after_id = sqlite3_column_int64(st, 4);
-		} else if (strcmp(ev, "restore") == 0) {
-			c->restored = true;
-			c->started = c->failed = false;
-			c->archive_id = sqlite3_column_int64(st, 2);
-			c->hook_failed = sqlite3_column_type(st, 3) ==
-					 SQLITE_TEXT;
-		} else if (strcmp(ev, "restore_failed") == 0) {
-			c->failed = true;
-			c->started = false;
-		} else if (strcmp(ev, "hook_rerun") == 0) {
-			c->hook_failed = sqlite3_column_type(st, 3) ==
-					 SQLITE_TEXT;
-		}
+		c->started = ch->restore_started;
+		c->after_id = ch->after_id;
+		c->restored = ch->restored;
+		c->failed = ch->restore_failed;
+		c->archive_id = ch->archive_id;
+		c->hook_failed = ch->hook_failed;
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : idx_fail(r->idx, "cannot read events");
+	history_release(&h);
+	return 0;
 }
 
 static void journal_event(struct restore_ctx *r, json_t *ev)

@@ -27,6 +27,7 @@
 #include "exitcode.h"
 #include "idx.h"
 #include "journal.h"
+#include "history.h"
 #include "log.h"
 #include "manifest.h"
 #include "mbz.h"
@@ -43,94 +44,23 @@ static const char *const result_names[N_VR] = {
 	"ok", "missing", "failed", "mismatch", "new", "extra",
 };
 
-struct mapping {
-	int64_t source_id;
-	int64_t archive_id;   /* 0: never restored */
-	int64_t category_id;  /* where restore put it */
-	char *error;          /* latest failure, when it failed */
-	/* the names restore gave it when Moodle refused the backup's own */
-	char *original_fullname, *cleaned_fullname;
-	char *original_shortname, *cleaned_shortname;
-};
-
 struct verify {
 	const char *session;
 	struct manifest man;
-	struct mapping *map;
-	size_t n_map;
+	struct history hist;  /* what the journals say of each course */
 	json_t *courses;      /* report lines */
 	int counts[N_VR];
 	int64_t total;
 };
 
-static struct mapping *mapping_of(struct verify *v, int64_t source_id)
+/* The story of a course, an empty one when no event names it. */
+static const struct course_history *story_of(const struct verify *v,
+					     int64_t source_id)
 {
-	for (size_t i = 0; i < v->n_map; i++)
-		if (v->map[i].source_id == source_id)
-			return &v->map[i];
-	v->map = xrealloc(v->map, (v->n_map + 1) * sizeof(*v->map));
-	v->map[v->n_map] = (struct mapping){ .source_id = source_id };
-	return &v->map[v->n_map++];
-}
+	static const struct course_history none;
+	const struct course_history *h = history_find(&v->hist, source_id);
 
-/* *dst = column col of st when it is text, else NULL. */
-static void set_text(char **dst, sqlite3_stmt *st, int col)
-{
-	free(*dst);
-	*dst = sqlite3_column_type(st, col) == SQLITE_TEXT
-		       ? xstrdup((const char *)sqlite3_column_text(st, col))
-		       : NULL;
-}
-
-/* The journals' story of each course: restored where, or failed why. */
-static int load_mapping(struct idx *idx, int64_t session_id, struct verify *v)
-{
-	static const char sql[] =
-		"SELECT event, source_course_id,"
-		" json_extract(data, '$.archive_course_id'),"
-		" json_extract(data, '$.category_id'),"
-		" json_extract(data, '$.error'),"
-		" json_extract(data, '$.original_fullname'),"
-		" json_extract(data, '$.cleaned_fullname'),"
-		" json_extract(data, '$.original_shortname'),"
-		" json_extract(data, '$.cleaned_shortname')"
-		" FROM events WHERE session_id = ?1 AND source_course_id"
-		" IS NOT NULL AND event IN ('backup', 'backup_failed',"
-		" 'restore', 'restore_failed', 'purge') ORDER BY time, id";
-	sqlite3_stmt *st = idx_stmt(idx, sql);
-	int rc;
-
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, session_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *ev = (const char *)sqlite3_column_text(st, 0);
-		struct mapping *m = mapping_of(v, sqlite3_column_int64(st, 1));
-
-		if (strcmp(ev, "restore") == 0) {
-			m->archive_id = sqlite3_column_int64(st, 2);
-			m->category_id = sqlite3_column_int64(st, 3);
-			free(m->error);
-			m->error = NULL;
-			set_text(&m->original_fullname, st, 5);
-			set_text(&m->cleaned_fullname, st, 6);
-			set_text(&m->original_shortname, st, 7);
-			set_text(&m->cleaned_shortname, st, 8);
-		} else if (strcmp(ev, "backup") == 0) {
-			free(m->error);
-			m->error = NULL;
-		} else if (strcmp(ev, "purge") != 0) {
-			free(m->error);
-			m->error = xstrdup(sqlite3_column_type(st, 4) ==
-							   SQLITE_TEXT
-						   ? (const char *)
-							     sqlite3_column_text(
-								     st, 4)
-						   : ev);
-		}
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : idx_fail(idx, "cannot read events");
+	return h ? h : &none;
 }
 
 static void report(struct verify *v, enum result r, int64_t source_id,
@@ -198,7 +128,8 @@ static char *names_note(const struct moodle_course *src,
  * what the report says of a name restore cleaned (caller frees).
  */
 static char *compare(const struct moodle_course *src,
-		     const struct moodle_course *arc, const struct mapping *m,
+		     const struct moodle_course *arc,
+		     const struct course_history *m,
 		     char **note)
 {
 	const char *want_short = expected_name(src->shortname,
@@ -244,9 +175,9 @@ static int64_t mirrored_root(const struct moodle_category *cats, size_t n,
 {
 	int64_t root = 0;
 
-	for (size_t k = 0; k < v->n_map && !root; k++)
+	for (size_t k = 0; k < v->hist.n && !root; k++)
 		root = moodle_category_ancestor_named(cats, n,
-						      v->map[k].category_id,
+						      v->hist.v[k].category_id,
 						      v->man.root_name);
 	return root;
 }
@@ -339,6 +270,16 @@ static char *tree_mismatch(const struct placed *seen, size_t n,
 	return NULL;
 }
 
+static bool placed_pair(const struct placed *seen, size_t n,
+			const struct placed *p)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seen[i].source_category == p->source_category &&
+		    seen[i].archive_category == p->archive_category)
+			return true;
+	return false;
+}
+
 /* 0, -1 when a platform fails, -2 when the source category is gone. */
 static int compare_platforms(struct moodle *src, struct moodle *arc,
 			     struct verify *v)
@@ -362,14 +303,22 @@ static int compare_platforms(struct moodle *src, struct moodle *arc,
 	}
 	if (moodle_courses_in(src, v->man.root_id, true, &courses, &n) < 0)
 		return log_err("source platform: %s", moodle_error(src));
+	/* the copies under the session's tree in one read, not one a course */
+	root = archive_root(arc, v);
+	if (root > 0 &&
+	    moodle_courses_in(arc, root, true, &extra, &n_extra) < 0) {
+		moodle_courses_free(courses, n);
+		return log_err("archive platform: %s", moodle_error(arc));
+	}
 	placed = xcalloc(n + 1, sizeof(*placed));
 	for (size_t i = 0; i < n; i++) {
 		struct moodle_course *c = &courses[i];
 		struct manifest_course *mc = manifest_find(&v->man, c->id);
-		struct mapping *m = mapping_of(v, c->id);
-		struct moodle_course a;
+		const struct course_history *m = story_of(v, c->id);
+		const struct moodle_course *a;
+		struct moodle_course fetched = { 0 };
 		char *why, *note;
-		int got;
+		int got = 0;
 
 		v->total++;
 		if (!mc && m->error) {
@@ -393,7 +342,12 @@ static int compare_platforms(struct moodle *src, struct moodle *arc,
 			free(why);
 			continue;
 		}
-		got = moodle_course_get(arc, m->archive_id, &a);
+		/* a copy moved out of the tree is read on its own */
+		a = moodle_courses_find(extra, n_extra, m->archive_id);
+		if (!a) {
+			got = moodle_course_get(arc, m->archive_id, &fetched);
+			a = &fetched;
+		}
 		if (got < 0) {
 			rc = log_err("archive platform: %s", moodle_error(arc));
 			break;
@@ -407,29 +361,29 @@ static int compare_platforms(struct moodle *src, struct moodle *arc,
 			free(why);
 			continue;
 		}
-		why = compare(c, &a, m, &note);
+		why = compare(c, a, m, &note);
 		if (!why) {
 			struct placed *p = &placed[n_placed];
 
 			*p = (struct placed){ .course = c->id,
 					      .source_category = c->category,
-					      .archive_category = a.category };
+					      .archive_category = a->category };
 			why = tree_mismatch(placed, n_placed, p);
-			n_placed++;
+			/* one line per pair of categories: as many as there
+			   are categories, not courses */
+			if (!placed_pair(placed, n_placed, p))
+				n_placed++;
 		}
 		report(v, why ? VR_MISMATCH : VR_OK, c->id, m->archive_id,
 		       c->shortname, why ? why : note);
 		free(why);
 		free(note);
-		moodle_course_release(&a);
+		moodle_course_release(&fetched);
 	}
 	/* backed up but no longer on the source: missing if not restored */
 	for (size_t k = 0; k < v->man.n && rc == 0; k++) {
-		bool seen = false;
-
-		for (size_t i = 0; i < n && !seen; i++)
-			seen = courses[i].id == v->man.v[k].id;
-		if (!seen && !mapping_of(v, v->man.v[k].id)->archive_id) {
+		if (!moodle_courses_find(courses, n, v->man.v[k].id) &&
+		    !story_of(v, v->man.v[k].id)->archive_id) {
 			v->total++;
 			report(v, VR_MISSING, v->man.v[k].id, 0,
 			       v->man.v[k].shortname,
@@ -437,22 +391,13 @@ static int compare_platforms(struct moodle *src, struct moodle *arc,
 			       "source");
 		}
 	}
-	root = rc == 0 ? archive_root(arc, v) : 0;
-	if (root > 0 &&
-	    moodle_courses_in(arc, root, true, &extra, &n_extra) == 0) {
-		for (size_t i = 0; i < n_extra; i++) {
-			bool mapped = false;
-
-			for (size_t k = 0; k < v->n_map && !mapped; k++)
-				mapped = v->map[k].archive_id == extra[i].id;
-			if (!mapped)
-				report(v, VR_EXTRA, 0, extra[i].id,
-				       extra[i].shortname,
-				       "under the session on the archive, "
-				       "restored from no source course");
-		}
-		moodle_courses_free(extra, n_extra);
+	for (size_t i = 0; i < n_extra && rc == 0; i++) {
+		if (!history_find_copy(&v->hist, extra[i].id))
+			report(v, VR_EXTRA, 0, extra[i].id, extra[i].shortname,
+			       "under the session on the archive, restored "
+			       "from no source course");
 	}
+	moodle_courses_free(extra, n_extra);
 	free(placed);
 	moodle_courses_free(courses, n);
 	return rc;
@@ -657,7 +602,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 		goto out_free;
 	}
 	logfd = cli_session_log(metafd);
-	if (load_mapping(idx, session_id, &v) < 0)
+	if (history_load(idx, session_id, &v.hist) < 0)
 		goto out_free;
 	src = moodle_open(&cfg->source, &code, err, sizeof(err));
 	if (!src) {
@@ -761,14 +706,7 @@ out_free:
 	free(text);
 	free(journal);
 	moodle_site_release(&site);
-	for (size_t i = 0; i < v.n_map; i++) {
-		free(v.map[i].error);
-		free(v.map[i].original_fullname);
-		free(v.map[i].cleaned_fullname);
-		free(v.map[i].original_shortname);
-		free(v.map[i].cleaned_shortname);
-	}
-	free(v.map);
+	history_release(&v.hist);
 	manifest_release(&v.man);
 	moodle_free(src);
 	moodle_free(arc);

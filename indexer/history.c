@@ -1,0 +1,231 @@
+#include "history.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idx.h"
+#include "xalloc.h"
+
+/* Fibonacci hashing of an id into slots (a power of two). */
+static size_t slot_of(int64_t id, size_t slots)
+{
+	return (size_t)(((uint64_t)id * 11400714819323198485ull) >> 32) &
+	       (slots - 1);
+}
+
+static size_t *probe(size_t *table, size_t slots,
+		     const struct course_history *v, int64_t id,
+		     bool by_archive)
+{
+	for (size_t i = slot_of(id, slots);; i = (i + 1) & (slots - 1)) {
+		size_t at = table[i];
+
+		if (!at || (by_archive ? v[at - 1].archive_id
+				       : v[at - 1].source_id) == id)
+			return &table[i];
+	}
+}
+
+/* Room for n courses at most half full, both tables rebuilt. */
+static void rehash(struct history *h, size_t n)
+{
+	size_t slots = 64;
+
+	while (slots < 2 * n)
+		slots *= 2;
+	if (slots <= h->slots)
+		return;
+	free(h->by_source);
+	h->by_source = xcalloc(slots, sizeof(*h->by_source));
+	h->slots = slots;
+	for (size_t i = 0; i < h->n; i++)
+		*probe(h->by_source, slots, h->v, h->v[i].source_id, false) =
+			i + 1;
+}
+
+static struct course_history *course(struct history *h, int64_t id)
+{
+	size_t *at;
+
+	if (2 * (h->n + 1) > h->slots)
+		rehash(h, h->n + 1);
+	at = probe(h->by_source, h->slots, h->v, id, false);
+	if (*at)
+		return &h->v[*at - 1];
+	h->v = xrealloc(h->v, (h->n + 1) * sizeof(*h->v));
+	memset(&h->v[h->n], 0, sizeof(h->v[h->n]));
+	h->v[h->n].source_id = id;
+	*at = ++h->n;
+	return &h->v[h->n - 1];
+}
+
+static const char *text(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_TEXT
+		       ? (const char *)sqlite3_column_text(st, col)
+		       : NULL;
+}
+
+static void set(char **dst, const char *value)
+{
+	free(*dst);
+	*dst = value ? xstrdup(value) : NULL;
+}
+
+enum col {
+	C_EVENT,
+	C_SOURCE_ID,
+	C_SITE,
+	C_ARCHIVE_ID,
+	C_CATEGORY_ID,
+	C_AFTER_ID,
+	C_HOOK_ERROR,
+	C_ERROR,
+	C_ORIGINAL_FULL,
+	C_CLEANED_FULL,
+	C_ORIGINAL_SHORT,
+	C_CLEANED_SHORT,
+	C_RESULT,
+	C_DRY_RUN,
+	C_SIDE,
+};
+
+static void fold(struct history *h, sqlite3_stmt *st)
+{
+	const char *ev = (const char *)sqlite3_column_text(st, C_EVENT);
+	struct course_history *c;
+
+	if (strcmp(ev, "archive_complete") == 0)
+		h->archive_complete = true;
+	if (sqlite3_column_type(st, C_SOURCE_ID) != SQLITE_INTEGER)
+		return;
+	c = course(h, sqlite3_column_int64(st, C_SOURCE_ID));
+	if (strcmp(ev, "backup") == 0) {
+		c->backed_up = true;
+		c->backup_failed = false;
+		set(&c->error, NULL);
+	} else if (strcmp(ev, "backup_failed") == 0) {
+		c->backup_failed = true;
+		set(&c->error, text(st, C_ERROR) ? text(st, C_ERROR) : ev);
+	} else if (strcmp(ev, "restore_started") == 0) {
+		c->restore_started = true;
+		c->after_id = sqlite3_column_int64(st, C_AFTER_ID);
+	} else if (strcmp(ev, "restore") == 0) {
+		c->restored = true;
+		c->restore_started = c->restore_failed = false;
+		c->archive_id = sqlite3_column_int64(st, C_ARCHIVE_ID);
+		c->category_id = sqlite3_column_int64(st, C_CATEGORY_ID);
+		if (c->category_id)
+			h->latest_category = c->category_id;
+		set(&c->restore_site, text(st, C_SITE));
+		c->hook_failed = text(st, C_HOOK_ERROR) != NULL;
+		set(&c->original_fullname, text(st, C_ORIGINAL_FULL));
+		set(&c->cleaned_fullname, text(st, C_CLEANED_FULL));
+		set(&c->original_shortname, text(st, C_ORIGINAL_SHORT));
+		set(&c->cleaned_shortname, text(st, C_CLEANED_SHORT));
+		set(&c->error, NULL);
+	} else if (strcmp(ev, "restore_failed") == 0) {
+		c->restore_failed = true;
+		c->restore_started = false;
+		set(&c->error, text(st, C_ERROR) ? text(st, C_ERROR) : ev);
+	} else if (strcmp(ev, "hook_rerun") == 0) {
+		c->hook_failed = text(st, C_HOOK_ERROR) != NULL;
+	} else if (strcmp(ev, "verify") == 0 && text(st, C_RESULT)) {
+		snprintf(c->verify_result, sizeof(c->verify_result), "%s",
+			 text(st, C_RESULT));
+	} else if (strcmp(ev, "purge") == 0 &&
+		   !sqlite3_column_int(st, C_DRY_RUN)) {
+		const char *side = text(st, C_SIDE);
+
+		c->purged_source |= side && strcmp(side, "source") == 0;
+		c->purged_archive |= side && strcmp(side, "archive") == 0;
+	}
+}
+
+/* The copies' table, once every course's latest restore is known. */
+static void index_copies(struct history *h)
+{
+	h->by_archive = xcalloc(h->slots, sizeof(*h->by_archive));
+	for (size_t i = 0; i < h->n; i++)
+		if (h->v[i].archive_id)
+			*probe(h->by_archive, h->slots, h->v,
+			       h->v[i].archive_id, true) = i + 1;
+}
+
+int history_load(struct idx *idx, int64_t session_id, struct history *h)
+{
+	static const char sql[] =
+		"SELECT event, source_course_id, site,"
+		" json_extract(data, '$.archive_course_id'),"
+		" json_extract(data, '$.category_id'),"
+		" json_extract(data, '$.after_course_id'),"
+		" json_extract(data, '$.hook_error'),"
+		" json_extract(data, '$.error'),"
+		" json_extract(data, '$.original_fullname'),"
+		" json_extract(data, '$.cleaned_fullname'),"
+		" json_extract(data, '$.original_shortname'),"
+		" json_extract(data, '$.cleaned_shortname'),"
+		" json_extract(data, '$.result'),"
+		" coalesce(json_extract(data, '$.dry_run'), 0),"
+		" json_extract(data, '$.side')"
+		" FROM events WHERE session_id = ?1 ORDER BY time, id";
+	sqlite3_stmt *st = idx_stmt(idx, sql);
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	rehash(h, 0);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fold(h, st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		history_release(h);
+		return idx_fail(idx, "cannot read events");
+	}
+	index_copies(h);
+	return 0;
+}
+
+void history_release(struct history *h)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		struct course_history *c = &h->v[i];
+
+		free(c->restore_site);
+		free(c->original_fullname);
+		free(c->cleaned_fullname);
+		free(c->original_shortname);
+		free(c->cleaned_shortname);
+		free(c->error);
+	}
+	free(h->v);
+	free(h->by_source);
+	free(h->by_archive);
+	memset(h, 0, sizeof(*h));
+}
+
+const struct course_history *history_find(const struct history *h,
+					  int64_t source_id)
+{
+	size_t at;
+
+	if (!h->slots)
+		return NULL;
+	at = *probe(h->by_source, h->slots, h->v, source_id, false);
+	return at ? &h->v[at - 1] : NULL;
+}
+
+const struct course_history *history_find_copy(const struct history *h,
+					       int64_t archive_id)
+{
+	size_t at;
+
+	if (!h->by_archive || !archive_id)
+		return NULL;
+	at = *probe(h->by_archive, h->slots, h->v, archive_id, true);
+	return at ? &h->v[at - 1] : NULL;
+}
