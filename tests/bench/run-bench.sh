@@ -25,7 +25,9 @@
 # Then bench-mount.sh measures the mount (reads, listings, mount time,
 # daemon memory; see there), unless SA_BENCH_MOUNT=0, and bench-ops.sh the
 # archive and restore operations against fake Moodle sites (see there),
-# unless SA_BENCH_OPS=0.
+# unless SA_BENCH_OPS=0, and bench-linear.py the time per course of verify
+# and purge --preview from 1,000 to 10,000 courses (see there), unless
+# SA_BENCH_LINEAR=0.
 #
 # All runs are with a warm page cache: the whole store is read once first
 # (and fincore reports how much of it is resident). Times are wall-clock;
@@ -240,6 +242,15 @@ if [ "${SA_BENCH_OPS:-1}" != 0 ]; then
 	echo
 	rc=0
 	"$here/bench-ops.sh" "$1" || rc=$?
+	[ "$rc" -le "$missed" ] || missed=$rc
+fi
+
+# --- 6. verify and purge --preview stay linear (SA_BENCH_LINEAR=0 skips) ---
+
+if [ "${SA_BENCH_LINEAR:-1}" != 0 ]; then
+	echo
+	rc=0
+	/usr/bin/python3 "$here/bench-linear.py" "$1" || rc=$?
 	[ "$rc" -le "$missed" ] || missed=$rc
 fi
 exit "$missed"
