@@ -32,7 +32,7 @@ PYTHON     ?= /usr/bin/python3
 
 # Libraries of the whole program, and what each binary adds.
 PKGS_CORE  := libarchive sqlite3 inih expat libcrypto jansson zlib
-PKGS_TOOLS := libcurl mysqlclient
+PKGS_TOOLS := libcurl mysqlclient libpq
 PKGS_FS    := fuse3
 PKGS_ALL   := $(PKGS_CORE) $(PKGS_TOOLS) $(PKGS_FS)
 

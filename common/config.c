@@ -968,7 +968,7 @@ static bool own_value(const char *a, const char *b)
 static bool own_db(const struct config_db *a, const struct config_db *b)
 {
 	return a->set &&
-	       (!b->set || own_value(a->user, b->user) ||
+	       (!b->set || a->kind != b->kind || own_value(a->user, b->user) ||
 		own_value(a->host, b->host) || own_value(a->name, b->name) ||
 		own_value(a->socket, b->socket) || a->port != b->port);
 }
@@ -1010,6 +1010,7 @@ static int archive_is_source(struct config *cfg, char *err, size_t errlen)
 	copy_string(&a->url, s->url);
 	copy_string(&a->token_file, s->token_file);
 	a->db = (struct config_db){ .set = s->db.set,
+				    .kind = s->db.kind,
 				    .user = dup_or_null(s->db.user),
 				    .host = dup_or_null(s->db.host),
 				    .port = s->db.port,

@@ -62,13 +62,20 @@ struct config_selector {
  * mysql://user@localhost/name?socket=/abs/path. Unset (set == false): the
  * settings come from the Moodle directory's config.php.
  */
+enum config_db_kind {
+	CONFIG_DB_MYSQL,      /* mysql://: MySQL or MariaDB */
+	CONFIG_DB_POSTGRESQL, /* postgresql:// (or postgres://) */
+};
+
 struct config_db {
 	bool set;
+	enum config_db_kind kind;
 	char *user;
 	char *host;    /* "localhost" when socket is set */
-	unsigned port; /* 0 = the client library's default (3306) */
+	unsigned port; /* 0 = the client library's default (3306, 5432) */
 	char *name;
-	char *socket; /* NULL unless ?socket= was given */
+	char *socket; /* NULL unless ?socket= was given: MySQL's socket
+			 file, PostgreSQL's socket directory */
 };
 
 /*

@@ -1,7 +1,8 @@
 /*
  * config_net: the parsers of network values of the configuration: http(s)
  * and smtp(s) URLs (no credentials in them: secrets live in files), the
- * mysql:// database URL, mail addresses. Rows of config.c's key table.
+ * mysql:// and postgresql:// database URLs, mail addresses. Rows of
+ * config.c's key table.
  */
 #include "config_values.h"
 
@@ -181,19 +182,35 @@ int parse_db(const struct key_def *def, void *field,
 		    const char *value, char *why, size_t whylen)
 {
 	static const char usage[] =
-		"expected mysql://user@host[:port]/name or "
-		"mysql://user@localhost/name?socket=/path";
+		"expected mysql://user@host[:port]/name, "
+		"mysql://user@localhost/name?socket=/path, or the same with "
+		"postgresql://";
+	static const struct {
+		const char *scheme;
+		enum config_db_kind kind;
+	} schemes[] = {
+		{ "mysql://", CONFIG_DB_MYSQL },
+		{ "postgresql://", CONFIG_DB_POSTGRESQL },
+		{ "postgres://", CONFIG_DB_POSTGRESQL },
+	};
 	struct config_db db = { 0 };
-	const char *p, *at, *slash, *q, *host_end;
+	const char *p = NULL, *at, *slash, *q, *host_end;
 	unsigned long long port = 0;
 
 	if (!*value) {
 		cfg_free_field(def, field);
 		return 0;
 	}
-	if (strncmp(value, "mysql://", 8))
+	for (size_t i = 0; !p && i < sizeof(schemes) / sizeof(schemes[0]);
+	     i++) {
+		if (strncmp(value, schemes[i].scheme,
+			    strlen(schemes[i].scheme)) == 0) {
+			p = value + strlen(schemes[i].scheme);
+			db.kind = schemes[i].kind;
+		}
+	}
+	if (!p)
 		return cfg_bad(def, value, why, whylen, "%s", usage);
-	p = value + 8;
 	at = strchr(p, '@');
 	slash = strchr(p, '/');
 	if (!at || !slash || at > slash)

@@ -8,6 +8,7 @@
  * holds dbpass: it is wiped, never shown, only described.
  */
 #include "platform.h"
+#include "sql.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -139,11 +140,10 @@ static int parse_php_settings(const char *json, const char *cfgphp,
 	s->port = (unsigned)port;
 	free(vals[8]);
 	memset(vals, 0, sizeof(vals));
-	if (!s->type || (strcmp(s->type, "mysqli") &&
-			 strcmp(s->type, "mariadb") &&
-			 strcmp(s->type, "auroramysql"))) {
+	if (!sql_driver_of(s->type)) {
 		snprintf(err, errlen, "'%s': %s platforms are not supported "
-			 "(dbtype must be mysqli, mariadb or auroramysql)",
+			 "(dbtype must be mysqli, mariadb, auroramysql or "
+			 "pgsql)",
 			 cfgphp, s->type ? s->type : "(no dbtype)");
 		goto out;
 	}
@@ -228,7 +228,8 @@ int moodle_settings_from_url(const struct config_platform *p,
 			     struct moodle_settings *s, char *err,
 			     size_t errlen)
 {
-	s->type = xstrdup("mysqli");
+	s->type = xstrdup(p->db.kind == CONFIG_DB_POSTGRESQL ? "pgsql"
+							     : "mysqli");
 	s->host = xstrdup(p->db.host);
 	s->name = xstrdup(p->db.name);
 	s->user = xstrdup(p->db.user);

@@ -201,6 +201,8 @@ int moodle_courses_in(struct moodle *m, int64_t category_id, bool recursive,
 int moodle_course_get(struct moodle *m, int64_t id, struct moodle_course *out);
 void moodle_course_release(struct moodle_course *c);
 void moodle_courses_free(struct moodle_course *c, size_t n);
+/* The database server behind m ("MySQL/MariaDB", "PostgreSQL"), for reports. */
+const char *moodle_db_server(const struct moodle *m);
 /* Course id in c, a list ordered by id (as moodle_courses_in gives), or NULL. */
 const struct moodle_course *moodle_courses_find(const struct moodle_course *c,
 					       size_t n, int64_t id);

@@ -1,7 +1,7 @@
 /*
  * mysql: the SQL driver for MySQL and MariaDB, on libmysqlclient (see
- * sql.h). Text columns are read into small buffers and fetched again, up
- * to VALUE_MAX, when longer. The session is read-only: the server enforces
+ * sql.h; its dialect is the last table here). Text columns are read into small buffers and fetched again, up
+ * to SQL_VALUE_MAX, when longer. The session is read-only: the server enforces
  * that the reads never write.
  */
 #include "sql.h"
@@ -16,10 +16,6 @@
 #include "strbuf.h"
 #include "xalloc.h"
 
-/* cap on one text value read from Moodle's tables */
-#define VALUE_MAX (64 * 1024)
-#define CONNECT_TIMEOUT_S 10u
-#define READ_TIMEOUT_S 60u
 
 struct sql_conn {
 	MYSQL *mysql;
@@ -39,31 +35,6 @@ struct sql_stmt {
 	struct column_buf buf[SQL_MAX_COLS];
 };
 
-struct sql_param sql_text(const char *s)
-{
-	return (struct sql_param){ .is_text = true, .s = s, .len = strlen(s) };
-}
-
-/* "{course}" becomes `<prefix>course`. */
-static char *expand_sql(const struct moodle *m, const char *sql)
-{
-	struct strbuf sb;
-
-	sb_init(&sb, 0);
-	for (const char *p = sql; *p; p++) {
-		const char *end;
-
-		if (*p == '{' && (end = strchr(p, '}'))) {
-			sb_printf(&sb, "`%s%.*s`", m->prefix, (int)(end - p - 1),
-				  p + 1);
-			p = end;
-		} else {
-			sb_addch(&sb, *p);
-		}
-	}
-	return sb_detach(&sb, NULL);
-}
-
 static int stmt_fail(struct sql_query *q, const char *doing)
 {
 	return moodle_fail(q->m, "cannot %s table '%s%s' in database '%s': %s",
@@ -71,7 +42,7 @@ static int stmt_fail(struct sql_query *q, const char *doing)
 			   mysql_stmt_error(q->stmt->st));
 }
 
-void sql_end(struct sql_query *q)
+static void my_end(struct sql_query *q)
 {
 	if (q->stmt) {
 		if (q->stmt->st)
@@ -79,27 +50,19 @@ void sql_end(struct sql_query *q)
 		for (unsigned i = 0; i < SQL_MAX_COLS; i++)
 			free(q->stmt->buf[i].big);
 		free(q->stmt);
+		q->stmt = NULL;
 	}
-	memset(q, 0, sizeof(*q));
 }
 
-int sql_start(struct sql_query *q, struct moodle *m, const char *table,
-	      const char *sql, const char *types, const struct sql_param *p,
-	      unsigned np)
+static int my_start(struct sql_query *q, const char *text,
+		    const struct sql_param *p, unsigned np)
 {
+	struct moodle *m = q->m;
+	const char *table = q->table, *types = q->types;
 	MYSQL_BIND pb[SQL_MAX_PARAMS];
 	struct sql_stmt *s;
-	char *text;
 	int rc;
 
-	memset(q, 0, sizeof(*q));
-	q->m = m;
-	q->table = table;
-	q->types = types;
-	q->ncols = (unsigned)strlen(types);
-	if (!m->db)
-		return moodle_fail(m, "not connected to database '%s'",
-				   m->dbname);
 	q->stmt = s = xcalloc(1, sizeof(*s));
 	s->st = mysql_stmt_init(m->db->mysql);
 	if (!s->st) {
@@ -107,9 +70,7 @@ int sql_start(struct sql_query *q, struct moodle *m, const char *table,
 			    mysql_error(m->db->mysql));
 		goto out_end;
 	}
-	text = expand_sql(m, sql);
 	rc = mysql_stmt_prepare(s->st, text, strlen(text));
-	free(text);
 	if (rc) {
 		if (mysql_stmt_errno(s->st) == ER_NO_SUCH_TABLE)
 			moodle_fail(m, "table '%s%s' missing in database '%s'",
@@ -167,7 +128,7 @@ out_end:
 	return -1;
 }
 
-int sql_next(struct sql_query *q)
+static int my_next(struct sql_query *q)
 {
 	struct sql_stmt *s = q->stmt;
 	int rc = mysql_stmt_fetch(s->st);
@@ -201,10 +162,10 @@ int sql_next(struct sql_query *q)
 			col->s = c->small;
 			continue;
 		}
-		if (c->len > VALUE_MAX)
+		if (c->len > SQL_VALUE_MAX)
 			return moodle_fail(q->m, "value longer than %d bytes "
 					   "in table '%s%s' of database '%s'",
-					   VALUE_MAX, q->m->prefix, q->table,
+					   SQL_VALUE_MAX, q->m->prefix, q->table,
 					   q->m->dbname);
 		c->big = xrealloc(c->big, c->len + 1);
 		memset(&b, 0, sizeof(b));
@@ -219,10 +180,10 @@ int sql_next(struct sql_query *q)
 	return 1;
 }
 
-int sql_connect(struct moodle *m, const struct moodle_settings *s)
+static int my_connect(struct moodle *m, const struct moodle_settings *s)
 {
-	unsigned connect_timeout = CONNECT_TIMEOUT_S;
-	unsigned read_timeout = READ_TIMEOUT_S;
+	unsigned connect_timeout = SQL_CONNECT_TIMEOUT_S;
+	unsigned read_timeout = SQL_READ_TIMEOUT_S;
 	my_bool on = 1;
 	const char *host = s->host ? s->host : "localhost";
 	static const char read_only[] = "SET SESSION TRANSACTION READ ONLY";
@@ -258,18 +219,15 @@ int sql_connect(struct moodle *m, const struct moodle_settings *s)
 	return 0;
 }
 
-int sql_ping(struct moodle *m)
+static int my_ping(struct moodle *m)
 {
-	if (!m->db)
-		return moodle_fail(m, "not connected to database '%s'",
-				   m->dbname);
 	if (mysql_ping(m->db->mysql))
 		return moodle_fail(m, "lost the connection to database '%s': "
 				   "%s", m->dbname, mysql_error(m->db->mysql));
 	return 0;
 }
 
-void sql_close(struct moodle *m)
+static void my_close(struct moodle *m)
 {
 	if (!m->db)
 		return;
@@ -277,3 +235,21 @@ void sql_close(struct moodle *m)
 	free(m->db);
 	m->db = NULL;
 }
+
+static const struct sql_dialect mysql_dialect = {
+	.quote = '`',
+	.bigint = "SIGNED",
+	.in_order = "STRAIGHT_JOIN",
+	.path_prefix = "SUBSTRING_INDEX(@1, '/', @2)",
+};
+
+const struct sql_driver sql_mysql_driver = {
+	.name = "MySQL/MariaDB",
+	.dialect = &mysql_dialect,
+	.connect = my_connect,
+	.close = my_close,
+	.ping = my_ping,
+	.start = my_start,
+	.next = my_next,
+	.end = my_end,
+};

@@ -4,6 +4,7 @@
  * backend table (platform.h), so that no caller knows which one answered.
  */
 #include "platform.h"
+#include "sql.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -154,6 +155,11 @@ void moodle_course_release(struct moodle_course *c)
 	free(c->fullname);
 	free(c->idnumber);
 	memset(c, 0, sizeof(*c));
+}
+
+const char *moodle_db_server(const struct moodle *m)
+{
+	return m->sql ? m->sql->name : "web services";
 }
 
 const struct moodle_course *moodle_courses_find(const struct moodle_course *c,

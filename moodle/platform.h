@@ -3,7 +3,8 @@
  * operations: they see moodle.h only.
  *
  * A handle is one backend, a table of the reads moodle.h promises: the SQL
- * database (db.c over a driver, mysql.c) or web services (webservice.c).
+ * database (db.c over sql.c and a driver, mysql.c or pgsql.c) or web
+ * services (webservice.c).
  * platform.c answers moodle.h by calling the handle's table, so no caller
  * learns which backend answered; cli.c and bridge.c run Moodle's PHP with
  * the handle's php, directory and system user.
@@ -20,6 +21,7 @@
 
 struct config_platform;
 struct sql_conn;
+struct sql_driver;
 struct ws_conn;
 
 /* Backends say this for what Moodle does not publish to them. */
@@ -53,6 +55,7 @@ struct moodle {
 	char *dataroot; /* from config.php; NULL with a db URL */
 	char *where;    /* "in database 'x'" or "on 'URL'", for messages */
 	/* the SQL database */
+	const struct sql_driver *sql; /* set by sql_connect() */
 	struct sql_conn *db;
 	struct moodle_settings *db_settings; /* to connect again */
 	char *prefix;   /* checked against [a-z0-9_]+ */

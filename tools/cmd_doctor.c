@@ -679,7 +679,8 @@ static void check_database(struct doctor *d, const struct config_platform *p,
 		goto out;
 	}
 	report(d, LVL_OK, name, NULL,
-	       "connected, the tables this tool reads are present");
+	       "connected (%s), the tables this tool reads are present",
+	       moodle_db_server(m));
 	free(name);
 	name = check_name(seen->section, "moodle");
 	if (moodle_site(m, &site) < 0) {

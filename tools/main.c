@@ -6,6 +6,7 @@
 #include <archive.h>
 #include <curl/curl.h>
 #include <fuse.h>
+#include <libpq-fe.h>
 #include <mysql.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -18,9 +19,12 @@
 static void print_version(void)
 {
 	printf("sessionarchiver %s\n", SA_VERSION);
-	printf("libfuse %s, libarchive %s, SQLite %s, %s, MySQL client %s\n",
+	int pq = PQlibVersion();
+
+	printf("libfuse %s, libarchive %s, SQLite %s, %s, MySQL client %s, "
+	       "libpq %d.%d\n",
 	       fuse_pkgversion(), archive_version_details(), sqlite3_libversion(),
-	       curl_version(), mysql_get_client_info());
+	       curl_version(), mysql_get_client_info(), pq / 10000, pq % 10000);
 }
 
 static void print_help(void)

@@ -450,23 +450,31 @@ static const struct bad_case bad_cases[] = {
 	  "t.conf:2: bad value for 'db': no password in the URL: use "
 	  "db_password_file, got 'mysql://u:pw@h/n'" },
 	{ "[source]\ndb = mysql://h/n\n",
-	  "t.conf:2: bad value for 'db': expected mysql://user@host[:port]/name"
-	  " or mysql://user@localhost/name?socket=/path, got 'mysql://h/n'" },
-	{ "[source]\ndb = postgres://u@h/n\n",
-	  "t.conf:2: bad value for 'db': expected mysql://user@host[:port]/name"
-	  " or mysql://user@localhost/name?socket=/path, got "
-	  "'postgres://u@h/n'" },
+	  "t.conf:2: bad value for 'db': expected mysql://user@host[:port]/name,"
+	  " mysql://user@localhost/name?socket=/path, or the same with "
+	  "postgresql://, got 'mysql://h/n'" },
+	{ "[source]\ndb = pgsql://u@h/n\n",
+	  "t.conf:2: bad value for 'db': expected mysql://user@host[:port]/name,"
+	  " mysql://user@localhost/name?socket=/path, or the same with "
+	  "postgresql://, got "
+	  "'pgsql://u@h/n'" },
+	{ "[source]\ndb = postgresql://u:pw@h/n\n",
+	  "t.conf:2: bad value for 'db': no password in the URL: use "
+	  "db_password_file, got 'postgresql://u:pw@h/n'" },
 	{ "[source]\ndb = mysql://u@h:0/n\n",
-	  "t.conf:2: bad value for 'db': expected mysql://user@host[:port]/name"
-	  " or mysql://user@localhost/name?socket=/path, got "
+	  "t.conf:2: bad value for 'db': expected mysql://user@host[:port]/name,"
+	  " mysql://user@localhost/name?socket=/path, or the same with "
+	  "postgresql://, got "
 	  "'mysql://u@h:0/n'" },
 	{ "[source]\ndb = mysql://u@db1/n?socket=/run/m.sock\n",
-	  "t.conf:2: bad value for 'db': expected mysql://user@host[:port]/name"
-	  " or mysql://user@localhost/name?socket=/path, got "
+	  "t.conf:2: bad value for 'db': expected mysql://user@host[:port]/name,"
+	  " mysql://user@localhost/name?socket=/path, or the same with "
+	  "postgresql://, got "
 	  "'mysql://u@db1/n?socket=/run/m.sock'" },
 	{ "[source]\ndb = mysql://u@localhost/n;drop\n",
-	  "t.conf:2: bad value for 'db': expected mysql://user@host[:port]/name"
-	  " or mysql://user@localhost/name?socket=/path, got "
+	  "t.conf:2: bad value for 'db': expected mysql://user@host[:port]/name,"
+	  " mysql://user@localhost/name?socket=/path, or the same with "
+	  "postgresql://, got "
 	  "'mysql://u@localhost/n;drop'" },
 	/* other strings */
 	{ "[source]\nprefix = MDL_\n",
@@ -728,6 +736,30 @@ static void test_same_platform(void **state)
 		assert_int_equal(cfg->archive.target.kind,
 				 CONFIG_SEL_IDNUMBER);
 	}
+	config_free(cfg);
+}
+
+/* The database URL names its server: MySQL/MariaDB or PostgreSQL. */
+static void test_db_urls(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok("[source]\ndb = mysql://moodle@db1:3307/moodle\n"
+		      "[archive]\ndb = postgresql://arch@pg.example.org:6432/"
+		      "moodle_arch\n");
+	assert_int_equal(cfg->source.db.kind, CONFIG_DB_MYSQL);
+	assert_int_equal(cfg->archive.db.kind, CONFIG_DB_POSTGRESQL);
+	assert_string_equal(cfg->archive.db.user, "arch");
+	assert_string_equal(cfg->archive.db.host, "pg.example.org");
+	assert_int_equal(cfg->archive.db.port, 6432);
+	assert_string_equal(cfg->archive.db.name, "moodle_arch");
+	config_free(cfg);
+	cfg = load_ok("[source]\ndb = postgres://moodle@localhost/moodle"
+		      "?socket=/var/run/postgresql\n");
+	assert_int_equal(cfg->source.db.kind, CONFIG_DB_POSTGRESQL);
+	assert_string_equal(cfg->source.db.socket, "/var/run/postgresql");
+	assert_int_equal(cfg->source.db.port, 0);
 	config_free(cfg);
 }
 
@@ -1191,6 +1223,7 @@ int main(void)
 		cmocka_unit_test(test_window_dst),
 		cmocka_unit_test(test_session_name),
 		cmocka_unit_test(test_same_platform),
+		cmocka_unit_test(test_db_urls),
 	};
 
 	setenv("TZ", "UTC", 1);
