@@ -8,13 +8,14 @@ packages=(
 	# build
 	make gcc libc6-dev pkg-config
 	libfuse3-dev libarchive-dev libsqlite3-dev libcurl4-openssl-dev
-	default-libmysqlclient-dev libinih-dev libexpat1-dev libssl-dev
+	default-libmysqlclient-dev libpq-dev libinih-dev libexpat1-dev libssl-dev
 	libjansson-dev zlib1g-dev
 	# run
 	fuse3 php-cli php-mysql ca-certificates
 	# tests and demo: real servers, the fake Moodle site, test runners
 	libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-pymysql
-	mariadb-server mariadb-client attr openssl sqlite3 procps groff-base man-db
+	mariadb-server mariadb-client postgresql python3-psycopg2
+	attr openssl sqlite3 procps groff-base man-db
 )
 
 missing=()

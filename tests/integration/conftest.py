@@ -12,6 +12,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "fakemoodle"))
 
 pytest_plugins = ["harness.build", "harness.fusemount", "harness.mariadb",
+                  "harness.postgres",
                   "harness.smtp"]
 # shared helpers, no fixtures: their asserts are reported like the tests'
 pytest.register_assert_rewrite("harness.platforms", "harness.moodletest")

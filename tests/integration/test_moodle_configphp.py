@@ -13,12 +13,19 @@ pytestmark = needs_php
 site = fresh_site_fixture("sam_cfg")
 
 
-def test_pgsql_refused(site, tmp_path):
-    d = copy_site(site, tmp_path / "pg")
-    edit_config(d, lambda t: t.replace("'mariadb'", "'pgsql'"))
+def test_unknown_dbtype_refused(site, tmp_path):
+    d = copy_site(site, tmp_path / "ms")
+    edit_config(d, lambda t: t.replace("'mariadb'", "'sqlsrv'"))
     r = run_helper(php_conf(tmp_path, d))
     assert r.returncode == 2
-    assert "pgsql platforms are not supported" in r.stderr and site.dbpass not in r.stderr
+    assert "sqlsrv platforms are not supported (dbtype must be mysqli, mariadb, auroramysql or pgsql)" \
+        in r.stderr and site.dbpass not in r.stderr
+    # pgsql is read with libpq (test_moodle_pgsql.py): here no server answers
+    d = copy_site(site, tmp_path / "pg")
+    edit_config(d, lambda t: t.replace("'mariadb'", "'pgsql'"))
+    r = run_helper(php_conf(tmp_path, d, name="pg.conf"))
+    assert r.returncode == 5 and "cannot connect to database" in r.stderr
+    assert site.dbpass not in r.stdout + r.stderr
 
 
 def test_config_php_output_and_errors(site, tmp_path):

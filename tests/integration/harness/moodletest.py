@@ -105,3 +105,43 @@ def fresh_site_fixture(name):
         yield s
         s.destroy()
     return site
+
+
+def fill_sample_site(s):
+    """Two sessions of categories and courses that exercise every read:
+    shared and duplicated file contents, an empty course, an activity
+    being deleted, names longer than a first read, files of the course
+    context and of the backup area. Sets s.ids (categories) and s.c
+    (courses)."""
+    ids = {}
+    ids["s25"] = s25 = s.add_category("2025-2026", 0, idnumber="2025-2026")
+    ids["sci"] = sci = s.add_category("Sciences", s25)
+    ids["maths"] = maths = s.add_category("Maths", sci, idnumber="MATHS-25")
+    ids["let"] = let = s.add_category("Lettres", s25)
+    ids["s24"] = s24 = s.add_category("2024-2025", 0, idnumber="2024-2025")
+    ids["sci24"] = sci24 = s.add_category("Sciences", s24)
+    shared = dict(size=5000, kind="text", seed="shared")
+    same = dict(size=3000, kind="text", seed="same")
+    c = {}
+    c["math1"] = s.add_course(maths, "MATH-1", "Maths 1", files=[("a.txt", b"hello"), ("big.bin", 30000)],
+                              activities=["page", "forum"])
+    c["math2"] = s.add_course(maths, "MATH-2", "Maths 2", files=[("commun.txt", shared), ("m2.bin", 700)])
+    c["let1"] = s.add_course(let, "LET-1", "Lettres 1", files=[("commun.txt", shared), ("l1.bin", 900)],
+                             activities=["label"])
+    c["dup"] = s.add_course(sci, "PHY-1", "Physique", files=[("copie1.txt", same, "Dossier"),
+                                                             ("copie2.txt", same, "Dossier"),
+                                                             ("autre.bin", 1234)])
+    c["empty"] = s.add_course(let, "VIDE-1", "Vide", sections=3)
+    c["deleting"] = s.add_course(sci, "DEL-1", "En suppression", files=[("d.txt", 2222)],
+                                 activities=["page", "url"])
+    cm = s.query("SELECT id FROM {course_modules} WHERE course = %s ORDER BY id DESC LIMIT 1", (c["deleting"],))
+    s.query("UPDATE {course_modules} SET deletioninprogress = 1 WHERE id = %s", (cm[0]["id"],))
+    # names longer than the 256-byte first read: fetched again whole
+    c["long"] = s.add_course(s25, "LONG-" + "é" * 120, "Été " * 60 + "& <b>\"x\"</b>",
+                             files=[("r.txt", 4000)], idnumber="LONG-25")
+    # files in the course context itself count; the backup area does not
+    ctx = s.context(50, c["long"])
+    s.add_file(ctx["id"], "course", "overviewfiles", 0, "image.png", 1500)
+    s.add_file(ctx["id"], "backup", "course", 0, "backup-old.mbz", 99999)
+    c["old"] = s.add_course(sci24, "OLD-1", "Ancien", files=[("o.txt", 800)])
+    s.ids, s.c = ids, c
