@@ -102,7 +102,7 @@ class FakeSite(SiteDatabase, SiteFiles, SiteWebService, SiteCli):
         cfg = (
             "<?php  // Moodle configuration file\n\n"
             "unset($CFG);\nglobal $CFG;\n$CFG = new stdClass();\n\n"
-            "$CFG->dbtype    = 'mariadb';\n"
+            "$CFG->dbtype    = %s;\n"
             "$CFG->dblibrary = 'native';\n"
             "$CFG->dbhost    = 'localhost';\n"
             "$CFG->dbname    = %s;\n"
@@ -117,7 +117,8 @@ class FakeSite(SiteDatabase, SiteFiles, SiteWebService, SiteCli):
             "require_once(__DIR__ . '/lib/setup.php');\n\n"
             "// There is no php closing tag in this file,\n"
             "// it is intentional because it prevents trailing whitespace problems!\n"
-        ) % (_php_str(self.dbname), _php_str(self.dbuser), _php_str(self.dbpass), _php_str(self.prefix),
+        ) % (_php_str("pgsql" if self.postgresql else "mariadb"),
+             _php_str(self.dbname), _php_str(self.dbuser), _php_str(self.dbpass), _php_str(self.prefix),
              opts, _php_str(self.wwwroot), _php_str(self.dataroot))
         with open(os.path.join(self.site_dir, "config.php"), "w", encoding="utf-8") as f:
             f.write(cfg)

@@ -1,6 +1,9 @@
 """The fake site's database: Moodle 4.5.6's tables (schema.sql) on MariaDB,
-the rows a fresh install has, and the category, context and course rows
-Moodle's APIs write. sessionarchiver's SQL backend (moodle/db.c) reads them."""
+or on PostgreSQL in Moodle's PostgreSQL layout (when the server given is a
+tests/integration/harness/postgres.py PostgreSQL, whose kind is
+"postgresql"), the rows a fresh install has, and the category, context and
+course rows Moodle's APIs write. sessionarchiver's SQL backend
+(moodle/db.c) reads them."""
 
 import os
 import re
@@ -38,10 +41,22 @@ class SiteDatabase:
     """FakeSite's database half: needs server, prefix, dbname, dbuser, dbpass,
     siteidentifier, wwwroot and _conn (see FakeSite.__init__)."""
 
+    @property
+    def postgresql(self):
+        return getattr(self.server, "kind", "mariadb") == "postgresql"
+
     def _root_conn(self, db=None):
         return self.server.connect(db)
 
     def _create_db(self):
+        if self.postgresql:
+            from harness.postgres import pg_schema
+            self.server.create_user(self.dbuser, self.dbpass)
+            self.server.create_database(self.dbname, owner=self.dbuser)
+            with self.conn.cursor() as cur:
+                for stmt in pg_schema(self.prefix):
+                    cur.execute(stmt)
+            return
         c = self._root_conn()
         try:
             with c.cursor() as cur:
@@ -85,22 +100,48 @@ class SiteDatabase:
     # ------------------------------------------------------------ SQL
     @property
     def conn(self):
+        if self.postgresql:
+            if self._conn is None or self._conn.closed:
+                # the site's own account: what it makes, the site's PHP may write
+                self._conn = self.server.connect(self.dbname, user=self.dbuser, password=self.dbpass)
+            return self._conn
         if self._conn is None or not self._conn.open:
             self._conn = self.server.connect(self.dbname)
         return self._conn
 
     def _fix(self, sql):
-        return re.sub(r"\{([a-z][a-z0-9_]*)\}", lambda m: "`%s%s`" % (self.prefix, m.group(1)), sql)
+        q = '"' if self.postgresql else "`"
+        return re.sub(r"\{([a-z][a-z0-9_]*)\}", lambda m: "%s%s%s%s" % (q, self.prefix, m.group(1), q), sql)
 
     def query(self, sql, args=None):
-        """Run SQL on the site DB (root connection). `{table}` becomes the prefixed table name.
-        Returns a list of dicts for SELECTs, else lastrowid."""
+        """Run SQL on the site DB (root connection on MariaDB, the site's account on PostgreSQL).
+        `{table}` becomes the prefixed table name. Returns a list of dicts for SELECTs, else the id
+        of the row an INSERT made (lastrowid)."""
+        if self.postgresql:
+            return self._pg_query(sql, args)
         self.conn.ping(reconnect=True)
         with self.conn.cursor(pymysql.cursors.DictCursor) as cur:
             cur.execute(self._fix(sql), args)
             if cur.description:
                 return list(cur.fetchall())
             return cur.lastrowid
+
+    def _pg_query(self, sql, args):
+        import psycopg2.extras
+        insert = re.match(r"\s*INSERT INTO \{([a-z0-9_]+)\} \(([^)]*)\)", sql)
+        text = self._fix(sql)
+        if insert and not re.search(r"\bRETURNING\b", sql):
+            text += " RETURNING id"
+        with self.conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute(text, args)
+            rows = list(cur.fetchall()) if cur.description else None
+            if insert and re.match(r"\s*id\s*,", insert.group(2)):
+                # an id given: the sequence moves past it, as MariaDB's AUTO_INCREMENT does
+                cur.execute("SELECT setval(pg_get_serial_sequence(%%s, 'id'), (SELECT MAX(id) FROM %s))"
+                            % self._fix("{%s}" % insert.group(1)), (self.prefix + insert.group(1),))
+        if insert:
+            return rows[0]["id"]
+        return [dict(r) for r in rows] if rows is not None else None
 
     def _new_context(self, level, instanceid, parent_path, parent_depth):
         cid = self.query("INSERT INTO {context} (contextlevel, instanceid, path, depth) VALUES (%s, %s, NULL, 0)",
@@ -246,6 +287,10 @@ class SiteDatabase:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self.postgresql:
+            self.server.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.dbname)
+            self.server.execute('DROP USER IF EXISTS "%s"' % self.dbuser)
+            return
         c = self._root_conn()
         try:
             with c.cursor() as cur:

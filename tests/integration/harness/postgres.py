@@ -53,11 +53,13 @@ class PostgreSQLError(RuntimeError):
 
 class PostgreSQL:
     START_TIMEOUT = 60
+    kind = "postgresql"  # FakeSite makes its database here in PostgreSQL's layout
 
     def __init__(self):
         self.basedir = tempfile.mkdtemp(prefix="sa-pg-")
         self.datadir = os.path.join(self.basedir, "data")
         self.socket_dir = os.path.join(self.basedir, "run")
+        self.socket = self.socket_dir  # what FakeSite's config.php names
         self.log = os.path.join(self.basedir, "server.log")
         self.as_user = None
         if os.geteuid() == 0:

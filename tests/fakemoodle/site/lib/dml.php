@@ -1,46 +1,80 @@
 <?php
-// fakemoodle: a tiny $DB over mysqli. Table names in SQL are written {name} as in Moodle.
+// fakemoodle: a tiny $DB over mysqli (dbtype mariadb, mysqli) or PDO's pgsql driver (dbtype pgsql,
+// php-pgsql). Table names in SQL are written {name} as in Moodle; ? placeholders on both.
 
 class fm_database {
-    /** @var mysqli */
+    /** @var mysqli|null */
     public $mysqli;
+    /** @var PDO|null */
+    public $pdo;
     public $prefix;
+    private $quote = '`';
 
     public function __construct($cfg) {
-        mysqli_report(MYSQLI_REPORT_ERROR | MYSQLI_REPORT_STRICT);
         $opts = isset($cfg->dboptions) ? $cfg->dboptions : array();
         $socket = !empty($opts['dbsocket']) ? $opts['dbsocket'] : null;
         $port = !empty($opts['dbport']) ? (int)$opts['dbport'] : 0;
         try {
-            $this->mysqli = new mysqli($cfg->dbhost, $cfg->dbuser, $cfg->dbpass, $cfg->dbname, $port, $socket);
-        } catch (mysqli_sql_exception $e) {
+            if ($cfg->dbtype === 'pgsql') {
+                // Moodle's pgsql driver: a socket folder serves localhost
+                $host = ($socket && $cfg->dbhost === 'localhost') ? $socket : $cfg->dbhost;
+                $this->pdo = new PDO('pgsql:host=' . $host . ';port=' . ($port ?: 5432) . ';dbname=' . $cfg->dbname,
+                                     $cfg->dbuser, $cfg->dbpass,
+                                     array(PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION,
+                                           PDO::ATTR_EMULATE_PREPARES => false));
+                $this->pdo->exec("SET client_encoding = 'UTF8'");
+                $this->quote = '"';
+            } else {
+                mysqli_report(MYSQLI_REPORT_ERROR | MYSQLI_REPORT_STRICT);
+                $this->mysqli = new mysqli($cfg->dbhost, $cfg->dbuser, $cfg->dbpass, $cfg->dbname, $port, $socket);
+                $this->mysqli->set_charset('utf8mb4');
+            }
+        } catch (mysqli_sql_exception | PDOException $e) {
             // Moodle: "Database connection failed" / dbconnectionfailed.
             echo "!!! Database connection failed !!!\n";
             echo "It is possible that the database is overloaded or otherwise not running properly.\n";
             exit(1);
         }
-        $this->mysqli->set_charset('utf8mb4');
         $this->prefix = $cfg->prefix;
     }
 
     public function fix($sql) {
         $p = $this->prefix;
-        return preg_replace_callback('/\{([a-z][a-z0-9_]*)\}/', function ($m) use ($p) {
-            return '`' . $p . $m[1] . '`';
+        $q = $this->quote;
+        return preg_replace_callback('/\{([a-z][a-z0-9_]*)\}/', function ($m) use ($p, $q) {
+            return $q . $p . $m[1] . $q;
         }, $sql);
     }
 
-    public function query($sql, array $params = array()) {
-        return $this->mysqli->execute_query($this->fix($sql), array_values($params));
+    /** A column name quoted for the server. */
+    private function col($c) {
+        return $this->quote . $c . $this->quote;
     }
 
-    public function get_records_sql($sql, array $params = array()) {
-        $res = $this->query($sql, $params);
+    /** The rows of a statement, as objects; [] for a statement without rows. */
+    private function rows($sql, array $params, $mode) {
+        $sql = $this->fix($sql);
+        if ($this->pdo) {
+            $st = $this->pdo->prepare($sql);
+            $st->execute(array_values($params));
+            if ($st->columnCount() == 0) {
+                return array();
+            }
+            return $st->fetchAll($mode === 'num' ? PDO::FETCH_NUM : PDO::FETCH_OBJ);
+        }
+        $res = $this->mysqli->execute_query($sql, array_values($params));
         $out = array();
-        while ($row = $res->fetch_object()) {
+        if ($res === true) {
+            return $out;
+        }
+        while ($row = ($mode === 'num' ? $res->fetch_row() : $res->fetch_object())) {
             $out[] = $row;
         }
         return $out;
+    }
+
+    public function get_records_sql($sql, array $params = array()) {
+        return $this->rows($sql, $params, 'obj');
     }
 
     public function get_record_sql($sql, array $params = array()) {
@@ -49,18 +83,17 @@ class fm_database {
     }
 
     public function get_field_sql($sql, array $params = array()) {
-        $res = $this->query($sql, $params);
-        $row = $res->fetch_row();
-        return $row ? $row[0] : false;
+        $rows = $this->rows($sql, $params, 'num');
+        return $rows ? $rows[0][0] : false;
     }
 
     private function where(array $conds, &$params) {
         $w = array();
         foreach ($conds as $k => $v) {
             if ($v === null) {
-                $w[] = "`$k` IS NULL";
+                $w[] = $this->col($k) . " IS NULL";
             } else {
-                $w[] = "`$k` = ?";
+                $w[] = $this->col($k) . " = ?";
                 $params[] = $v;
             }
         }
@@ -89,7 +122,7 @@ class fm_database {
         $sql = "SELECT $fields FROM {{$table}}" . ($select !== '' ? " WHERE $select" : '')
              . ($sort !== '' ? " ORDER BY $sort" : '');
         if ($limitnum) {
-            $sql .= ' LIMIT ' . (int)$limitfrom . ', ' . (int)$limitnum;
+            $sql .= ' LIMIT ' . (int)$limitnum . ' OFFSET ' . (int)$limitfrom;
         }
         return $this->get_records_sql($sql, (array)$params);
     }
@@ -103,10 +136,14 @@ class fm_database {
         unset($row['id']);
         $cols = array();
         foreach (array_keys($row) as $c) {
-            $cols[] = "`$c`";
+            $cols[] = $this->col($c);
         }
         $q = implode(',', array_fill(0, count($row), '?'));
-        $this->query("INSERT INTO {{$table}} (" . implode(',', $cols) . ") VALUES ($q)", array_values($row));
+        $sql = "INSERT INTO {{$table}} (" . implode(',', $cols) . ") VALUES ($q)";
+        if ($this->pdo) {
+            return (int)$this->get_field_sql($sql . ' RETURNING id', array_values($row));
+        }
+        $this->rows($sql, array_values($row), 'obj');
         return (int)$this->mysqli->insert_id;
     }
 
@@ -116,21 +153,22 @@ class fm_database {
         unset($row['id']);
         $sets = array();
         foreach (array_keys($row) as $c) {
-            $sets[] = "`$c` = ?";
+            $sets[] = $this->col($c) . " = ?";
         }
         $params = array_values($row);
         $params[] = $id;
-        $this->query("UPDATE {{$table}} SET " . implode(',', $sets) . " WHERE id = ?", $params);
+        $this->rows("UPDATE {{$table}} SET " . implode(',', $sets) . " WHERE id = ?", $params, 'obj');
     }
 
     public function execute($sql, array $params = array()) {
-        $this->query($sql, $params);
+        $this->rows($sql, $params, 'obj');
         return true;
     }
 
     public function table_exists($table) {
+        $schema = $this->pdo ? 'current_schema()' : 'DATABASE()';
         return (bool)$this->get_field_sql("SELECT COUNT(*) FROM information_schema.tables
-                                            WHERE table_schema = DATABASE() AND table_name = ?",
+                                            WHERE table_schema = $schema AND table_name = ?",
                                            array($this->prefix . $table));
     }
 
