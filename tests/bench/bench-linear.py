@@ -22,9 +22,18 @@ of $SA_BENCH_LINEAR_RUNS (3) runs each:
 Printed: the time per course at each size, and for each command the ratio
 of the time per course at the largest size to the time per course at the
 smallest, measured in the same run (the baseline). Target <= 1.5 (flat:
-a quadratic step would give 10 at 10x the courses). Exit 0 all targets
-met, 1 one missed, 2 could not run. Everything lives in $SA_BENCH_DIR
-(default /var/tmp/sessionarchiver-bench)/linear, recreated by each run.
+a quadratic step would give 10 at 10x the courses).
+
+Then, unless SA_BENCH_PGSQL=0 or PostgreSQL is missing (issue 17): the
+source site of the largest size, each course given one file, copied row
+for row onto a private PostgreSQL (tests/integration/harness/postgres.py),
+and `plan archive 2025-2026` (categories, courses, the distinct-content
+estimates) timed against each server, the median of the runs: ratio
+PostgreSQL / MariaDB, target <= 1.5.
+
+Exit 0 all targets met, 1 one missed, 2 could not run. Everything lives in
+$SA_BENCH_DIR (default /var/tmp/sessionarchiver-bench)/linear, recreated
+by each run.
 """
 
 import hashlib
@@ -56,9 +65,9 @@ def tree(site, parent, idnumber=None):
                   for i in range(CATEGORIES)]
 
 
-def make_world(mariadb, base, n):
-    """Sites, store and config for a session of n courses: the config
-    path."""
+def make_world(mariadb, base, n, files=False):
+    """Sites, store and config for a session of n courses (with files,
+    one small file each): the config path and the source site."""
     from fakesite import FakeSite
 
     work = os.path.join(base, "n%d" % n)
@@ -76,8 +85,11 @@ def make_world(mariadb, base, n):
     for i in range(n):
         k = i % CATEGORIES
         short, full = "L%05d" % i, "Linear course %d" % i
-        sid = src.add_course(src_cats[k], short, full)
-        aid = arc.add_course(arc_cats[k], short, full)
+        # the copy has what the original has (a file is a resource)
+        some = [("f.txt", dict(size=300 + i % 700, kind="text",
+                               seed=short))] if files else ()
+        sid = src.add_course(src_cats[k], short, full, files=some)
+        aid = arc.add_course(arc_cats[k], short, full, files=some)
         folder = "Cat-%02d" % k
         manifest.append({
             "v": 1, "time": now, "source_course_id": sid,
@@ -123,7 +135,7 @@ def make_world(mariadb, base, n):
                 % (store, os.path.join(work, "index.db"), src.site_dir,
                    PHP, arc.site_dir, PHP, target))
     run(CLI, "-c", conf, "index")
-    return conf
+    return conf, src
 
 
 def run(*argv, want=0):
@@ -197,7 +209,7 @@ def main():
         per_course = {}
         for n in sizes:
             t = time.monotonic()
-            conf = make_world(db, base, n)
+            conf, src = make_world(db, base, n, files=n == sizes[-1])
             print("bench-linear: %d courses set up in %.0f s"
                   % (n, time.monotonic() - t), flush=True)
             for name, args, check in COMMANDS:
@@ -207,6 +219,9 @@ def main():
                 print("  %-32s %6d courses: %8.3f s, %7.1f us/course"
                       % (name, n, statistics.median(times),
                          per_course[name, n] * 1e6), flush=True)
+        pg_ratio = None
+        if os.environ.get("SA_BENCH_PGSQL", "1") != "0":
+            pg_ratio = plan_on_both(conf, src, base, sizes[-1], runs)
     finally:
         db.stop()
     missed = 0
@@ -219,7 +234,67 @@ def main():
               " target <= %.1fx) %s" % (
                   name, per_course[name, hi] * 1e6, hi,
                   per_course[name, lo] * 1e6, lo, ratio, TARGET, verdict))
+    if pg_ratio is not None:
+        verdict = "PASS" if pg_ratio <= TARGET else "MISS"
+        missed |= verdict != "PASS"
+        print("plan archive on PostgreSQL vs MariaDB, %d courses: ratio "
+              "%.2f (target <= %.1fx) %s" % (sizes[-1], pg_ratio, TARGET,
+                                             verdict))
     return 1 if missed else 0
+
+
+def plan_on_both(conf, src, base, n, runs):
+    """`plan archive` of the session on MariaDB, then on a PostgreSQL copy
+    of the source's database: PostgreSQL's median / MariaDB's, or None
+    when PostgreSQL is missing."""
+    from harness import postgres as pgh
+
+    if not pgh.find_bin("initdb") or pgh.psycopg2 is None:
+        print("bench-linear: no PostgreSQL (postgresql, python3-psycopg2):"
+              " its plan is not measured", file=sys.stderr)
+        return None
+    pg = pgh.PostgreSQL().start()
+    try:
+        t = time.monotonic()
+        db = pgh.copy_site(src, pg)
+        pg.execute("ANALYZE", db=db["dbname"])
+        print("bench-linear: %d courses copied onto PostgreSQL in %.0f s"
+              % (n, time.monotonic() - t), flush=True)
+        pw = os.path.join(os.path.dirname(conf), "pg.pw")
+        fd = os.open(pw, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(db["dbpass"] + "\n")
+        pg_conf = conf + ".pg"
+        with open(conf) as f:
+            text = f.read()
+        fd = os.open(pg_conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text.replace(
+                "[source]\n", "[source]\ndb = postgresql://%s@localhost/%s"
+                "?socket=%s\ndb_password_file = %s\nurl = %s\n" % (
+                    db["dbuser"], db["dbname"], pg.socket_dir, pw,
+                    src.wwwroot), 1))
+        plans, medians = {}, {}
+        for name, c in (("MariaDB", conf), ("PostgreSQL", pg_conf)):
+            times = []
+            for _ in range(runs):
+                t = time.monotonic()
+                p = run(CLI, "-c", c, "plan", "archive", SESSION, "--json")
+                times.append(time.monotonic() - t)
+            plan = json.loads(p.stdout)
+            if len(plan["courses"]) != n:
+                sys.exit("bench-linear: the plan on %s lists %d of %d "
+                         "courses" % (name, len(plan["courses"]), n))
+            plans[name] = [(c["id"], c.get("estimate")) for c in
+                           plan["courses"]]
+            medians[name] = statistics.median(times)
+            print("  plan archive on %-12s %6d courses: %8.3f s"
+                  % (name, n, medians[name]), flush=True)
+        if plans["MariaDB"] != plans["PostgreSQL"]:
+            sys.exit("bench-linear: the two servers plan differently")
+        return medians["PostgreSQL"] / medians["MariaDB"]
+    finally:
+        pg.destroy()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import time
 
 import pymysql
 
+from pgschema import pg_ddl, pg_schema
+
 SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.sql")
 
 RELEASE = "4.5.6 (Build: 20250811)"
@@ -50,7 +52,6 @@ class SiteDatabase:
 
     def _create_db(self):
         if self.postgresql:
-            from harness.postgres import pg_schema
             self.server.create_user(self.dbuser, self.dbpass)
             self.server.create_database(self.dbname, owner=self.dbuser)
             with self.conn.cursor() as cur:
@@ -112,6 +113,10 @@ class SiteDatabase:
     def _fix(self, sql):
         q = '"' if self.postgresql else "`"
         return re.sub(r"\{([a-z][a-z0-9_]*)\}", lambda m: "%s%s%s%s" % (q, self.prefix, m.group(1), q), sql)
+
+    def ddl(self, sql):
+        """A CREATE TABLE written for MySQL on one line, for this site's server."""
+        return pg_ddl(sql) if self.postgresql else sql
 
     def query(self, sql, args=None):
         """Run SQL on the site DB (root connection on MariaDB, the site's account on PostgreSQL).

@@ -36,7 +36,7 @@ class SiteWebService:
             " timecreated bigint(10) NOT NULL, lastaccess bigint(10) DEFAULT NULL, name varchar(255) DEFAULT NULL,"
             " PRIMARY KEY (id), KEY token_ix (token)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
             " COLLATE=utf8mb4_unicode_ci"):
-            self.query(sql)
+            self.query(self.ddl(sql))
         now = int(time.time())
         sid = self.query("INSERT INTO {external_services} (name, enabled, restrictedusers, timecreated, shortname,"
                          " downloadfiles, uploadfiles) VALUES (%s, 1, 0, %s, %s, 0, 0)", (service, now, service))

@@ -164,8 +164,8 @@ class World(TwoSites):
 
 
 @pytest.fixture
-def world(mariadb, tmp_path):
-    w = World(mariadb, tmp_path)
+def world(moodle_server, tmp_path):
+    w = World(moodle_server, tmp_path)
     try:
         yield w
     finally:

@@ -146,8 +146,8 @@ def cat_ids(site):
 
 
 @pytest.fixture
-def world(mariadb, tmp_path):
-    w = World(mariadb, tmp_path)
+def world(moodle_server, tmp_path):
+    w = World(moodle_server, tmp_path)
     try:
         w.session()
         yield w

@@ -25,7 +25,6 @@ stops it; it skips (with a reason) when PostgreSQL or psycopg2 is missing.
 import glob
 import os
 import pwd
-import re
 import shutil
 import signal
 import subprocess
@@ -37,8 +36,8 @@ try:
 except ImportError:  # pragma: no cover - reported by the fixture
     psycopg2 = None
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SCHEMA = os.path.join(HERE, "..", "..", "fakemoodle", "schema.sql")
+from pgschema import pg_schema
+
 PORT = 5432
 
 
@@ -161,61 +160,6 @@ class PostgreSQL:
                      % (name, owner))
 
 
-# ---------------------------------------------------------------- the schema
-_TYPES = [
-    (r"bigint\(\d+\)", "BIGINT"),
-    (r"mediumint\(\d+\)", "INTEGER"),
-    (r"(?:tiny|small)int\(\d+\)", "SMALLINT"),
-    (r"varchar\((\d+)\)", r"VARCHAR(\1)"),
-    (r"longtext", "TEXT"),
-    (r"decimal\((\d+),(\d+)\)", r"NUMERIC(\1,\2)"),
-]
-
-
-def pg_schema(prefix):
-    """tests/fakemoodle/schema.sql (MySQL) as Moodle 4.5 lays it out on
-    PostgreSQL: BIGSERIAL ids, BIGINT/SMALLINT/VARCHAR/TEXT columns, the
-    same indexes. Returns a list of statements."""
-    with open(SCHEMA, encoding="utf-8") as f:
-        text = "\n".join(l for l in f.read().splitlines()
-                         if not l.startswith("--"))
-    out = []
-    for stmt in (s.strip() for s in text.split(";")):
-        # the body ends at the line that opens with ")" (ENGINE=...)
-        m = re.match(r"CREATE TABLE `\{PREFIX\}(\w+)` \((.*?)\n\)[^\n]*$",
-                     stmt, re.S)
-        if not m:
-            if stmt:
-                raise ValueError("cannot translate: " + stmt[:80])
-            continue
-        table, body = prefix + m.group(1), m.group(2)
-        cols, indexes = [], []
-        for line in (l.strip().rstrip(",") for l in body.splitlines()):
-            if not line:
-                continue
-            k = re.match(r"(UNIQUE )?KEY `\{PREFIX\}(\w+)` \((.*)\)", line)
-            if k:
-                indexes.append("CREATE %sINDEX %s%s ON %s (%s)" % (
-                    "UNIQUE " if k.group(1) else "", prefix, k.group(2),
-                    table, k.group(3).replace("`", "")))
-                continue
-            if line.startswith("PRIMARY KEY"):
-                cols.append(line.replace("`", ""))
-                continue
-            c = re.match(r"`(\w+)` (.*)", line)
-            name, rest = c.group(1), c.group(2)
-            if "AUTO_INCREMENT" in rest:
-                cols.append("%s BIGSERIAL" % name)
-                continue
-            for pat, rep in _TYPES:
-                rest = re.sub(pat, rep, rest)
-            cols.append("%s %s" % (name, rest))
-        out.append("CREATE TABLE %s (\n  %s\n)" % (table,
-                                                   ",\n  ".join(cols)))
-        out += indexes
-    return out
-
-
 def copy_site(site, pg, prefix=None, name=None):
     """The fake site's database (MariaDB) copied onto pg: a database and a
     user of their own, the schema of pg_schema(), every row, the id
@@ -276,3 +220,10 @@ if pytest is not None:
             yield pg
         finally:
             pg.destroy()
+
+    @pytest.fixture(params=["mariadb", "postgresql"])
+    def moodle_server(request):
+        """The database server of the fake sites, each test run on both:
+        the session's MariaDB, then its PostgreSQL."""
+        return request.getfixturevalue(
+            "mariadb" if request.param == "mariadb" else "postgres")
