@@ -11,7 +11,7 @@ packages=(
 	default-libmysqlclient-dev libpq-dev libinih-dev libexpat1-dev libssl-dev
 	libjansson-dev zlib1g-dev
 	# run
-	fuse3 php-cli php-mysql ca-certificates
+	fuse3 php-cli php-mysql php-pgsql ca-certificates
 	# tests and demo: real servers, the fake Moodle site, test runners
 	libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-pymysql
 	mariadb-server mariadb-client postgresql python3-psycopg2
