@@ -146,6 +146,27 @@ static void note_replacement(struct fsd *d, const struct stat *st,
 }
 
 /*
+ * A thread opened c: when it is on another file than the newest any
+ * thread read, the index was replaced, whichever thread sees it first (a
+ * thread that held the old file may be gone; a new one opens the new).
+ */
+static void note_file(struct fsd *d, const struct conn *c)
+{
+	struct stat st = { .st_dev = c->dev, .st_ino = c->ino };
+	bool changed;
+
+	pthread_mutex_lock(&d->index_lock);
+	changed = d->file_known &&
+		  (d->file_dev != c->dev || d->file_ino != c->ino);
+	d->file_known = true;
+	d->file_dev = c->dev;
+	d->file_ino = c->ino;
+	pthread_mutex_unlock(&d->index_lock);
+	if (changed)
+		note_replacement(d, &st, NULL);
+}
+
+/*
  * Logs a failure of a thread's first open (err) once, not once for each
  * operation while the index is missing or broken; NULL: it opened.
  */
@@ -224,6 +245,7 @@ struct idx *fsd_idx(struct fsd *d)
 		note_open_error(d, c ? NULL : err);
 		if (!c)
 			return NULL;
+		note_file(d, c);
 		pthread_setspecific(d->idx_key, c);
 		return c->idx;
 	}
@@ -236,9 +258,11 @@ struct idx *fsd_idx(struct fsd *d)
 	if (stat(d->index_path, &st) < 0 || same_file(c, &st))
 		return c->idx;
 	fresh = conn_open(d, err, sizeof(err));
-	note_replacement(d, &st, fresh ? NULL : err);
-	if (!fresh)
+	if (!fresh) {
+		note_replacement(d, &st, err);
 		return c->idx;
+	}
+	note_file(d, fresh);
 	conn_free(c);
 	pthread_setspecific(d->idx_key, fresh);
 	return fresh->idx;

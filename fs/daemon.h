@@ -38,8 +38,11 @@ struct fsd {
 	bool scanner_started;
 	atomic_int children;    /* child processes not yet reaped */
 
-	pthread_mutex_t index_lock; /* guards open_error, replacement_* */
+	pthread_mutex_t index_lock; /* guards open_error, file_*, replacement_* */
 	char open_error[512];   /* the last failure to open the index logged */
+	bool file_known;        /* a thread has opened the index file ... */
+	dev_t file_dev;         /* ... this one, the newest any thread reads */
+	ino_t file_ino;
 	dev_t replacement_dev;  /* the newest index file seen replaced */
 	ino_t replacement_ino;
 	time_t replacement_seen; /* when (CLOCK_MONOTONIC_COARSE s) */
