@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "curl_setup.h"
 #include "platform.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -101,13 +102,6 @@ static size_t ws_write(char *data, size_t size, size_t nmemb, void *userp)
 	return size * nmemb;
 }
 
-/* Sets one option unless an earlier one failed. */
-#define SETOPT(rc, h, opt, val)                                          \
-	do {                                                             \
-		if ((rc) == CURLE_OK)                                    \
-			(rc) = curl_easy_setopt((h), (opt), (val));       \
-	} while (0)
-
 int ws_start(struct moodle *m)
 {
 	CURLcode rc = CURLE_OK;
@@ -117,21 +111,16 @@ int ws_start(struct moodle *m)
 		return moodle_fail(m,
 				   "cannot reach '%s': curl_easy_init failed",
 				   m->ws->url);
-	SETOPT(rc, m->ws->curl, CURLOPT_URL, m->ws->ws_url);
-	SETOPT(rc, m->ws->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	rc = curl_setup(m->ws->curl, m->ws->ws_url, "http,https",
+			WS_CONNECT_TIMEOUT_S, WS_TIMEOUT_S, m->ws->curl_err);
 	SETOPT(rc, m->ws->curl, CURLOPT_POST, 1L);
 	/* a redirect would carry the token elsewhere, or turn POST to GET */
 	SETOPT(rc, m->ws->curl, CURLOPT_FOLLOWLOCATION, 0L);
 	SETOPT(rc, m->ws->curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	SETOPT(rc, m->ws->curl, CURLOPT_SSL_VERIFYHOST, 2L);
-	SETOPT(rc, m->ws->curl, CURLOPT_CONNECTTIMEOUT, WS_CONNECT_TIMEOUT_S);
-	SETOPT(rc, m->ws->curl, CURLOPT_TIMEOUT, WS_TIMEOUT_S);
-	/* signals would hit other threads; the resolver must not use them */
-	SETOPT(rc, m->ws->curl, CURLOPT_NOSIGNAL, 1L);
 	SETOPT(rc, m->ws->curl, CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(rc, m->ws->curl, CURLOPT_USERAGENT,
 	       "sessionarchiver/" SA_VERSION);
-	SETOPT(rc, m->ws->curl, CURLOPT_ERRORBUFFER, m->ws->curl_err);
 	SETOPT(rc, m->ws->curl, CURLOPT_WRITEFUNCTION, ws_write);
 	SETOPT(rc, m->ws->curl, CURLOPT_WRITEDATA, m);
 	if (rc != CURLE_OK)

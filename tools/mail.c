@@ -17,6 +17,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "curl_setup.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -205,30 +206,17 @@ static size_t read_message(char *buf, size_t size, size_t nitems, void *userp)
 	return n;
 }
 
-/* Sets one option unless an earlier one failed. */
-#define SETOPT(rc, h, opt, val)                                         \
-	do {                                                            \
-		if ((rc) == CURLE_OK)                                   \
-			(rc) = curl_easy_setopt((h), (opt), (val));      \
-	} while (0)
-
 /* What sending and probing share: the server, TLS, time limits, login. */
 static CURLcode smtp_connection(CURL *curl, const struct config_mail *m,
 				const char *password, char *errbuf,
 				long timeout)
 {
 	const char *cafile = getenv("SA_MAIL_CAFILE");
-	CURLcode rc = CURLE_OK;
+	CURLcode rc;
 
-	SETOPT(rc, curl, CURLOPT_URL, m->url);
-	SETOPT(rc, curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	rc = curl_setup(curl, m->url, "smtp,smtps", 10L, timeout, errbuf);
 	SETOPT(rc, curl, CURLOPT_USE_SSL,
 	       (long)(m->starttls ? CURLUSESSL_ALL : CURLUSESSL_NONE));
-	SETOPT(rc, curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	SETOPT(rc, curl, CURLOPT_TIMEOUT, timeout);
-	/* signals would hit other threads; the resolver must not use them */
-	SETOPT(rc, curl, CURLOPT_NOSIGNAL, 1L);
-	SETOPT(rc, curl, CURLOPT_ERRORBUFFER, errbuf);
 	if (cafile && *cafile)
 		SETOPT(rc, curl, CURLOPT_CAINFO, cafile);
 	if (password) {
