@@ -151,6 +151,17 @@ char *moodle_text_param(const char *s)
 	return out;
 }
 
+void moodle_cli_message(const char *out, char *buf, size_t len)
+{
+	const char *bang = strstr(out, "!!! "), *end;
+
+	if (bang && (end = strstr(bang + 4, " !!!"))) {
+		snprintf(buf, len, "%.*s", (int)(end - bang - 4), bang + 4);
+		return;
+	}
+	moodle_cli_words(out, buf, len);
+}
+
 void moodle_cli_words(const char *out, char *buf, size_t len)
 {
 	const char *end = out + strlen(out), *line_end = end;

@@ -253,6 +253,11 @@ char *moodle_text_param(const char *s);
  * lines only, at most len - 1 bytes, on one line.
  */
 void moodle_cli_words(const char *out, char *buf, size_t len);
+/*
+ * The message of the exception a CLI script died of ("!!! message !!!",
+ * without the marks), else moodle_cli_words().
+ */
+void moodle_cli_message(const char *out, char *buf, size_t len);
 void moodle_argv_free(char **argv);
 
 /* ---- the PHP bridge (bridge.c) ------------------------------------------

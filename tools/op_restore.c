@@ -642,25 +642,6 @@ static void recover(struct restore_ctx *r, struct rcourse *c)
 	c->started = false;
 }
 
-/* Moodle's "!!! message !!!", else the last line it printed. */
-static void moodle_message(const char *out, char *buf, size_t len)
-{
-	const char *bang = strstr(out, "!!! ");
-	const char *end;
-
-	if (bang && (end = strstr(bang + 4, " !!!"))) {
-		snprintf(buf, len, "%.*s", (int)(end - bang - 4), bang + 4);
-		return;
-	}
-	end = out + strlen(out);
-	while (end > out && (end[-1] == '\n' || end[-1] == ' '))
-		end--;
-	bang = end;
-	while (bang > out && bang[-1] != '\n')
-		bang--;
-	snprintf(buf, len, "%.*s", (int)(end - bang), bang);
-}
-
 /*
  * The bridge's restore of the course: the same restore API as
  * restore_backup.php, the course names cleaned as Moodle's PARAM_TEXT
@@ -872,7 +853,7 @@ static enum engine_outcome restore_run(void *ctx, struct engine_item *it,
 		bool full = outage_out_of_space(res.output);
 
 		c->leftover = true;
-		moodle_message(res.output, why, sizeof(why));
+		moodle_cli_message(res.output, why, sizeof(why));
 		engine_fail(err, errlen, "%srestore_backup.php %s: %s",
 			    full ? "no space left on Moodle's side: " : "",
 			    child_describe(&res, o.timeout_s, how, sizeof(how)),
