@@ -190,6 +190,53 @@ int history_load(struct idx *idx, int64_t session_id, struct history *h)
 	return 0;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int history_copies_on_site(struct idx *idx, const char *site, int64_t **out,
+			   size_t *n)
+{
+	static const char sql[] =
+		"SELECT DISTINCT json_extract(data, '$.archive_course_id')"
+		" FROM events WHERE event = 'restore' AND site = ?1"
+		" AND json_extract(data, '$.archive_course_id') IS NOT NULL";
+	sqlite3_stmt *st = idx_stmt(idx, sql);
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, site ? site : "", -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		(*out)[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+		return idx_fail(idx, "cannot read events");
+	}
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_id);
+	return 0;
+}
+
+bool history_is_copy(const int64_t *copies, size_t n, int64_t id)
+{
+	return n && bsearch(&id, copies, n, sizeof(*copies), cmp_id);
+}
+
 void history_release(struct history *h)
 {
 	for (size_t i = 0; i < h->n; i++) {

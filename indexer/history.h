@@ -54,6 +54,16 @@ struct history {
 int history_load(struct idx *idx, int64_t session_id, struct history *h);
 void history_release(struct history *h);
 
+/*
+ * Every course a restore of any session recorded making on site (a site
+ * hash), sorted, duplicates gone: on a platform that is its own archive,
+ * these are copies, never originals. 0, or -1 (logged). Caller frees.
+ */
+int history_copies_on_site(struct idx *idx, const char *site, int64_t **out,
+			   size_t *n);
+/* Is id among copies (from history_copies_on_site)? */
+bool history_is_copy(const int64_t *copies, size_t n, int64_t id);
+
 /* The course of that source id, or NULL. */
 const struct course_history *history_find(const struct history *h,
 					  int64_t source_id);

@@ -564,6 +564,24 @@ static void make_parents(char *path)
 	}
 }
 
+int idx_store_id(struct idx *idx, char **out)
+{
+	sqlite3_stmt *st =
+		idx_stmt(idx, "SELECT value FROM meta WHERE key = 'store_id'");
+	int rc;
+
+	*out = NULL;
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return idx_fail(idx, "cannot read the store id");
+	return rc == SQLITE_ROW;
+}
+
 char *idx_default_path(const char *store_id)
 {
 	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");

@@ -44,6 +44,11 @@ void idx_free(struct idx *idx);
  * Caller frees.
  */
 char *idx_default_path(const char *store_id);
+/*
+ * The id of the store the index was made for: 1 with *out (caller
+ * frees), 0 when none is recorded yet, -1 (logged) when it cannot be read.
+ */
+int idx_store_id(struct idx *idx, char **out);
 
 /* The connection, for indexer modules that run their own statements. */
 sqlite3 *idx_db(struct idx *idx);

@@ -917,29 +917,25 @@ out_close:
 
 static int check_store_id(struct idx *idx, struct store *store, bool rebuild)
 {
-	static const char get[] = "SELECT value FROM meta WHERE key = 'store_id'";
 	static const char put[] =
 		"INSERT OR REPLACE INTO meta(key, value) VALUES"
 		" ('store_id', ?1), ('store_path', ?2)";
-	sqlite3_stmt *st = idx_stmt(idx, get);
-	int rc;
+	sqlite3_stmt *st;
+	char *owner;
+	int rc = idx_store_id(idx, &owner);
 
-	if (!st)
+	if (rc < 0)
 		return -1;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && !rebuild &&
-	    strcmp((const char *)sqlite3_column_text(st, 0), store_id(store))) {
+	if (rc == 1 && !rebuild && strcmp(owner, store_id(store)) != 0) {
 		log_err("index '%s' belongs to another store (id %s), not to "
 			"'%s' (id %s): use another --index, or 'index "
 			"--rebuild' to start it again",
-			idx_path(idx), sqlite3_column_text(st, 0),
-			store_path(store), store_id(store));
-		sqlite3_reset(st);
+			idx_path(idx), owner, store_path(store),
+			store_id(store));
+		free(owner);
 		return -1;
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return idx_fail(idx, "cannot read the store id");
+	free(owner);
 	if (!(st = idx_stmt(idx, put)))
 		return -1;
 	sqlite3_bind_text(st, 1, store_id(store), -1, SQLITE_STATIC);

@@ -362,24 +362,13 @@ static int schema_on_disk(const char *path)
 	return v;
 }
 
-/* The index must belong to this store (cmd_status.c checks it too). */
-static const char *index_store_id(struct idx *idx)
-{
-	sqlite3_stmt *q =
-		idx_stmt(idx, "SELECT value FROM meta WHERE key = 'store_id'");
-
-	if (!q || sqlite3_step(q) != SQLITE_ROW)
-		return NULL;
-	return (const char *)sqlite3_column_text(q, 0);
-}
-
 static void check_index(struct doctor *d, const struct config *cfg,
 			struct store *st)
 {
 	static const char name[] = "index";
 	char err[512], *path, *slash;
 	struct idx *idx;
-	const char *owner;
+	char *owner = NULL;
 	struct stat sb;
 	int v;
 
@@ -436,7 +425,8 @@ static void check_index(struct doctor *d, const struct config *cfg,
 			       "%s", err);
 		goto out_free;
 	}
-	owner = index_store_id(idx);
+	/* the index must belong to this store (status checks it too) */
+	idx_store_id(idx, &owner);
 	if (st && owner && strcmp(owner, store_id(st)) != 0)
 		report(d, LVL_FAIL, name,
 		       "use another --index or [store] index for this store",
@@ -445,6 +435,7 @@ static void check_index(struct doctor *d, const struct config *cfg,
 	else
 		report(d, LVL_OK, name, NULL, "'%s': schema version %d", path,
 		       idx_schema_found(idx));
+	free(owner);
 	idx_free(idx);
 out_free:
 	free(path);

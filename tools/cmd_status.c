@@ -20,26 +20,15 @@
 /* An index of another store would answer for the wrong courses. */
 static int check_owner(struct idx *idx, struct store *st)
 {
-	static const char sql[] =
-		"SELECT value FROM meta WHERE key = 'store_id'";
-	sqlite3_stmt *q = idx_stmt(idx, sql);
-	const char *id;
-	int rc;
+	char *id;
+	int rc = idx_store_id(idx, &id);
 
-	if (!q)
-		return -1;
-	rc = sqlite3_step(q);
-	id = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
-	if (id && strcmp(id, store_id(st)) != 0)
+	if (rc == 1 && strcmp(id, store_id(st)) != 0)
 		rc = log_err("index '%s' belongs to another store (id %s), not "
 			     "to '%s' (id %s): use another --index",
 			     idx_path(idx), id, store_path(st), store_id(st));
-	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		rc = idx_fail(idx, "cannot read the store id");
-	else
-		rc = 0;
-	sqlite3_reset(q);
-	return rc;
+	free(id);
+	return rc < 0 ? -1 : 0;
 }
 
 static int open_both(struct cli *cli, struct store **st, struct idx **idx)

@@ -76,6 +76,7 @@ struct purge {
 	int64_t session_id;
 	int metafd;
 	struct manifest man;
+	struct history hist; /* what the journals say of each course */
 	struct moodle *m;    /* the platform purged */
 	struct moodle *arc;  /* the archive, for live checks (source side) */
 	pthread_mutex_t arc_lock; /* guards arc: workers check courses */
@@ -150,76 +151,10 @@ static bool purged_here(const struct purge *p, const struct course_history *h)
  */
 static int64_t find_archive_root(struct purge *p, int64_t *recorded)
 {
-	static const char sql[] =
-		"SELECT json_extract(data, '$.category_id') FROM events"
-		" WHERE session_id = ?1 AND event = 'restore'"
-		" AND json_extract(data, '$.category_id') IS NOT NULL"
-		" ORDER BY time DESC LIMIT 1";
-	sqlite3_stmt *st = idx_stmt(p->idx, sql);
-	int64_t id = 0;
-
-	*recorded = 0;
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, p->session_id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	*recorded = id;
+	*recorded = p->hist.latest_category;
 	/* climb to the ancestor that carries the session's name */
-	return moodle_category_ancestor_named(p->cats, p->n_cats, id,
+	return moodle_category_ancestor_named(p->cats, p->n_cats, *recorded,
 					      p->man.root_name);
-}
-
-static int cmp_id(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/*
- * Every course a restore of any session recorded making on p's platform,
- * sorted: on a platform that is its own archive, these are copies, never
- * originals.
- */
-static int load_copies(struct purge *p, int64_t **out, size_t *n)
-{
-	static const char sql[] =
-		"SELECT DISTINCT json_extract(data, '$.archive_course_id')"
-		" FROM events WHERE event = 'restore' AND site = ?1"
-		" AND json_extract(data, '$.archive_course_id') IS NOT NULL";
-	sqlite3_stmt *st = idx_stmt(p->idx, sql);
-	size_t cap = 0;
-	int rc;
-
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	sqlite3_bind_text(st, 1, p->site.site_hash ? p->site.site_hash : "",
-			  -1, SQLITE_TRANSIENT);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			*out = xrealloc(*out, cap * sizeof(**out));
-		}
-		(*out)[(*n)++] = sqlite3_column_int64(st, 0);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		free(*out);
-		*out = NULL;
-		return idx_fail(p->idx, "cannot read events");
-	}
-	if (*n)
-		qsort(*out, *n, sizeof(**out), cmp_id);
-	return 0;
-}
-
-static bool is_copy(const int64_t *copies, size_t n, int64_t id)
-{
-	return n && bsearch(&id, copies, n, sizeof(*copies), cmp_id);
 }
 
 /*
@@ -244,7 +179,7 @@ static int check_same_tree(struct purge *p)
 static int select_source(struct purge *p)
 {
 	struct moodle_course *list = NULL;
-	struct history h;
+	const struct history *h = &p->hist;
 	int64_t *copies = NULL;
 	size_t n = 0, n_copies = 0;
 
@@ -253,24 +188,20 @@ static int select_source(struct purge *p)
 		return log_err("the manifest of '%s' does not name the "
 			       "session's category on the source",
 			       p->session);
-	if (history_load(p->idx, p->session_id, &h) < 0)
+	if (history_copies_on_site(p->idx, p->site.site_hash, &copies,
+				   &n_copies) < 0)
 		return -1;
-	if (load_copies(p, &copies, &n_copies) < 0) {
-		history_release(&h);
-		return -1;
-	}
 	p->purged_already = !moodle_category_find(p->cats, p->n_cats, p->root);
 	if (!p->purged_already &&
 	    moodle_courses_in(p->m, p->root, true, &list, &n) < 0) {
-		history_release(&h);
 		free(copies);
 		return log_err("source platform: %s", moodle_error(p->m));
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct moodle_course *c = &list[i];
-		const struct course_history *s = history_find(&h, c->id);
+		const struct course_history *s = history_find(h, c->id);
 
-		if (is_copy(copies, n_copies, c->id))
+		if (history_is_copy(copies, n_copies, c->id))
 			keep(p, c->id, c->shortname,
 			     "a restored copy (a restore made it on this "
 			     "site), not an original");
@@ -297,8 +228,8 @@ static int select_source(struct purge *p)
 	 * between the delete and its journal line. Deleting it again finds
 	 * nothing ("gone"), and records it.
 	 */
-	for (size_t k = 0; k < h.n; k++) {
-		const struct course_history *s = &h.v[k];
+	for (size_t k = 0; k < h->n; k++) {
+		const struct course_history *s = &h->v[k];
 		const struct manifest_course *mc;
 		struct moodle_course gone = { 0 };
 
@@ -306,7 +237,7 @@ static int select_source(struct purge *p)
 		if (!mc || purged_here(p, s) || !s->archive_id ||
 		    strcmp(s->verify_result, "ok") != 0 ||
 		    moodle_courses_find(list, n, s->source_id) ||
-		    is_copy(copies, n_copies, mc->id))
+		    history_is_copy(copies, n_copies, mc->id))
 			continue;
 		gone.id = mc->id;
 		gone.shortname = mc->shortname ? mc->shortname : "";
@@ -314,7 +245,6 @@ static int select_source(struct purge *p)
 		add_victim(p, &gone, mc->id, s->archive_id);
 	}
 	moodle_courses_free(list, n);
-	history_release(&h);
 	free(copies);
 	return 0;
 }
@@ -322,28 +252,22 @@ static int select_source(struct purge *p)
 static int select_archive(struct purge *p)
 {
 	struct moodle_course *list = NULL;
-	struct history h;
+	const struct history *h = &p->hist;
 	size_t n = 0;
 	int64_t recorded;
 
-	if (history_load(p->idx, p->session_id, &h) < 0)
-		return -1;
 	p->root = find_archive_root(p, &recorded);
-	if (p->root <= 0 && !recorded) {
-		history_release(&h);
+	if (p->root <= 0 && !recorded)
 		return log_err("cannot find session '%s' on the archive "
 			       "platform (no restore recorded)",
 			       p->session);
-	}
 	p->purged_already = p->root <= 0;
 	if (!p->purged_already &&
-	    moodle_courses_in(p->m, p->root, true, &list, &n) < 0) {
-		history_release(&h);
+	    moodle_courses_in(p->m, p->root, true, &list, &n) < 0)
 		return log_err("archive platform: %s", moodle_error(p->m));
-	}
 	for (size_t i = 0; i < n; i++) {
 		const struct course_history *s =
-			history_find_copy(&h, list[i].id);
+			history_find_copy(h, list[i].id);
 
 		/* on its own source, the archive side holds copies only */
 		if (!s && config_same_platform(p->cfg))
@@ -359,8 +283,8 @@ static int select_archive(struct purge *p)
 	 * killed between the delete and its journal line): the bridge answers
 	 * "gone", which records them.
 	 */
-	for (size_t k = 0; k < h.n; k++) {
-		const struct course_history *s = &h.v[k];
+	for (size_t k = 0; k < h->n; k++) {
+		const struct course_history *s = &h->v[k];
 		const struct manifest_course *mc;
 		struct moodle_course gone = { 0 };
 
@@ -380,7 +304,6 @@ static int select_archive(struct purge *p)
 		add_victim(p, &gone, s->source_id, s->archive_id);
 	}
 	moodle_courses_free(list, n);
-	history_release(&h);
 	return 0;
 }
 
@@ -840,6 +763,8 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 		log_err("no archived session '%s' in the store", p.session);
 		goto out_free;
 	}
+	if (history_load(p.idx, p.session_id, &p.hist) < 0)
+		goto out_free;
 	if (p.mode != MODE_PREVIEW)
 		logfd = cli_session_log(p.metafd);
 	if (p.source && p.mode == MODE_CONFIRM) {
@@ -956,6 +881,7 @@ out_free:
 	moodle_free(p.m);
 	moodle_free(p.arc);
 	manifest_release(&p.man);
+	history_release(&p.hist);
 	free(p.journal);
 	cli_session_log_close(logfd);
 	lease_holder_release(&taken_from);
