@@ -66,9 +66,9 @@ static void conn_free(struct conn *c)
 	 * never read it; this makes sure.
 	 */
 	if (stat(idx_path(c->idx), &st) < 0 || !same_file(c, &st))
-		sqlite3_db_config(idx_db(c->idx),
-				  SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	idx_free(c->idx);
+		idx_free_no_checkpoint(c->idx);
+	else
+		idx_free(c->idx);
 	free(c);
 }
 

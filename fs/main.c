@@ -154,7 +154,7 @@ int main(int argc, char **argv)
 		printf("sessionarchiverfs %s\nlibfuse %s, libarchive %s, "
 		       "SQLite %s\n",
 		       SA_VERSION, fuse_pkgversion(), archive_version_string(),
-		       sqlite3_libversion());
+		       idx_sqlite_version());
 		rc = SA_EXIT_OK;
 		goto out_free;
 	}

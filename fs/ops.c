@@ -28,6 +28,7 @@
 #include "lease.h"
 #include "runs.h"
 #include "store.h"
+#include "tree.h"
 #include "xalloc.h"
 
 enum node_kind {
@@ -91,12 +92,6 @@ static void base_stat(struct stat *st, mode_t mode)
 	st->st_atime = st->st_mtime = st->st_ctime = time(NULL);
 }
 
-static const char course_sql[] =
-	"SELECT id, size, mtime_ns FROM courses"
-	" WHERE session_id = ?1 AND file = ?2 AND on_disk";
-static const char category_sql[] =
-	"SELECT id FROM categories WHERE session_id = ?1 AND path = ?2";
-
 static void course_stat(struct stat *st, int64_t size, int64_t mtime_ns)
 {
 	base_stat(st, S_IFREG | 0444);
@@ -110,38 +105,25 @@ static void course_stat(struct stat *st, int64_t size, int64_t mtime_ns)
 
 static int lookup_rel(struct idx *idx, struct node *n)
 {
-	sqlite3_stmt *st;
 	size_t len = strlen(n->rel);
 	bool mbz = len > 4 && strcmp(n->rel + len - 4, ".mbz") == 0;
-	int rc;
+	struct tree_entry e;
+	int rc = tree_lookup(idx, n->session_id, n->rel, mbz, &e);
 
-	for (int pass = 0; pass < 2; pass++) {
-		bool course = (pass == 0) == mbz;
-
-		if (!(st = idx_stmt(idx, course ? course_sql : category_sql)))
-			return -EIO;
-		sqlite3_bind_int64(st, 1, n->session_id);
-		sqlite3_bind_text(st, 2, n->rel, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			n->id = sqlite3_column_int64(st, 0);
-			if (course) {
-				n->kind = N_COURSE;
-				course_stat(&n->st, sqlite3_column_int64(st, 1),
-					    sqlite3_column_int64(st, 2));
-			} else {
-				n->kind = N_CATEGORY;
-				n->parent = n->id;
-				base_stat(&n->st, S_IFDIR | 0555);
-			}
-			sqlite3_reset(st);
-			return 0;
-		}
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return -EIO;
+	if (rc < 0)
+		return -EIO;
+	if (rc == 0)
+		return -ENOENT;
+	n->id = e.id;
+	if (e.is_course) {
+		n->kind = N_COURSE;
+		course_stat(&n->st, e.size, e.mtime_ns);
+	} else {
+		n->kind = N_CATEGORY;
+		n->parent = n->id;
+		base_stat(&n->st, S_IFDIR | 0555);
 	}
-	return -ENOENT;
+	return 0;
 }
 
 /* idx: the operation's one fsd_idx() (NULL: -EIO) */
@@ -315,60 +297,25 @@ static int emit(struct cursor *c, const char *name, const struct stat *st,
 	return c->filler(c->buf, name, st, c->pos, fl);
 }
 
-static int fill_children(struct idx *idx, const struct node *n,
-			 struct cursor *cur)
+/* A tree entry as a directory entry; non-zero: the buffer is full. */
+static int emit_entry(void *ctx, const struct tree_entry *e)
 {
-	static const char cats[] =
-		"SELECT name FROM categories WHERE session_id = ?1"
-		" AND parent_id IS ?2 ORDER BY name";
-	static const char courses[] =
-		"SELECT name, size, mtime_ns FROM courses WHERE session_id = ?1"
-		" AND category_id IS ?2 AND on_disk ORDER BY name";
-	sqlite3_stmt *st;
 	struct stat sb;
-	int rc;
 
-	if (!(st = idx_stmt(idx, cats)))
-		return -EIO;
-	sqlite3_bind_int64(st, 1, n->session_id);
-	if (n->parent)
-		sqlite3_bind_int64(st, 2, n->parent);
-	base_stat(&sb, S_IFDIR | 0555);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (emit(cur, (const char *)sqlite3_column_text(st, 0), &sb,
-			 FUSE_FILL_DIR_PLUS)) {
-			sqlite3_reset(st);
-			return 0;
-		}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return -EIO;
-	if (!(st = idx_stmt(idx, courses)))
-		return -EIO;
-	sqlite3_bind_int64(st, 1, n->session_id);
-	if (n->parent)
-		sqlite3_bind_int64(st, 2, n->parent);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		course_stat(&sb, sqlite3_column_int64(st, 1),
-			    sqlite3_column_int64(st, 2));
-		if (emit(cur, (const char *)sqlite3_column_text(st, 0), &sb,
-			 FUSE_FILL_DIR_PLUS))
-			break;
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+	if (e->is_course)
+		course_stat(&sb, e->size, e->mtime_ns);
+	else
+		base_stat(&sb, S_IFDIR | 0555);
+	return emit(ctx, e->name, &sb, FUSE_FILL_DIR_PLUS);
 }
 
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		      off_t off, struct fuse_file_info *fi,
 		      enum fuse_readdir_flags flags)
 {
-	static const char sessions[] = "SELECT name FROM sessions ORDER BY name";
 	struct idx *idx = fsd_idx(fsd_self());
 	struct node n;
-	struct stat sb;
 	struct cursor cur = { .buf = buf, .filler = filler, .skip = off };
-	sqlite3_stmt *st;
 	int rc;
 
 	(void)fi;
@@ -384,22 +331,16 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		if (emit(&cur, "status", NULL, 0) ||
 		    emit(&cur, "status.json", NULL, 0))
 			return 0;
-		if (!(st = idx_stmt(idx, sessions)))
-			return -EIO;
-		base_stat(&sb, S_IFDIR | 0555);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-			if (emit(&cur,
-				 (const char *)sqlite3_column_text(st, 0),
-				 &sb, FUSE_FILL_DIR_PLUS))
-				break;
-		sqlite3_reset(st);
-		return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+		return tree_sessions(idx, emit_entry, &cur) < 0 ? -EIO : 0;
 	}
 	if (n.kind == N_SESSION)
 		for (size_t i = 0; i < N_SESSION_FILES; i++)
 			if (emit(&cur, session_files[i].name, NULL, 0))
 				return 0;
-	return fill_children(idx, &n, &cur);
+	return tree_children(idx, n.session_id, n.parent, emit_entry, &cur) <
+			       0
+		       ? -EIO
+		       : 0;
 }
 
 /*
@@ -737,34 +678,19 @@ static int op_removexattr(const char *path, const char *name)
 }
 
 #define XATTR_PREFIX "user.sessionarchiver."
-static const char *const xattr_cols[] = { "state",      "sha256",
-					  "source_id",  "archive_id",
-					  "shortname",  "error" };
-#define N_XATTRS (sizeof(xattr_cols) / sizeof(xattr_cols[0]))
+/* The attributes, in tree_course_attrs()'s order (enum tree_attr). */
+static const char *const xattr_cols[N_TREE_ATTRS] = {
+	"state", "sha256", "source_id", "archive_id", "shortname", "error",
+};
+#define N_XATTRS N_TREE_ATTRS
 
 /* The course's xattr values, NULL where the index has none. */
 static int course_xattrs(struct idx *idx, const struct node *n,
 			 char *vals[N_XATTRS])
 {
-	static const char sql[] =
-		"SELECT state, sha256, source_course_id, archive_course_id,"
-		" shortname, error FROM courses WHERE id = ?1";
-	sqlite3_stmt *st = idx ? idx_stmt(idx, sql) : NULL;
-	int rc;
+	int rc = idx ? tree_course_attrs(idx, n->id, vals) : -1;
 
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, n->id);
-	rc = sqlite3_step(st);
-	for (size_t i = 0; i < N_XATTRS; i++)
-		vals[i] = rc == SQLITE_ROW &&
-				  sqlite3_column_type(st, (int)i) !=
-					  SQLITE_NULL
-			  ? xstrdup((const char *)sqlite3_column_text(
-				    st, (int)i))
-			  : NULL;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : -ENOENT;
+	return rc < 0 ? -EIO : rc == 0 ? -ENOENT : 0;
 }
 
 static void free_vals(char *vals[N_XATTRS])

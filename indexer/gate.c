@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "idx.h"
+#include "idx_sql.h"
 
 int gate_purge(struct idx *idx, int64_t session_id, const char *side,
 	       const char *mode, char *why, size_t whylen)

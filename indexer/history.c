@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "idx.h"
+#include "idx_sql.h"
 #include "xalloc.h"
 
 /* Fibonacci hashing of an id into slots (a power of two). */

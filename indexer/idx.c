@@ -3,7 +3,7 @@
  * statement cache, transactions, and the session and category rows every
  * other module hangs its data on.
  */
-#include "idx.h"
+#include "idx_sql.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -562,6 +562,36 @@ static void make_parents(char *path)
 		}
 		*p = '/';
 	}
+}
+
+void idx_free_no_checkpoint(struct idx *idx)
+{
+	if (idx)
+		sqlite3_db_config(idx_db(idx), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+				  1, NULL);
+	idx_free(idx);
+}
+
+int idx_file_schema_version(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	int v = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+		    SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) ==
+		    SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
+const char *idx_sqlite_version(void)
+{
+	return sqlite3_libversion();
 }
 
 int idx_store_id(struct idx *idx, char **out)

@@ -9,12 +9,12 @@
  * than the code is refused untouched.
  *
  * One handle = one SQLite connection: a thread uses its own handle.
- * Statements are prepared once per handle and kept (idx_stmt).
+ * Statements are prepared once per handle and kept (idx_stmt(), in
+ * idx_sql.h: only indexer/ runs SQL; the others ask its typed functions).
  */
 #ifndef SA_IDX_H
 #define SA_IDX_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,19 +50,21 @@ char *idx_default_path(const char *store_id);
  */
 int idx_store_id(struct idx *idx, char **out);
 
-/* The connection, for indexer modules that run their own statements. */
-sqlite3 *idx_db(struct idx *idx);
 const char *idx_path(const struct idx *idx);
 /* PRAGMA user_version as found on disk before any migration. */
 int idx_schema_found(const struct idx *idx);
 
 /*
- * The statement for sql, prepared on first use and cached for the life of
- * the handle (sql must be a string literal: it is the cache key). Returned
- * reset and with bindings cleared. NULL (error logged) on a bad statement,
- * which is a bug.
+ * Closes the handle without the checkpoint SQLite makes when the last
+ * connection to a file closes (it would delete the -wal and -shm of the
+ * file now at the path, when that is another file: a replaced index's).
  */
-sqlite3_stmt *idx_stmt(struct idx *idx, const char *sql);
+void idx_free_no_checkpoint(struct idx *idx);
+/* PRAGMA user_version of the database file at path, opened read-only and
+ * never migrated; -1 when it cannot be read. */
+int idx_file_schema_version(const char *path);
+/* The SQLite library's version, for --version. */
+const char *idx_sqlite_version(void);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or -1 (error logged). */
 int idx_begin(struct idx *idx);

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "idx.h"
+#include "idx_sql.h"
 #include "log.h"
 #include "printable.h"
 #include "runs.h"

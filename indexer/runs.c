@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "idx.h"
+#include "idx_sql.h"
 #include "log.h"
 #include "printable.h"
 #include "report.h"

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "idx.h"
+#include "idx_sql.h"
 #include "journal.h"
 #include "log.h"
 #include "mbz.h"

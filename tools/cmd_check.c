@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "courses.h"
 #include "exitcode.h"
 #include "idx.h"
 #include "log.h"
@@ -19,6 +20,7 @@
 #include "scan.h"
 #include "store.h"
 #include "strbuf.h"
+#include "tree.h"
 #include "xalloc.h"
 
 struct check {
@@ -82,51 +84,53 @@ static int on_read(void *ctx, size_t i, int rc, const struct mbz_info *info,
 	return 0;
 }
 
+/* What check_session() gathers of the session's files from the index. */
+struct listing {
+	struct check *c;
+	struct store *st;
+	const char *name;
+	char **paths;
+	size_t n;
+};
+
+static int add_file(void *ctx, const struct course_file *f)
+{
+	struct listing *l = ctx;
+	struct check *c = l->c;
+
+	c->has_manifest = f->session_has_manifest;
+	if (!f->on_disk) {
+		if (f->in_manifest)
+			problem(c, f->file, "missing",
+				"listed in the manifest, not in the store");
+		return 0;
+	}
+	c->files = xrealloc(c->files, (l->n + 1) * sizeof(*c->files));
+	c->manifest_sha = xrealloc(c->manifest_sha,
+				   (l->n + 1) * sizeof(*c->manifest_sha));
+	l->paths = xrealloc(l->paths, (l->n + 1) * sizeof(*l->paths));
+	c->files[l->n] = xstrdup(f->file);
+	c->manifest_sha[l->n] =
+		f->manifest_sha256 ? xstrdup(f->manifest_sha256) : NULL;
+	l->paths[l->n] = xasprintf("%s/%s/%s", store_path(l->st), l->name,
+				   f->file);
+	l->n++;
+	return 0;
+}
+
 static int check_session(struct idx *idx, struct store *st, const char *name,
 			 int64_t session_id, bool quiet, struct check *c)
 {
-	static const char sql[] =
-		"SELECT file, in_manifest, manifest_sha256, on_disk,"
-		" EXISTS(SELECT 1 FROM courses m WHERE m.session_id = ?1"
-		"  AND m.in_manifest)"
-		" FROM courses WHERE session_id = ?1 ORDER BY file";
-	sqlite3_stmt *q = idx_stmt(idx, sql);
-	char **paths = NULL;
-	size_t n = 0;
+	struct listing l = { .c = c, .st = st, .name = name };
+	char **paths;
+	size_t n;
 	int rc;
 
-	if (!q)
-		return -1;
 	c->session = name;
-	sqlite3_bind_int64(q, 1, session_id);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *file = (const char *)sqlite3_column_text(q, 0);
-
-		c->has_manifest = sqlite3_column_int(q, 4);
-		if (!sqlite3_column_int(q, 3)) {
-			if (sqlite3_column_int(q, 1))
-				problem(c, file, "missing",
-					"listed in the manifest, not in the "
-					"store");
-			continue;
-		}
-		c->files = xrealloc(c->files, (n + 1) * sizeof(*c->files));
-		c->manifest_sha = xrealloc(c->manifest_sha,
-					   (n + 1) * sizeof(*c->manifest_sha));
-		paths = xrealloc(paths, (n + 1) * sizeof(*paths));
-		c->files[n] = xstrdup(file);
-		c->manifest_sha[n] =
-			sqlite3_column_type(q, 2) == SQLITE_TEXT
-				? xstrdup((const char *)sqlite3_column_text(q,
-									    2))
-				: NULL;
-		paths[n] = xasprintf("%s/%s/%s", store_path(st), name, file);
-		n++;
-	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		rc = idx_fail(idx, "cannot list courses");
-	} else {
+	rc = courses_files(idx, session_id, add_file, &l);
+	paths = l.paths;
+	n = l.n;
+	if (rc == 0) {
 		c->bar = progress_new(name, (int64_t)n, 0, quiet);
 		rc = readpool_run(paths, n, MBZ_FULL, 0, on_read, c);
 		progress_end(c->bar);
@@ -141,6 +145,27 @@ static int check_session(struct idx *idx, struct store *st, const char *name,
 	free(c->manifest_sha);
 	c->files = c->manifest_sha = NULL;
 	return rc;
+}
+
+/* The sessions to check: all, or the one named. */
+struct sessions {
+	const char *only;
+	int64_t *ids;
+	char **names;
+	size_t n;
+};
+
+static int add_session(void *ctx, const struct tree_entry *e)
+{
+	struct sessions *ss = ctx;
+
+	if (ss->only && strcmp(ss->only, e->name) != 0)
+		return 0;
+	ss->ids = xrealloc(ss->ids, (ss->n + 1) * sizeof(*ss->ids));
+	ss->names = xrealloc(ss->names, (ss->n + 1) * sizeof(*ss->names));
+	ss->ids[ss->n] = e->id;
+	ss->names[ss->n++] = xstrdup(e->name);
+	return 0;
 }
 
 /* A string of a problem as part of a tab-separated field. */
@@ -196,18 +221,12 @@ static void print_report(const struct check *c, long sessions, bool json)
 int cmd_check(struct cli *cli, int argc, char **argv)
 {
 	static const char synopsis[] = "[--json] [SESSION]";
-	static const char sessions_sql[] =
-		"SELECT id, name FROM sessions WHERE ?1 IS NULL OR name = ?1"
-		" ORDER BY name";
 	struct scan_options so = { .quiet = true };
 	struct check c = { 0 };
 	struct scan_stats stats;
 	struct store *st;
 	struct idx *idx;
-	sqlite3_stmt *q;
-	int64_t *ids = NULL;
-	char **names = NULL;
-	size_t n = 0;
+	struct sessions ss = { .only = NULL };
 	int opt, rc;
 
 	while ((opt = cli_getopt(cli, argc, argv, "", NULL, true)) != -1) {
@@ -224,7 +243,7 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		return cli_usage(cli, synopsis);
-	so.only = optind < argc ? argv[optind] : NULL;
+	so.only = ss.only = optind < argc ? argv[optind] : NULL;
 	if (!(st = cli_open_store(cli, &rc)))
 		return rc;
 	if (!(idx = cli_open_index(cli, st))) {
@@ -233,41 +252,32 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 	}
 	/* the index must know every file before we can call one unknown */
 	if (scan_store(idx, st, &so, &stats) < 0 ||
-	    !(q = idx_stmt(idx, sessions_sql))) {
+	    tree_sessions(idx, add_session, &ss) < 0) {
 		rc = SA_EXIT_FAILURE;
 		goto out_free;
 	}
-	if (so.only)
-		sqlite3_bind_text(q, 1, so.only, -1, SQLITE_STATIC);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
-		names = xrealloc(names, (n + 1) * sizeof(*names));
-		ids[n] = sqlite3_column_int64(q, 0);
-		names[n++] = xstrdup((const char *)sqlite3_column_text(q, 1));
-	}
-	sqlite3_reset(q);
-	if (so.only && n == 0) {
+	if (so.only && ss.n == 0) {
 		log_err("no session '%s' in the store", so.only);
 		rc = SA_EXIT_FAILURE;
 		goto out_free;
 	}
 	c.problems = json_array();
 	rc = SA_EXIT_OK;
-	for (size_t i = 0; i < n; i++)
-		if (check_session(idx, st, names[i], ids[i],
+	for (size_t i = 0; i < ss.n; i++)
+		if (check_session(idx, st, ss.names[i], ss.ids[i],
 				  cli->verbosity < 0, &c) < 0)
 			rc = SA_EXIT_FAILURE;
 	if (rc == SA_EXIT_OK) {
-		print_report(&c, (long)n, cli->json);
+		print_report(&c, (long)ss.n, cli->json);
 		if (json_array_size(c.problems) > 0)
 			rc = SA_EXIT_FAILURE;
 	}
 	json_decref(c.problems);
 out_free:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	free(ids);
+	for (size_t i = 0; i < ss.n; i++)
+		free(ss.names[i]);
+	free(ss.names);
+	free(ss.ids);
 	idx_free(idx);
 	store_free(st);
 	return rc;

@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <pwd.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -344,24 +343,6 @@ static struct store *check_store(struct doctor *d, const struct config *cfg)
 	return st;
 }
 
-/* PRAGMA user_version of a database file, read-only; -1 when unreadable. */
-static int schema_on_disk(const char *path)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *q = NULL;
-	int v = -1;
-
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
-		    SQLITE_OK &&
-	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) ==
-		    SQLITE_OK &&
-	    sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int(q, 0);
-	sqlite3_finalize(q);
-	sqlite3_close(db);
-	return v;
-}
-
 static void check_index(struct doctor *d, const struct config *cfg,
 			struct store *st)
 {
@@ -407,7 +388,7 @@ static void check_index(struct doctor *d, const struct config *cfg,
 	}
 	idx = idx_open(path, IDX_READONLY, err, sizeof(err));
 	if (!idx) {
-		v = schema_on_disk(path);
+		v = idx_file_schema_version(path);
 		if (v >= 0 && v < IDX_SCHEMA_VERSION)
 			report(d, LVL_WARN, name,
 			       "run 'sessionarchiver index' to migrate it",

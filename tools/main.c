@@ -8,12 +8,12 @@
 #include <fuse.h>
 #include <libpq-fe.h>
 #include <mysql.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "exitcode.h"
+#include "idx.h"
 #include "log.h"
 
 static void print_version(void)
@@ -23,7 +23,7 @@ static void print_version(void)
 
 	printf("libfuse %s, libarchive %s, SQLite %s, %s, MySQL client %s, "
 	       "libpq %d.%d\n",
-	       fuse_pkgversion(), archive_version_details(), sqlite3_libversion(),
+	       fuse_pkgversion(), archive_version_details(), idx_sqlite_version(),
 	       curl_version(), mysql_get_client_info(), pq / 10000, pq % 10000);
 }
 

@@ -27,6 +27,7 @@
 #include "child.h"
 #include "cli.h"
 #include "config.h"
+#include "courses.h"
 #include "engine.h"
 #include "hook.h"
 #include "exitcode.h"
@@ -379,47 +380,55 @@ struct known {
 	bool archived, failed;
 };
 
+struct known_list {
+	struct known *v;
+	size_t n;
+};
+
+static int add_known(void *ctx, const struct course_known *c)
+{
+	struct known_list *l = ctx;
+	struct known *k;
+
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	k = &l->v[l->n++];
+	k->id = c->source_id;
+	k->file = xstrdup(c->file);
+	/* the backup is what archive cares for: a course whose restore
+	 * failed later is still archived */
+	k->archived = c->archived;
+	k->failed = !k->archived && strcmp(c->state, "failed") == 0;
+	return 0;
+}
+
+/* What the index knows of the session's courses, by source id. */
 static int load_known(struct idx *idx, int64_t session_id, struct known **out,
 		      size_t *n)
 {
-	static const char sql[] =
-		"SELECT source_course_id, file, state,"
-		" in_manifest AND on_disk AND read_error IS NULL"
-		"  AND sha256 IS manifest_sha256"
-		" FROM courses WHERE session_id = ?1"
-		" AND source_course_id IS NOT NULL AND state <> 'unknown'"
-		" ORDER BY source_course_id";
-	sqlite3_stmt *st = idx_stmt(idx, sql);
-	int rc;
+	struct known_list l = { 0 };
+	int rc = courses_known(idx, session_id, add_known, &l);
 
-	*out = NULL;
-	*n = 0;
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, session_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *state = (const char *)sqlite3_column_text(st, 2);
-		struct known *k;
-
-		*out = xrealloc(*out, (*n + 1) * sizeof(**out));
-		k = &(*out)[(*n)++];
-		k->id = sqlite3_column_int64(st, 0);
-		k->file = xstrdup((const char *)sqlite3_column_text(st, 1));
-		/* the backup is what archive cares for: a course whose
-		 * restore failed later is still archived */
-		k->archived = sqlite3_column_int(st, 3);
-		k->failed = !k->archived && strcmp(state, "failed") == 0;
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : idx_fail(idx, "cannot read courses");
+	*out = l.v;
+	*n = l.n;
+	return rc;
 }
 
 static const struct known *find_known(const struct known *k, size_t n,
 				      int64_t id)
 {
-	for (size_t i = 0; i < n; i++)
-		if (k[i].id == id)
-			return &k[i];
+	size_t lo = 0, hi = n;
+
+	/* load_known() gives them by source id */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (k[mid].id == id)
+			return &k[mid];
+		if (k[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -718,15 +727,6 @@ static int check_session_ini(int metafd, const struct plan *p)
 /* plan.json and plan.txt in .session/, pending rows in the index. */
 static int record_plan(struct idx *idx, int metafd, const struct plan *p)
 {
-	static const char sql[] =
-		"INSERT INTO courses(session_id, category_id, name, file,"
-		" source_course_id, shortname, fullname, sections, activities,"
-		" planned)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)"
-		" ON CONFLICT(session_id, file) DO UPDATE SET"
-		" source_course_id = ?5, planned = 1,"
-		" shortname = coalesce(shortname, ?6),"
-		" fullname = coalesce(fullname, ?7)";
 	json_t *j = plan_json(p);
 	char *text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 	char *txt = plan_text(p, 0);
@@ -750,26 +750,19 @@ static int record_plan(struct idx *idx, int metafd, const struct plan *p)
 		int64_t cat = idx_category_ensure(idx, session_id,
 						  pc->category_path);
 		const char *base = strrchr(pc->file, '/');
-		sqlite3_stmt *st = cat < 0 ? NULL : idx_stmt(idx, sql);
+		struct course_planned row = {
+			.category_id = cat,
+			.name = base ? base + 1 : pc->file,
+			.file = pc->file,
+			.source_id = pc->c.id,
+			.shortname = pc->c.shortname,
+			.fullname = pc->c.fullname,
+			.sections = pc->c.sections,
+			.activities = pc->c.activities,
+		};
 
-		if (!st) {
+		if (cat < 0 || courses_plan(idx, session_id, &row) < 0)
 			rc = -1;
-			break;
-		}
-		sqlite3_bind_int64(st, 1, session_id);
-		if (cat > 0)
-			sqlite3_bind_int64(st, 2, cat);
-		sqlite3_bind_text(st, 3, base ? base + 1 : pc->file, -1,
-				  SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, pc->file, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, pc->c.id);
-		sqlite3_bind_text(st, 6, pc->c.shortname, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 7, pc->c.fullname, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 8, pc->c.sections);
-		sqlite3_bind_int(st, 9, pc->c.activities);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = idx_fail(idx, "cannot record the plan");
-		sqlite3_reset(st);
 	}
 	if (rc < 0 || idx_commit(idx) < 0) {
 		idx_rollback(idx);

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "history.h"
-#include "idx.h"
+#include "idx_sql.h"
 
 #define SITE "0123456789abcdef0123456789abcdef"
 

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "idx.h"
+#include "idx_sql.h"
 #include "strbuf.h"
 
 #define ERRLEN 512

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "idx.h"
+#include "idx_sql.h"
 #include "scan.h"
 #include "store.h"
 #include "strbuf.h"
