@@ -948,15 +948,10 @@ out_release:
 
 /* ---- cross-key checks ------------------------------------------------- */
 
-static char *dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
 static void copy_string(char **to, const char *from)
 {
 	free(*to);
-	*to = dup_or_null(from);
+	*to = xstrdup_or_null(from);
 }
 
 /* Is a set, to something else than b? */
@@ -1011,11 +1006,11 @@ static int archive_is_source(struct config *cfg, char *err, size_t errlen)
 	copy_string(&a->token_file, s->token_file);
 	a->db = (struct config_db){ .set = s->db.set,
 				    .kind = s->db.kind,
-				    .user = dup_or_null(s->db.user),
-				    .host = dup_or_null(s->db.host),
+				    .user = xstrdup_or_null(s->db.user),
+				    .host = xstrdup_or_null(s->db.host),
 				    .port = s->db.port,
-				    .name = dup_or_null(s->db.name),
-				    .socket = dup_or_null(s->db.socket) };
+				    .name = xstrdup_or_null(s->db.name),
+				    .socket = xstrdup_or_null(s->db.socket) };
 	return 0;
 }
 

@@ -14,6 +14,8 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
+/* xstrdup(s), or NULL for NULL. */
+char *xstrdup_or_null(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* printf into a fresh string; caller frees with free() */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -4,13 +4,6 @@
 
 #include "idx_sql.h"
 
-static const char *text_or_null(sqlite3_stmt *st, int col)
-{
-	return sqlite3_column_type(st, col) == SQLITE_TEXT
-		       ? (const char *)sqlite3_column_text(st, col)
-		       : NULL;
-}
-
 int courses_known(struct idx *idx, int64_t session_id, course_known_fn fn,
 		  void *ctx)
 {
@@ -96,7 +89,7 @@ int courses_files(struct idx *idx, int64_t session_id, course_file_fn fn,
 		struct course_file f = {
 			.file = (const char *)sqlite3_column_text(st, 0),
 			.in_manifest = sqlite3_column_int(st, 1),
-			.manifest_sha256 = text_or_null(st, 2),
+			.manifest_sha256 = idx_column_text(st, 2),
 			.on_disk = sqlite3_column_int(st, 3),
 			.session_has_manifest = sqlite3_column_int(st, 4),
 		};

@@ -28,7 +28,7 @@ static size_t *probe(size_t *table, size_t slots,
 	}
 }
 
-/* Room for n courses at most half full, both tables rebuilt. */
+/* Room for n courses, the table at most half full: rebuilt when it grows. */
 static void rehash(struct history *h, size_t n)
 {
 	size_t slots = 64;
@@ -54,24 +54,20 @@ static struct course_history *course(struct history *h, int64_t id)
 	at = probe(h->by_source, h->slots, h->v, id, false);
 	if (*at)
 		return &h->v[*at - 1];
-	h->v = xrealloc(h->v, (h->n + 1) * sizeof(*h->v));
+	if (h->n == h->cap) {
+		h->cap = h->cap ? 2 * h->cap : 64;
+		h->v = xrealloc(h->v, h->cap * sizeof(*h->v));
+	}
 	memset(&h->v[h->n], 0, sizeof(h->v[h->n]));
 	h->v[h->n].source_id = id;
 	*at = ++h->n;
 	return &h->v[h->n - 1];
 }
 
-static const char *text(sqlite3_stmt *st, int col)
-{
-	return sqlite3_column_type(st, col) == SQLITE_TEXT
-		       ? (const char *)sqlite3_column_text(st, col)
-		       : NULL;
-}
-
 static void set(char **dst, const char *value)
 {
 	free(*dst);
-	*dst = value ? xstrdup(value) : NULL;
+	*dst = xstrdup_or_null(value);
 }
 
 enum col {
@@ -95,6 +91,7 @@ enum col {
 static void fold(struct history *h, sqlite3_stmt *st)
 {
 	const char *ev = (const char *)sqlite3_column_text(st, C_EVENT);
+	const char *error = idx_column_text(st, C_ERROR);
 	struct course_history *c;
 
 	if (strcmp(ev, "archive_complete") == 0)
@@ -108,7 +105,7 @@ static void fold(struct history *h, sqlite3_stmt *st)
 		set(&c->error, NULL);
 	} else if (strcmp(ev, "backup_failed") == 0) {
 		c->backup_failed = true;
-		set(&c->error, text(st, C_ERROR) ? text(st, C_ERROR) : ev);
+		set(&c->error, error ? error : ev);
 	} else if (strcmp(ev, "restore_started") == 0) {
 		c->restore_started = true;
 		c->after_id = sqlite3_column_int64(st, C_AFTER_ID);
@@ -119,25 +116,28 @@ static void fold(struct history *h, sqlite3_stmt *st)
 		c->category_id = sqlite3_column_int64(st, C_CATEGORY_ID);
 		if (c->category_id)
 			h->latest_category = c->category_id;
-		set(&c->restore_site, text(st, C_SITE));
-		c->hook_failed = text(st, C_HOOK_ERROR) != NULL;
-		set(&c->original_fullname, text(st, C_ORIGINAL_FULL));
-		set(&c->cleaned_fullname, text(st, C_CLEANED_FULL));
-		set(&c->original_shortname, text(st, C_ORIGINAL_SHORT));
-		set(&c->cleaned_shortname, text(st, C_CLEANED_SHORT));
+		set(&c->restore_site, idx_column_text(st, C_SITE));
+		c->hook_failed = idx_column_text(st, C_HOOK_ERROR) != NULL;
+		set(&c->original_fullname,
+		    idx_column_text(st, C_ORIGINAL_FULL));
+		set(&c->cleaned_fullname, idx_column_text(st, C_CLEANED_FULL));
+		set(&c->original_shortname,
+		    idx_column_text(st, C_ORIGINAL_SHORT));
+		set(&c->cleaned_shortname,
+		    idx_column_text(st, C_CLEANED_SHORT));
 		set(&c->error, NULL);
 	} else if (strcmp(ev, "restore_failed") == 0) {
 		c->restore_failed = true;
 		c->restore_started = false;
-		set(&c->error, text(st, C_ERROR) ? text(st, C_ERROR) : ev);
+		set(&c->error, error ? error : ev);
 	} else if (strcmp(ev, "hook_rerun") == 0) {
-		c->hook_failed = text(st, C_HOOK_ERROR) != NULL;
-	} else if (strcmp(ev, "verify") == 0 && text(st, C_RESULT)) {
+		c->hook_failed = idx_column_text(st, C_HOOK_ERROR) != NULL;
+	} else if (strcmp(ev, "verify") == 0 && idx_column_text(st, C_RESULT)) {
 		snprintf(c->verify_result, sizeof(c->verify_result), "%s",
-			 text(st, C_RESULT));
+			 idx_column_text(st, C_RESULT));
 	} else if (strcmp(ev, "purge") == 0 &&
 		   !sqlite3_column_int(st, C_DRY_RUN)) {
-		const char *side = text(st, C_SIDE);
+		const char *side = idx_column_text(st, C_SIDE);
 
 		c->purged_source |= side && strcmp(side, "source") == 0;
 		c->purged_archive |= side && strcmp(side, "archive") == 0;

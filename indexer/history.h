@@ -42,7 +42,7 @@ struct course_history {
 
 struct history {
 	struct course_history *v; /* in order of first event */
-	size_t n;
+	size_t n, cap;
 	bool archive_complete;    /* an archive_complete line is recorded */
 	int64_t latest_category;  /* the category of the latest restore */
 	/* open addressing: slots hold index + 1 into v, 0 is empty */

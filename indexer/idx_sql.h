@@ -20,4 +20,13 @@ sqlite3 *idx_db(struct idx *idx);
  */
 sqlite3_stmt *idx_stmt(struct idx *idx, const char *sql);
 
+/* Column col of st's row when it is text, else NULL (valid until the next
+ * step or reset). */
+static inline const char *idx_column_text(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_TEXT
+		       ? (const char *)sqlite3_column_text(st, col)
+		       : NULL;
+}
+
 #endif

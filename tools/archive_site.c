@@ -71,13 +71,16 @@ int archive_site_check_tree(const struct moodle_category *cats, size_t n,
 	return 0;
 }
 
-int64_t archive_site_target_of(const struct moodle_category *cats, size_t n,
-			       int64_t mirrored_root)
+int archive_site_check_mirror(const struct moodle_category *cats, size_t n,
+			      const char *session, int64_t session_root,
+			      int64_t mirrored_root)
 {
 	const struct moodle_category *c =
-		moodle_category_find(cats, n, mirrored_root);
+		mirrored_root > 0 ? moodle_category_find(cats, n, mirrored_root)
+				  : NULL;
 
 	if (!c)
 		return 0;
-	return c->parent ? c->parent : c->id;
+	return archive_site_check_tree(cats, n, session, session_root,
+				       c->parent ? c->parent : c->id);
 }

@@ -34,11 +34,13 @@ int archive_site_check_tree(const struct moodle_category *cats, size_t n,
 			    int64_t target);
 
 /*
- * Where restore put the session's tree on a site that holds it twice: the
- * parent of its mirrored root (the category restore was given), or the
- * mirrored root when it has none. 0 when nothing is mirrored.
+ * The tree rule held against where restore put the session: the target
+ * is the parent of its mirrored root (the category restore was given), or
+ * that root when it has none. 0 when nothing is mirrored (mirrored_root
+ * <= 0 or gone), else archive_site_check_tree()'s answer.
  */
-int64_t archive_site_target_of(const struct moodle_category *cats, size_t n,
-			       int64_t mirrored_root);
+int archive_site_check_mirror(const struct moodle_category *cats, size_t n,
+			      const char *session, int64_t session_root,
+			      int64_t mirrored_root);
 
 #endif

@@ -58,11 +58,6 @@ static void index_course(struct manifest *m, size_t i)
 	m->slots[k] = i + 1;
 }
 
-static char *dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
 static void course_release(struct manifest_course *c)
 {
 	free(c->file);
@@ -111,17 +106,17 @@ static int on_line(void *ctx, long line_no, json_t *o)
 	c->file_no = l->file_no;
 	c->file = xstrdup(file);
 	c->sha256 = xstrdup(sha);
-	c->shortname = dup_or_null(journal_str(o, "shortname"));
-	c->fullname = dup_or_null(journal_str(o, "fullname"));
+	c->shortname = xstrdup_or_null(journal_str(o, "shortname"));
+	c->fullname = xstrdup_or_null(journal_str(o, "fullname"));
 	c->category_path = xstrdup(path ? path : "");
 	c->category_names = json_incref(json_object_get(o, "category_names"));
 	if (!json_is_array(c->category_names)) {
 		json_decref(c->category_names);
 		c->category_names = json_array();
 	}
-	c->moodle_release = dup_or_null(journal_str(o, "moodle_release"));
+	c->moodle_release = xstrdup_or_null(journal_str(o, "moodle_release"));
 	c->moodle_version = journal_int(o, "moodle_version", 0);
-	c->tool_version = dup_or_null(journal_str(o, "tool_version"));
+	c->tool_version = xstrdup_or_null(journal_str(o, "tool_version"));
 	if (!m->root_name && journal_str(o, "session_category"))
 		m->root_name = xstrdup(journal_str(o, "session_category"));
 	if (!m->root_id)

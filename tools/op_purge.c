@@ -164,16 +164,11 @@ static int64_t find_archive_root(struct purge *p, int64_t *recorded)
  */
 static int check_same_tree(struct purge *p)
 {
-	int64_t recorded, mirrored = find_archive_root(p, &recorded);
-	int64_t target = mirrored > 0 ? archive_site_target_of(p->cats,
-							       p->n_cats,
-							       mirrored)
-				      : 0;
+	int64_t recorded;
 
-	return target ? archive_site_check_tree(p->cats, p->n_cats,
-						p->session, p->man.root_id,
-						target)
-		      : 0;
+	return archive_site_check_mirror(p->cats, p->n_cats, p->session,
+					 p->man.root_id,
+					 find_archive_root(p, &recorded));
 }
 
 static int select_source(struct purge *p)

@@ -524,7 +524,8 @@ static void delete_placeholders(struct restore_ctx *r, int64_t category,
 /*
  * The "restore" journal event of c, restored as archive_id; with the
  * names as the backup had them and as Moodle's restore cleaned them, when
- * it did (verify compares the cleaned ones).
+ * it did (verify compares the cleaned ones), and the post_restore hook's
+ * failure, when it failed.
  */
 static json_t *restored_event(struct restore_ctx *r, struct rcourse *c,
 			      int64_t archive_id)
@@ -548,6 +549,9 @@ static json_t *restored_event(struct restore_ctx *r, struct rcourse *c,
 		json_object_set_new(ev, "cleaned_shortname",
 				    json_string(c->cleaned_shortname));
 	}
+	if (c->hook_error)
+		json_object_set_new(ev, "hook_error",
+				    json_string(c->hook_error));
 	return ev;
 }
 
@@ -629,9 +633,6 @@ static void recover(struct restore_ctx *r, struct rcourse *c)
 		run_hook(r, c, &job);
 		ev = restored_event(r, c, found);
 		json_object_set_new(ev, "recovered", json_true());
-		if (c->hook_error)
-			json_object_set_new(ev, "hook_error",
-					    json_string(c->hook_error));
 		journal_event(r, ev);
 		c->hook_failed = c->hook_error != NULL;
 		c->restored = true;
@@ -901,12 +902,7 @@ static enum engine_outcome restore_done(void *ctx, struct engine_item *it,
 					   "source_course_id",
 					   (json_int_t)c->id, "error", err));
 	} else {
-		json_t *ev = restored_event(r, c, c->new_id);
-
-		if (c->hook_error)
-			json_object_set_new(ev, "hook_error",
-					    json_string(c->hook_error));
-		journal_event(r, ev);
+		journal_event(r, restored_event(r, c, c->new_id));
 		if (c->hook_error)
 			log_err("course %lld restored as %lld, but its "
 				"post_restore hook failed: %s",

@@ -182,38 +182,30 @@ static int64_t mirrored_root(const struct moodle_category *cats, size_t n,
 	return root;
 }
 
-static int64_t archive_root(struct moodle *arc, struct verify *v)
-{
-	struct moodle_category *cats = NULL;
-	size_t n = 0;
-	int64_t root;
-
-	if (moodle_categories(arc, &cats, &n) < 0)
-		return -1;
-	root = mirrored_root(cats, n, v);
-	moodle_categories_free(cats, n);
-	return root;
-}
-
 /*
- * [archive] platform = same: the tree rule, held against where restore
- * put the session. 0, SA_EXIT_REFUSED or SA_EXIT_UNREACHABLE (logged).
+ * The session's category on the archive (*root, -1 when the categories
+ * cannot be read), from one read of them; with [archive] platform = same
+ * the tree rule is held against it too. 0, SA_EXIT_REFUSED or
+ * SA_EXIT_UNREACHABLE (logged).
  */
-static int check_same_tree(struct moodle *arc, const struct verify *v)
+static int archive_tree(const struct config *cfg, struct moodle *arc,
+			const struct verify *v, int64_t *root)
 {
 	struct moodle_category *cats = NULL;
 	size_t n = 0;
-	int64_t target;
 	int rc = 0;
 
+	*root = -1;
 	if (moodle_categories(arc, &cats, &n) < 0) {
+		if (!config_same_platform(cfg))
+			return 0; /* the extra courses go unlisted */
 		log_err("cannot read the categories: %s", moodle_error(arc));
 		return SA_EXIT_UNREACHABLE;
 	}
-	target = archive_site_target_of(cats, n, mirrored_root(cats, n, v));
-	if (target)
-		rc = archive_site_check_tree(cats, n, v->session,
-					     v->man.root_id, target);
+	*root = mirrored_root(cats, n, v);
+	if (config_same_platform(cfg))
+		rc = archive_site_check_mirror(cats, n, v->session,
+					       v->man.root_id, *root);
 	moodle_categories_free(cats, n);
 	return rc;
 }
@@ -280,14 +272,16 @@ static bool placed_pair(const struct placed *seen, size_t n,
 	return false;
 }
 
-/* 0, -1 when a platform fails, -2 when the source category is gone. */
+/*
+ * root: the session's category on the archive (archive_tree()). 0, -1
+ * when a platform fails, -2 when the source category is gone.
+ */
 static int compare_platforms(struct moodle *src, struct moodle *arc,
-			     struct verify *v)
+			     int64_t root, struct verify *v)
 {
 	struct moodle_course *courses = NULL, *extra = NULL;
 	struct placed *placed = NULL;
 	size_t n = 0, n_extra = 0, n_placed = 0;
-	int64_t root;
 	int rc = 0;
 
 	if (!v->man.root_id)
@@ -304,7 +298,6 @@ static int compare_platforms(struct moodle *src, struct moodle *arc,
 	if (moodle_courses_in(src, v->man.root_id, true, &courses, &n) < 0)
 		return log_err("source platform: %s", moodle_error(src));
 	/* the copies under the session's tree in one read, not one a course */
-	root = archive_root(arc, v);
 	if (root > 0 &&
 	    moodle_courses_in(arc, root, true, &extra, &n_extra) < 0) {
 		moodle_courses_free(courses, n);
@@ -561,7 +554,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 	char *summary = NULL;
 	json_t *out = NULL;
 	int c, rc, code, metafd = -1, logfd = -1;
-	int64_t session_id;
+	int64_t session_id, arc_root;
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -622,12 +615,11 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 	    (rc = archive_site_check(cfg, v.session, v.man.source_site,
 				     &site)) != 0)
 		goto out_free;
-	if (config_same_platform(cfg) &&
-	    (rc = check_same_tree(arc, &v)) != 0)
+	if ((rc = archive_tree(cfg, arc, &v, &arc_root)) != 0)
 		goto out_free;
 	rc = SA_EXIT_FAILURE;
 	v.courses = json_array();
-	if ((code = compare_platforms(src, arc, &v)) < 0) {
+	if ((code = compare_platforms(src, arc, arc_root, &v)) < 0) {
 		rc = code == -2 ? SA_EXIT_FAILURE : SA_EXIT_UNREACHABLE;
 		goto out_free;
 	}
