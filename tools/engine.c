@@ -17,7 +17,6 @@
 #include <time.h>
 
 #include "config.h"
-#include "exitcode.h"
 #include "log.h"
 #include "notify.h"
 #include "printable.h"
@@ -595,29 +594,3 @@ enum engine_outcome engine_fail(char *err, size_t errlen, const char *fmt,
 	return ENGINE_FAILED;
 }
 
-int engine_end_run(const struct engine_config *cfg,
-		   const struct engine_result *res, bool more_failed)
-{
-	if (res->cancelled) {
-		runs_end(cfg->idx, cfg->run_id, "cancelled", "cancelled");
-		return SA_EXIT_FAILURE;
-	}
-	if (res->stopped_by != ENGINE_DONE) {
-		runs_end(cfg->idx, cfg->run_id, "failed", res->stop_reason);
-		return res->stopped_by == ENGINE_STORE_DOWN
-			       ? SA_EXIT_STORE_FULL
-			       : SA_EXIT_UNREACHABLE;
-	}
-	if (res->window_closed) {
-		log_msg(LOG_NOTICE,
-			"%s of %s: outside the hour window, stopped "
-			"(--no-wait); the next run goes on",
-			cfg->operation, cfg->session);
-		runs_end(cfg->idx, cfg->run_id, "waiting-window",
-			 "outside the hour window (--no-wait)");
-		return SA_EXIT_WINDOW;
-	}
-	runs_end(cfg->idx, cfg->run_id, "finished", NULL);
-	return res->failed || res->outages || more_failed ? SA_EXIT_PARTIAL
-							  : SA_EXIT_OK;
-}

@@ -103,16 +103,6 @@ int engine_run(const struct engine_config *cfg, struct engine_item *items,
 	       size_t n, const struct engine_ops *ops, void *ctx,
 	       struct engine_result *res);
 
-/*
- * Closes the run cfg->run_id as res ended it, one way for every
- * operation: cancelled, failed with the outage that stopped it,
- * waiting-window (--no-wait outside the window, said in the log), or
- * finished. Returns the exit code: 1, 5 or 10, 3, then 6 when courses
- * failed, an outage hit one, or more_failed, else 0.
- */
-int engine_end_run(const struct engine_config *cfg,
-		   const struct engine_result *res, bool more_failed);
-
 /* Logs "OPERATION of SESSION: N done, N failed, ..." for a run's end. */
 void engine_log_summary(const struct engine_config *cfg,
 			const struct engine_result *res);

@@ -33,6 +33,7 @@
 #include "exitcode.h"
 #include "idx.h"
 #include "journal.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "mbz.h"
 #include "moodle.h"
@@ -1595,20 +1596,12 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 	struct engine_ops ops = { .run = archive_run, .done = archive_done };
 	struct engine_result res;
 	struct engine_item *items;
-	struct run_info busy;
 	char *summary, *tmp;
 	size_t n;
 	int rc;
 
-	ec.run_id = runs_begin(a->idx, a->session_id, "archive", getpid(),
-			       NULL, &busy);
-	if (ec.run_id == 0) {
-		log_err("%s is already running on session '%s' (pid %d)",
-			busy.operation, a->plan->session, (int)busy.pid);
-		return SA_EXIT_BUSY;
-	}
-	if (ec.run_id < 0)
-		return SA_EXIT_FAILURE;
+	if ((rc = lifecycle_begin(&ec, a->session_id, "archive")) != 0)
+		return rc;
 	/* we hold the session: what a dead run left in tmp/ is garbage (a
 	 * member of a shared archive cleared what dead members left) */
 	if (!a->share)
@@ -1617,12 +1610,11 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 		       : xstrdup("tmp");
 	if ((mkdirat(a->metafd, "tmp", 0755) < 0 && errno != EEXIST) ||
 	    (mkdirat(a->metafd, tmp, 0755) < 0 && errno != EEXIST)) {
-		runs_end(a->idx, ec.run_id, "failed", "cannot create tmp/");
 		log_err("cannot create '%s/%s/%s/%s': %s",
 			store_path(a->store), a->plan->session,
 			SESSION_META_DIR, tmp, strerror(errno));
 		free(tmp);
-		return SA_EXIT_FAILURE;
+		return lifecycle_fail(&ec, "cannot create tmp/");
 	}
 	free(tmp);
 	/* shared: each claimed course looks for its own (archive_run) */
@@ -1631,10 +1623,8 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 	items = make_items(a, m, o, &n);
 	a->items = (int64_t)n;
 	count_member(a);
-	if (!items) {
-		runs_end(a->idx, ec.run_id, "failed", "cannot run Moodle's CLI");
-		return SA_EXIT_FAILURE;
-	}
+	if (!items)
+		return lifecycle_fail(&ec, "cannot run Moodle's CLI");
 	if (n == 0) {
 		size_t failed = 0;
 
@@ -1659,11 +1649,8 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 				"archive of %s: nothing to do, every course "
 				"is archived",
 				a->plan->session);
-		runs_end(a->idx, ec.run_id, "finished", NULL);
 		free(items);
-		/* cron must hear of failures until someone looks at them */
-		return failed && !o->retry_failed ? SA_EXIT_PARTIAL
-						  : SA_EXIT_OK;
+		return lifecycle_idle(&ec, failed && !o->retry_failed);
 	}
 	/* a mail, not the plan of 10,000 courses: the store has that */
 	summary = plan_text(a->plan, 50);
@@ -1681,12 +1668,10 @@ static int run_archive(struct archive_ctx *a, struct moodle *m,
 	a->pool = NULL;
 	free(summary);
 	free(items);
-	if (rc < 0) {
-		runs_end(a->idx, ec.run_id, "failed", "could not start");
-		return SA_EXIT_FAILURE;
-	}
+	if (rc < 0)
+		return lifecycle_fail(&ec, "could not start");
 	engine_log_summary(&ec, &res);
-	if ((rc = engine_end_run(&ec, &res, false)) != SA_EXIT_OK)
+	if ((rc = lifecycle_end(&ec, &res, false)) != SA_EXIT_OK)
 		return rc;
 	for (size_t i = 0; i < a->plan->n; i++)
 		if (!a->plan->v[i].archived)

@@ -34,6 +34,7 @@
 #include "history.h"
 #include "idx.h"
 #include "journal.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "outage.h"
 #include "manifest.h"
@@ -616,26 +617,18 @@ static int run_purge(struct purge *p)
 	struct engine_ops ops = { .run = purge_run, .done = purge_done };
 	struct engine_item *items = xcalloc(p->n + 1, sizeof(*items));
 	struct engine_result res;
-	struct run_info busy;
 	const char *orphan[] = { "*sessionarchiver-bridge.php", NULL, "worker",
 				 NULL };
 	char *session_arg;
 	int rc;
 
 	/* status must never show a dry run as a purge */
-	ec.run_id = runs_begin(p->idx, p->session_id,
-			       p->mode == MODE_DRY_RUN ? "purge-dry-run"
-						       : "purge",
-			       getpid(), NULL, &busy);
-	if (ec.run_id == 0) {
+	rc = lifecycle_begin(&ec, p->session_id,
+			     p->mode == MODE_DRY_RUN ? "purge-dry-run"
+						     : "purge");
+	if (rc != 0) {
 		free(items);
-		log_err("%s is already running on session '%s' (pid %d)",
-			busy.operation, p->session, (int)busy.pid);
-		return SA_EXIT_BUSY;
-	}
-	if (ec.run_id < 0) {
-		free(items);
-		return SA_EXIT_FAILURE;
+		return rc;
 	}
 	for (size_t i = 0; i < p->n; i++)
 		items[i] = (struct engine_item){ .id = p->v[i].id,
@@ -650,10 +643,8 @@ static int run_purge(struct purge *p)
 	free(session_arg);
 	rc = engine_run(&ec, items, p->n, &ops, p, &res);
 	free(items);
-	if (rc < 0) {
-		runs_end(p->idx, ec.run_id, "failed", "could not start");
-		return SA_EXIT_FAILURE;
-	}
+	if (rc < 0)
+		return lifecycle_fail(&ec, "could not start");
 	if (!res.cancelled && !res.window_closed && !res.aborted &&
 	    !res.not_started && !res.outages)
 		purge_categories(p);
@@ -664,7 +655,7 @@ static int run_purge(struct purge *p)
 		p->source ? "source" : "archive", (long long)res.done,
 		p->mode == MODE_DRY_RUN ? "would be deleted" : "deleted",
 		(long long)res.failed, p->n_kept);
-	return engine_end_run(&ec, &res, false);
+	return lifecycle_end(&ec, &res, false);
 }
 
 static const char purge_help[] =

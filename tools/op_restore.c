@@ -36,6 +36,7 @@
 #include "exitcode.h"
 #include "idx.h"
 #include "journal.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "manifest.h"
 #include "mbz.h"
@@ -1134,39 +1135,21 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 	struct engine_ops ops = { .run = restore_run, .done = restore_done };
 	struct engine_item *items;
 	struct engine_result res;
-	struct run_info busy;
 	size_t n = 0;
 	int rc;
 
-	ec.run_id = runs_begin(r->idx, r->session_id, "restore", getpid(),
-			       NULL, &busy);
-	if (ec.run_id == 0) {
-		log_err("%s is already running on session '%s' (pid %d)",
-			busy.operation, r->session, (int)busy.pid);
-		return SA_EXIT_BUSY;
-	}
-	if (ec.run_id < 0)
-		return SA_EXIT_FAILURE;
+	if ((rc = lifecycle_begin(&ec, r->session_id, "restore")) != 0)
+		return rc;
 	/* outside the window nothing is written on the archive platform */
-	if (o->no_wait && !config_window_contains(&r->cfg->window, engine_now())) {
-		log_msg(LOG_NOTICE,
-			"restore of %s: outside the hour window (--no-wait); "
-			"the next run goes on",
-			r->session);
-		runs_end(r->idx, ec.run_id, "waiting-window",
-			 "outside the hour window (--no-wait)");
-		return SA_EXIT_WINDOW;
-	}
+	if (o->no_wait && !config_window_contains(&r->cfg->window, engine_now()))
+		return lifecycle_outside_window(&ec);
 	if (!r->rerun_hooks && (rc = check_backups(r, o)) != 0) {
-		runs_end(r->idx, ec.run_id, "failed",
-			 "backups fail the check against the manifest");
+		lifecycle_fail(&ec, "backups fail the check against the "
+				    "manifest");
 		return rc;
 	}
-	if (make_tree(r, target) < 0) {
-		runs_end(r->idx, ec.run_id, "failed",
-			 "cannot make the category tree");
-		return SA_EXIT_FAILURE;
-	}
+	if (make_tree(r, target) < 0)
+		return lifecycle_fail(&ec, "cannot make the category tree");
 	items = xcalloc(r->n + 1, sizeof(*items));
 	for (size_t i = 0; i < r->n; i++) {
 		struct rcourse *c = &r->v[i];
@@ -1193,9 +1176,8 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 				log_err("cannot run Moodle's CLI: %s",
 					moodle_error(r->m));
 				free(items);
-				runs_end(r->idx, ec.run_id, "failed",
-					 "cannot run Moodle's CLI");
-				return SA_EXIT_FAILURE;
+				return lifecycle_fail(&ec, "cannot run "
+							   "Moodle's CLI");
 			}
 		} else {
 			c->new_id = c->archive_id;
@@ -1228,10 +1210,8 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		else
 			log_msg(LOG_NOTICE, "restore of %s: nothing to do",
 				r->session);
-		runs_end(r->idx, ec.run_id, "finished", NULL);
 		free(items);
-		/* cron must hear of failures until someone looks at them */
-		return failed || r->bad_backups ? SA_EXIT_PARTIAL : SA_EXIT_OK;
+		return lifecycle_idle(&ec, failed || r->bad_backups);
 	}
 	log_msg(LOG_NOTICE, "restore of %s: %zu course(s), %d at a time",
 		r->session, n, (int)ec.parallel);
@@ -1251,12 +1231,10 @@ static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		if (r->v[i].leftover)
 			delete_placeholders(r, r->v[i].category_id,
 					    r->v[i].after_id);
-	if (rc < 0) {
-		runs_end(r->idx, ec.run_id, "failed", "could not start");
-		return SA_EXIT_FAILURE;
-	}
+	if (rc < 0)
+		return lifecycle_fail(&ec, "could not start");
 	engine_log_summary(&ec, &res);
-	return engine_end_run(&ec, &res, r->bad_backups > 0);
+	return lifecycle_end(&ec, &res, r->bad_backups > 0);
 }
 
 static int parse_args(struct cli *cli, int argc, char **argv,
