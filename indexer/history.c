@@ -86,7 +86,64 @@ enum col {
 	C_RESULT,
 	C_DRY_RUN,
 	C_SIDE,
+	C_PASSED,
+	C_TIME,
+	C_SOURCE,
+	C_LINE,
+	C_ID,
 };
+
+/* Keeps the latest verify report, and the latest restore against it. */
+static void fold_verify(struct history_verify *hv, sqlite3_stmt *st,
+			const char *ev)
+{
+	int64_t time = sqlite3_column_int64(st, C_TIME);
+	int64_t line = sqlite3_column_int64(st, C_LINE);
+	int64_t id = sqlite3_column_int64(st, C_ID);
+	const char *source = (const char *)sqlite3_column_text(st, C_SOURCE);
+
+	/* a line without a time is older than any: it never counts */
+	if (sqlite3_column_type(st, C_TIME) == SQLITE_NULL)
+		return;
+	if (strcmp(ev, "verify_report") == 0) {
+		if (hv->seen && (time < hv->time ||
+				 (time == hv->time &&
+				  (line < hv->line ||
+				   (line == hv->line && id < hv->id)))))
+			return;
+		hv->seen = true;
+		hv->passed = sqlite3_column_int(st, C_PASSED) != 0;
+		hv->time = time, hv->line = line, hv->id = id;
+		free(hv->source);
+		hv->source = xstrdup(source);
+	} else if (strcmp(ev, "restore") == 0) {
+		/* in time order: a later second starts the count again */
+		if (!hv->restore_seen || time > hv->restore_time) {
+			hv->restore_seen = true;
+			hv->restore_time = time;
+			hv->restore_line = line;
+			hv->restore_sources = false;
+			free(hv->restore_source);
+			hv->restore_source = xstrdup(source);
+		} else if (strcmp(source, hv->restore_source) != 0) {
+			hv->restore_sources = true;
+		} else if (line > hv->restore_line) {
+			hv->restore_line = line;
+		}
+	}
+}
+
+/* Once every event is folded: is a restore newer than the report? */
+static void settle_verify(struct history_verify *hv)
+{
+	hv->restore_after =
+		hv->seen && hv->restore_seen &&
+		(hv->restore_time > hv->time ||
+		 (hv->restore_time == hv->time &&
+		  (hv->restore_sources ||
+		   strcmp(hv->restore_source, hv->source) != 0 ||
+		   hv->restore_line >= hv->line)));
+}
 
 static void fold(struct history *h, sqlite3_stmt *st)
 {
@@ -96,6 +153,7 @@ static void fold(struct history *h, sqlite3_stmt *st)
 
 	if (strcmp(ev, "archive_complete") == 0)
 		h->archive_complete = true;
+	fold_verify(&h->verify, st, ev);
 	if (sqlite3_column_type(st, C_SOURCE_ID) != SQLITE_INTEGER)
 		return;
 	c = course(h, sqlite3_column_int64(st, C_SOURCE_ID));
@@ -117,7 +175,8 @@ static void fold(struct history *h, sqlite3_stmt *st)
 		if (c->category_id)
 			h->latest_category = c->category_id;
 		set(&c->restore_site, idx_column_text(st, C_SITE));
-		c->hook_failed = idx_column_text(st, C_HOOK_ERROR) != NULL;
+		set(&c->hook_error, idx_column_text(st, C_HOOK_ERROR));
+		c->hook_failed = c->hook_error != NULL;
 		set(&c->original_fullname,
 		    idx_column_text(st, C_ORIGINAL_FULL));
 		set(&c->cleaned_fullname, idx_column_text(st, C_CLEANED_FULL));
@@ -131,14 +190,18 @@ static void fold(struct history *h, sqlite3_stmt *st)
 		c->restore_started = false;
 		set(&c->error, error ? error : ev);
 	} else if (strcmp(ev, "hook_rerun") == 0) {
-		c->hook_failed = idx_column_text(st, C_HOOK_ERROR) != NULL;
-	} else if (strcmp(ev, "verify") == 0 && idx_column_text(st, C_RESULT)) {
+		set(&c->hook_error, idx_column_text(st, C_HOOK_ERROR));
+		c->hook_failed = c->hook_error != NULL;
+	} else if (strcmp(ev, "verify") == 0) {
+		const char *result = idx_column_text(st, C_RESULT);
+
 		snprintf(c->verify_result, sizeof(c->verify_result), "%s",
-			 idx_column_text(st, C_RESULT));
+			 result ? result : "");
 	} else if (strcmp(ev, "purge") == 0 &&
 		   !sqlite3_column_int(st, C_DRY_RUN)) {
 		const char *side = idx_column_text(st, C_SIDE);
 
+		c->purged = true;
 		c->purged_source |= side && strcmp(side, "source") == 0;
 		c->purged_archive |= side && strcmp(side, "archive") == 0;
 	}
@@ -154,31 +217,29 @@ static void index_copies(struct history *h)
 			       h->v[i].archive_id, true) = i + 1;
 }
 
-int history_load(struct idx *idx, int64_t session_id, struct history *h)
+#define HISTORY_SELECT                                                 \
+	"SELECT event, source_course_id, site,"                       \
+	" json_extract(data, '$.archive_course_id'),"                 \
+	" json_extract(data, '$.category_id'),"                       \
+	" json_extract(data, '$.after_course_id'),"                   \
+	" json_extract(data, '$.hook_error'),"                        \
+	" json_extract(data, '$.error'),"                             \
+	" json_extract(data, '$.original_fullname'),"                 \
+	" json_extract(data, '$.cleaned_fullname'),"                  \
+	" json_extract(data, '$.original_shortname'),"                \
+	" json_extract(data, '$.cleaned_shortname'),"                 \
+	" json_extract(data, '$.result'),"                            \
+	" coalesce(json_extract(data, '$.dry_run'), 0),"              \
+	" json_extract(data, '$.side'),"                              \
+	" coalesce(json_extract(data, '$.passed'), 0),"               \
+	" time, source, line, id"                                     \
+	" FROM events WHERE session_id = ?1"
+
+/* Folds what st (bound) selects into h. 0, or -1 (logged). */
+static int load(struct idx *idx, sqlite3_stmt *st, struct history *h)
 {
-	static const char sql[] =
-		"SELECT event, source_course_id, site,"
-		" json_extract(data, '$.archive_course_id'),"
-		" json_extract(data, '$.category_id'),"
-		" json_extract(data, '$.after_course_id'),"
-		" json_extract(data, '$.hook_error'),"
-		" json_extract(data, '$.error'),"
-		" json_extract(data, '$.original_fullname'),"
-		" json_extract(data, '$.cleaned_fullname'),"
-		" json_extract(data, '$.original_shortname'),"
-		" json_extract(data, '$.cleaned_shortname'),"
-		" json_extract(data, '$.result'),"
-		" coalesce(json_extract(data, '$.dry_run'), 0),"
-		" json_extract(data, '$.side')"
-		" FROM events WHERE session_id = ?1 ORDER BY time, id";
-	sqlite3_stmt *st = idx_stmt(idx, sql);
 	int rc;
 
-	memset(h, 0, sizeof(*h));
-	rehash(h, 0);
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, session_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fold(h, st);
 	sqlite3_reset(st);
@@ -186,8 +247,38 @@ int history_load(struct idx *idx, int64_t session_id, struct history *h)
 		history_release(h);
 		return idx_fail(idx, "cannot read events");
 	}
+	settle_verify(&h->verify);
 	index_copies(h);
 	return 0;
+}
+
+int history_load(struct idx *idx, int64_t session_id, struct history *h)
+{
+	static const char sql[] = HISTORY_SELECT " ORDER BY time, id";
+	sqlite3_stmt *st = idx_stmt(idx, sql);
+
+	memset(h, 0, sizeof(*h));
+	rehash(h, 0);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	return load(idx, st, h);
+}
+
+int history_load_course(struct idx *idx, int64_t session_id,
+			int64_t source_id, struct history *h)
+{
+	static const char sql[] = HISTORY_SELECT
+		" AND source_course_id = ?2 ORDER BY time, id";
+	sqlite3_stmt *st = idx_stmt(idx, sql);
+
+	memset(h, 0, sizeof(*h));
+	rehash(h, 0);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	sqlite3_bind_int64(st, 2, source_id);
+	return load(idx, st, h);
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -243,6 +334,7 @@ void history_release(struct history *h)
 		struct course_history *c = &h->v[i];
 
 		free(c->restore_site);
+		free(c->hook_error);
 		free(c->original_fullname);
 		free(c->cleaned_fullname);
 		free(c->original_shortname);
@@ -252,6 +344,8 @@ void history_release(struct history *h)
 	free(h->v);
 	free(h->by_source);
 	free(h->by_archive);
+	free(h->verify.source);
+	free(h->verify.restore_source);
 	memset(h, 0, sizeof(*h));
 }
 

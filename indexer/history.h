@@ -29,6 +29,7 @@ struct course_history {
 	int64_t category_id;   /* where that copy was put */
 	char *restore_site;    /* that restore's site hash */
 	bool hook_failed;      /* the latest post_restore run failed */
+	char *hook_error;      /* how it failed, NULL when it did not */
 	/* the names as the backup had them and as restore cleaned them */
 	char *original_fullname, *cleaned_fullname;
 	char *original_shortname, *cleaned_shortname;
@@ -38,6 +39,27 @@ struct course_history {
 	/* verify and purge */
 	char verify_result[16]; /* the latest verify's, "" when none */
 	bool purged_source, purged_archive; /* a real (not dry run) purge */
+	bool purged;            /* of either side, or of a line naming none */
+};
+
+/*
+ * The session's latest verify report (latest by time, then line) and
+ * whether a restore is newer. Journal times are in seconds: a restore in
+ * the same second counts as newer unless the same journal has it on an
+ * earlier line.
+ */
+struct history_verify {
+	bool seen;            /* a report with a time is recorded */
+	bool passed;
+	bool restore_after;   /* a restore newer than that report */
+	/* how the fold finds them, in time order */
+	int64_t time, line, id;
+	char *source;
+	bool restore_seen;
+	int64_t restore_time; /* the latest restore's */
+	char *restore_source; /* a journal with a restore at restore_time */
+	int64_t restore_line; /* its latest line at restore_time */
+	bool restore_sources; /* more than one journal at restore_time */
 };
 
 struct history {
@@ -45,6 +67,7 @@ struct history {
 	size_t n, cap;
 	bool archive_complete;    /* an archive_complete line is recorded */
 	int64_t latest_category;  /* the category of the latest restore */
+	struct history_verify verify;
 	/* open addressing: slots hold index + 1 into v, 0 is empty */
 	size_t *by_source, *by_archive;
 	size_t slots;
@@ -52,6 +75,14 @@ struct history {
 
 /* Folds session_id's events. 0, or -1 (logged). history_release() after. */
 int history_load(struct idx *idx, int64_t session_id, struct history *h);
+/*
+ * Folds only the events of the course of that source id (h->n is 0 or
+ * 1): what one finished course changed, without reading the session's
+ * every event. The session-level facts (archive_complete, verify,
+ * latest_category) are not read.
+ */
+int history_load_course(struct idx *idx, int64_t session_id,
+			int64_t source_id, struct history *h);
 void history_release(struct history *h);
 
 /*

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "history.h"
 #include "idx_sql.h"
 #include "journal.h"
 #include "log.h"
@@ -616,45 +617,74 @@ static int read_feeds(struct session_scan *s, int sessfd)
 }
 
 /*
+ * In the caller's transaction: what the session's events say of each
+ * course (history.c's fold, the one restore, verify and purge read), of
+ * every course or of the one with source id course.
+ */
+static int record_histories(struct idx *idx, int64_t session_id,
+			    int64_t course)
+{
+	static const char clear[] =
+		"UPDATE courses SET restored = 0, archive_course_id = NULL,"
+		" purged = 0, verified = 0, event_error = NULL,"
+		" hook_error = NULL"
+		" WHERE session_id = ?1 AND (?2 = 0 OR source_course_id = ?2)";
+	static const char set[] =
+		"UPDATE courses SET restored = ?3, archive_course_id = ?4,"
+		" purged = ?5, verified = ?6, event_error = ?7, hook_error = ?8"
+		" WHERE session_id = ?1 AND source_course_id = ?2";
+	sqlite3_stmt *st = idx_stmt(idx, clear);
+	struct history h;
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	sqlite3_bind_int64(st, 2, course);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return idx_fail(idx, "cannot derive course states");
+	if ((course ? history_load_course(idx, session_id, course, &h)
+		    : history_load(idx, session_id, &h)) < 0)
+		return -1;
+	if (!(st = idx_stmt(idx, set)))
+		goto out_release;
+	for (size_t i = 0; i < h.n; i++) {
+		const struct course_history *c = &h.v[i];
+
+		sqlite3_bind_int64(st, 1, session_id);
+		sqlite3_bind_int64(st, 2, c->source_id);
+		sqlite3_bind_int(st, 3, c->restored);
+		if (c->archive_id)
+			sqlite3_bind_int64(st, 4, c->archive_id);
+		else
+			sqlite3_bind_null(st, 4);
+		sqlite3_bind_int(st, 5, c->purged);
+		sqlite3_bind_int(st, 6, strcmp(c->verify_result, "ok") == 0);
+		sqlite3_bind_text(st, 7, c->error, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 8, c->hook_error, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			idx_fail(idx, "cannot derive course states");
+			goto out_release;
+		}
+	}
+	history_release(&h);
+	return 0;
+
+out_release:
+	history_release(&h);
+	return -1;
+}
+
+/*
  * Each course's state, from its file, the manifest and the journals: of
  * every course of the session, or of the one with source id course.
  */
 static int derive_states(struct idx *idx, int64_t session_id, int64_t course)
 {
-	static const char events[] =
-		"UPDATE courses SET"
-		" restored = EXISTS(SELECT 1 FROM events e"
-		"   WHERE e.session_id = ?1"
-		"   AND e.source_course_id = courses.source_course_id"
-		"   AND e.event = 'restore'),"
-		" archive_course_id = (SELECT json_extract(e.data,"
-		"   '$.archive_course_id') FROM events e"
-		"   WHERE e.session_id = ?1"
-		"   AND e.source_course_id = courses.source_course_id"
-		"   AND e.event = 'restore' ORDER BY e.time DESC, e.id DESC"
-		"   LIMIT 1),"
-		" purged = EXISTS(SELECT 1 FROM events e"
-		"   WHERE e.session_id = ?1"
-		"   AND e.source_course_id = courses.source_course_id"
-		"   AND e.event = 'purge'"
-		"   AND NOT coalesce(json_extract(e.data, '$.dry_run'), 0)),"
-		" verified = coalesce((SELECT json_extract(e.data, '$.result')"
-		"   = 'ok' FROM events e WHERE e.session_id = ?1"
-		"   AND e.source_course_id = courses.source_course_id"
-		"   AND e.event = 'verify' ORDER BY e.time DESC, e.id DESC"
-		"   LIMIT 1), 0),"
-		" event_error = (SELECT CASE WHEN e.event LIKE '%\\_failed'"
-		"   ESCAPE '\\' THEN coalesce(json_extract(e.data, '$.error'),"
-		"   e.event) END FROM events e WHERE e.session_id = ?1"
-		"   AND e.source_course_id = courses.source_course_id"
-		"   AND e.event IN ('backup', 'backup_failed', 'restore',"
-		"   'restore_failed') ORDER BY e.time DESC, e.id DESC LIMIT 1),"
-		" hook_error = (SELECT json_extract(e.data, '$.hook_error')"
-		"   FROM events e WHERE e.session_id = ?1"
-		"   AND e.source_course_id = courses.source_course_id"
-		"   AND e.event IN ('restore', 'hook_rerun')"
-		"   ORDER BY e.time DESC, e.id DESC LIMIT 1)"
-		" WHERE session_id = ?1 AND (?2 = 0 OR source_course_id = ?2)";
 	/*
 	 * A file of a session the tool archived that neither the manifest
 	 * nor a journal names is none of its courses, whatever its backup
@@ -701,12 +731,14 @@ static int derive_states(struct idx *idx, int64_t session_id, int64_t course)
 #undef UNKNOWN_FILE
 	static const char fresh[] =
 		"UPDATE sessions SET states_stale = 0 WHERE id = ?1 AND ?2 = 0";
-	const char *steps[] = { events, states, fresh };
+	const char *steps[] = { states, fresh };
 	int rc;
 
 	if (idx_begin(idx) < 0)
 		return -1;
-	for (size_t i = 0; i < 3; i++) {
+	if (record_histories(idx, session_id, course) < 0)
+		goto out_rollback;
+	for (size_t i = 0; i < 2; i++) {
 		sqlite3_stmt *st = idx_stmt(idx, steps[i]);
 
 		if (!st)

@@ -754,15 +754,11 @@ int cmd_purge(struct cli *cli, int argc, char **argv)
 	if (p.mode != MODE_PREVIEW)
 		logfd = cli_session_log(p.metafd);
 	if (p.source && p.mode == MODE_CONFIRM) {
-		int gate = gate_purge(p.idx, p.session_id, "source", "confirm",
-				      err, sizeof(err));
-
-		if (gate != 0) {
-			if (gate > 0) {
-				log_err("%s", err);
-				runs_refused(p.idx, p.session_id, "purge", err);
-			}
-			rc = gate > 0 ? SA_EXIT_REFUSED : SA_EXIT_FAILURE;
+		if (gate_purge_folded(&p.hist, "source", "confirm", err,
+				      sizeof(err)) != 0) {
+			log_err("%s", err);
+			runs_refused(p.idx, p.session_id, "purge", err);
+			rc = SA_EXIT_REFUSED;
 			goto out_free;
 		}
 	}

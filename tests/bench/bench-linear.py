@@ -15,6 +15,8 @@ have written (no backup files: verify without --deep and purge --preview
 read none). The index is built before the timer starts. Timed, the median
 of $SA_BENCH_LINEAR_RUNS (3) runs each:
 
+    index --rebuild                           (the states of N courses
+                                               derived from the journals)
     verify 2025-2026                          (PASS N/N)
     purge 2025-2026 --side source --preview   (N courses listed)
     purge 2025-2026 --side archive --preview  (N courses listed)
@@ -151,23 +153,33 @@ def timed(conf, n, *args, check):
     t = time.monotonic()
     p = run(CLI, "-c", conf, *args)
     elapsed = time.monotonic() - t
-    check(p, n)
+    check(conf, p, n)
     return elapsed
 
 
-def check_verify(p, n):
+def check_verify(conf, p, n):
     first = p.stdout.splitlines()[0] if p.stdout else ""
     if first != "PASS %d/%d" % (n, n):
         sys.exit("bench-linear: verify of %d courses: %r" % (n, first))
 
 
-def check_preview(p, n):
+def check_preview(conf, p, n):
     got = len(json.loads(p.stdout)["courses"])
     if got != n:
         sys.exit("bench-linear: preview lists %d of %d courses" % (got, n))
 
 
+def check_rebuilt(conf, n):
+    st = json.loads(run(CLI, "-c", conf, "status", SESSION,
+                        "--json").stdout)
+    if st["courses_total"] != n:
+        sys.exit("bench-linear: index --rebuild: %d of %d courses"
+                 % (st["courses_total"], n))
+
+
 COMMANDS = [
+    ("index --rebuild", ("index", "--rebuild"),
+     lambda conf, p, n: check_rebuilt(conf, n)),
     ("verify", ("verify", SESSION), check_verify),
     ("purge --side source --preview",
      ("purge", SESSION, "--side", "source", "--preview", "--json"),

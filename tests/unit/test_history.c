@@ -3,8 +3,9 @@
  * :memory: as the scan writes them (one row per journal line, the source
  * naming its file), folded into each course's story: every order of a
  * course's events, both journals of one site, duplicated lines, events of
- * no course or of a course no manifest names, and lookups by source and
- * by archive id over 10,000 courses.
+ * no course or of a course no manifest names, lookups by source and by
+ * archive id over 10,000 courses, the purge gate's verify rule (ties of
+ * one second read the safe way), and one course's events alone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gate.h"
 #include "history.h"
 #include "idx_sql.h"
 
@@ -53,11 +55,12 @@ static int teardown(void **state)
 }
 
 /*
- * One journal line of source (its file), a second later than the last;
- * json is the rest of the object after "event".
+ * Line line_no of source (its file), at time; json is the rest of the
+ * object after "event".
  */
-static void line(struct fixture *f, const char *source, const char *event,
-		 int64_t course, const char *json)
+static void line_at(struct fixture *f, const char *source, long line_no,
+		    int64_t time, const char *event, int64_t course,
+		    const char *json)
 {
 	sqlite3_stmt *st = idx_stmt(
 		f->idx, "INSERT INTO events(session_id, source, line, time,"
@@ -70,8 +73,8 @@ static void line(struct fixture *f, const char *source, const char *event,
 		 json[0] ? ", " : "", json);
 	sqlite3_bind_int64(st, 1, f->session);
 	sqlite3_bind_text(st, 2, source, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, ++f->line);
-	sqlite3_bind_int64(st, 4, ++f->time);
+	sqlite3_bind_int64(st, 3, line_no);
+	sqlite3_bind_int64(st, 4, time);
 	sqlite3_bind_text(st, 5, event, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 6, SITE, -1, SQLITE_STATIC);
 	if (course)
@@ -82,6 +85,13 @@ static void line(struct fixture *f, const char *source, const char *event,
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+}
+
+/* The next line of source, a second later than the last. */
+static void line(struct fixture *f, const char *source, const char *event,
+		 int64_t course, const char *json)
+{
+	line_at(f, source, ++f->line, ++f->time, event, course, json);
 }
 
 #define SRC "journal-" SITE ".jsonl"
@@ -257,6 +267,107 @@ static void test_ten_thousand(void **state)
 	history_release(&h);
 }
 
+/* What the purge gate sees: gate_purge_folded over h, "" when allowed. */
+static const char *gate_says(struct fixture *f, char *why, size_t len)
+{
+	struct history h;
+	int rc;
+
+	assert_int_equal(history_load(f->idx, f->session, &h), 0);
+	why[0] = '\0';
+	rc = gate_purge_folded(&h, "source", "confirm", why, len);
+	assert_int_equal(rc, why[0] ? 1 : 0);
+	/* previews, dry runs and the archive side are never gated */
+	assert_int_equal(gate_purge_folded(&h, "source", "dry-run", why, 0),
+			 0);
+	assert_int_equal(gate_purge_folded(&h, "archive", "confirm", why, 0),
+			 0);
+	history_release(&h);
+	return why;
+}
+
+static void test_gate_verify_then_restore(void **state)
+{
+	struct fixture *f = *state;
+	char why[256];
+
+	assert_non_null(strstr(gate_says(f, why, sizeof(why)),
+			       "never verified"));
+	line(f, ARC, "restore", 1, "\"archive_course_id\": 50");
+	line(f, ARC, "verify_report", 0, "\"passed\": false");
+	assert_non_null(strstr(gate_says(f, why, sizeof(why)),
+			       "latest verify of the session failed"));
+	line(f, ARC, "verify_report", 0, "\"passed\": true");
+	assert_string_equal(gate_says(f, why, sizeof(why)), "");
+	/* a --partial restore of more courses after it */
+	line(f, ARC, "restore", 2, "\"archive_course_id\": 51");
+	assert_non_null(strstr(gate_says(f, why, sizeof(why)),
+			       "restored after the latest verify"));
+	line(f, SRC, "verify_report", 0, "\"passed\": true");
+	assert_string_equal(gate_says(f, why, sizeof(why)), "");
+}
+
+/* Journal times are seconds: ties are read the safe way. */
+static void test_gate_same_second(void **state)
+{
+	struct fixture *f = *state;
+	char why[256];
+
+	line_at(f, ARC, 1, 100, "restore", 1, "");
+	line_at(f, ARC, 2, 100, "verify_report", 0, "\"passed\": true");
+	/* the same journal has the restore first */
+	assert_string_equal(gate_says(f, why, sizeof(why)), "");
+	/* another journal, the same second: it may be newer */
+	line_at(f, SRC, 1, 100, "restore", 2, "");
+	assert_non_null(strstr(gate_says(f, why, sizeof(why)),
+			       "restored after"));
+	/* a later report in that second, then one on a later line */
+	line_at(f, SRC, 2, 100, "verify_report", 0, "\"passed\": true");
+	assert_non_null(strstr(gate_says(f, why, sizeof(why)),
+			       "restored after"));
+	line_at(f, ARC, 3, 101, "verify_report", 0, "\"passed\": false");
+	line_at(f, ARC, 4, 101, "verify_report", 0, "\"passed\": true");
+	assert_string_equal(gate_says(f, why, sizeof(why)), "");
+	/* the report on the later line of a second is the latest */
+	line_at(f, ARC, 6, 102, "verify_report", 0, "\"passed\": false");
+	line_at(f, ARC, 5, 102, "verify_report", 0, "\"passed\": true");
+	assert_non_null(strstr(gate_says(f, why, sizeof(why)),
+			       "latest verify of the session failed"));
+	/* the same journal, a restore on a later line than the report */
+	line_at(f, ARC, 7, 103, "verify_report", 0, "\"passed\": true");
+	assert_string_equal(gate_says(f, why, sizeof(why)), "");
+	line_at(f, ARC, 8, 103, "restore", 3, "");
+	assert_non_null(strstr(gate_says(f, why, sizeof(why)),
+			       "restored after"));
+}
+
+/* One course's events alone, as the scan derives it after each course. */
+static void test_one_course(void **state)
+{
+	struct fixture *f = *state;
+	const struct course_history *c;
+	struct history h;
+
+	line(f, SRC, "backup", 1, "");
+	line(f, SRC, "backup", 2, "");
+	line(f, ARC, "restore", 2, "\"archive_course_id\": 60,"
+	     " \"hook_error\": \"exit 3\"");
+	line(f, ARC, "verify_report", 0, "\"passed\": true");
+	assert_int_equal(history_load_course(f->idx, f->session, 2, &h), 0);
+	assert_int_equal(h.n, 1);
+	assert_null(history_find(&h, 1));
+	c = history_find(&h, 2);
+	assert_non_null(c);
+	assert_true(c->backed_up && c->restored && c->hook_failed);
+	assert_string_equal(c->hook_error, "exit 3");
+	assert_ptr_equal(history_find_copy(&h, 60), c);
+	assert_false(h.verify.seen);
+	history_release(&h);
+	assert_int_equal(history_load_course(f->idx, f->session, 9, &h), 0);
+	assert_int_equal(h.n, 0);
+	history_release(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +381,12 @@ int main(void)
 			test_duplicates_and_restored_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ten_thousand, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_gate_verify_then_restore,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gate_same_second, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_one_course, setup,
 						teardown),
 	};
 
