@@ -30,11 +30,25 @@ CC         ?= cc
 PKG_CONFIG ?= pkg-config
 PYTHON     ?= /usr/bin/python3
 
-# Libraries of the whole program, and what each binary adds.
+# Libraries of the whole program, and what each binary adds: the mount
+# starts operations as CLI processes, so it links no Moodle client.
 PKGS_CORE  := libarchive sqlite3 inih expat libcrypto jansson zlib
 PKGS_TOOLS := libcurl mysqlclient libpq
 PKGS_FS    := fuse3
 PKGS_ALL   := $(PKGS_CORE) $(PKGS_TOOLS) $(PKGS_FS)
+
+# The walls between layers (README.md): each folder sees its own headers,
+# those of the layers it may call, and only their libraries' headers.
+pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
+LAYER_common  := -Icommon $(call pkg_cflags,$(PKGS_CORE) libcurl)
+LAYER_indexer := -Icommon -Iindexer $(call pkg_cflags,$(PKGS_CORE))
+LAYER_moodle  := -Icommon -Imoodle $(call pkg_cflags,$(PKGS_CORE) $(PKGS_TOOLS))
+LAYER_tools   := -Icommon -Iindexer -Imoodle -Itools \
+                 $(call pkg_cflags,$(PKGS_ALL))
+LAYER_fs      := -Icommon -Iindexer -Ifs $(call pkg_cflags,$(PKGS_CORE) $(PKGS_FS))
+LAYER_tests   := -Icommon -Iindexer -Imoodle -Itools -Ifs \
+                 $(call pkg_cflags,$(PKGS_ALL) cmocka)
+layer = $(LAYER_$(firstword $(subst /, ,$(1))))
 
 CFLAGS     ?= -O2 -g
 SA_CFLAGS  := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
@@ -42,13 +56,11 @@ SA_CFLAGS  := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
               -DSA_VERSION='"$(VERSION)"' \
               -DSA_DATADIR='"$(DATADIR)/sessionarchiver"' \
               -DSA_BINDIR='"$(BINDIR)"' \
-              -Icommon -Iindexer -Imoodle -Itools -Ifs \
-              $(shell $(PKG_CONFIG) --cflags $(PKGS_ALL)) \
               $(SANFLAGS) -MMD -MP
 SA_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
 LIBS_CLI   := $(shell $(PKG_CONFIG) --libs $(PKGS_ALL)) -lpthread
-LIBS_FS    := $(shell $(PKG_CONFIG) --libs $(PKGS_CORE) $(PKGS_TOOLS) $(PKGS_FS)) -lpthread
-LIBS_TEST  := $(LIBS_FS) $(shell $(PKG_CONFIG) --libs cmocka)
+LIBS_FS    := $(shell $(PKG_CONFIG) --libs $(PKGS_CORE) $(PKGS_FS)) -lpthread
+LIBS_TEST  := $(LIBS_CLI) $(shell $(PKG_CONFIG) --libs cmocka)
 
 ifeq ($(V),1)
 Q :=
@@ -86,7 +98,7 @@ all: $(CLI) $(FSBIN)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(SA_CFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(SA_CFLAGS) $(call layer,$<) $(CFLAGS) -c -o $@ $<
 
 $(LIB_COMMON): $(call obj,$(COMMON_SRC))
 $(LIB_INDEXER): $(call obj,$(INDEXER_SRC))
@@ -102,7 +114,7 @@ $(CLI): $(BUILD)/tools/main.o $(LIB_TOOLS) $(LIB_MOODLE) $(LIB_INDEXER) $(LIB_CO
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SA_LDFLAGS) -o $@ $^ $(LIBS_CLI)
 
-$(FSBIN): $(BUILD)/fs/main.o $(LIB_FS) $(LIB_TOOLS) $(LIB_MOODLE) $(LIB_INDEXER) $(LIB_COMMON)
+$(FSBIN): $(BUILD)/fs/main.o $(LIB_FS) $(LIB_INDEXER) $(LIB_COMMON)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SA_LDFLAGS) -o $@ $^ $(LIBS_FS)
 

@@ -9,11 +9,9 @@
  * the kernel has the mount, so an `ls` right after it is answered.
  */
 #include <archive.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fuse.h>
 #include <limits.h>
-#include <mysql.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,13 +214,9 @@ int main(int argc, char **argv)
 	/* once daemonised, stderr is gone: the log goes to syslog */
 	if (!opts.foreground)
 		log_use_syslog(true);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	mysql_library_init(0, NULL, NULL);
 	rc = fuse_main(args.argc, args.argv, &fs_ops, &d) == 0
 		     ? SA_EXIT_OK
 		     : SA_EXIT_FAILURE;
-	mysql_library_end();
-	curl_global_cleanup();
 out_release:
 	if (fsd_ready)
 		fsd_release(&d);

@@ -1,12 +1,14 @@
 """The walls between the folders: only indexer/ speaks SQL to the index
-(the others ask its typed functions), and only moodle/ talks to Moodle's
-database client libraries.
+(the others ask its typed functions), only moodle/ talks to Moodle's
+database client libraries, and the mount links none of them.
 
 Run: /usr/bin/python3 -m pytest -q tests/integration/test_layers.py
 """
 
+import os
 import pathlib
 import re
+import subprocess
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -34,3 +36,19 @@ def test_only_moodle_uses_the_database_clients():
              if not (p.name == "main.c" and m.group(1) in (
                  "PQlibVersion", "mysql_get_client_info"))]
     assert found == []
+
+
+def test_the_mount_links_no_moodle_client():
+    """The mount starts operations as CLI processes: libcurl, the MySQL
+    client and libpq stay out of it (the Makefile's build walls)."""
+    build = pathlib.Path(os.environ.get("SA_BUILD", REPO / "build"))
+    fs = build / "sessionarchiverfs"
+    cli = build / "sessionarchiver"
+    assert fs.exists() and cli.exists(), "build first (make)"
+    libs = {str(b): subprocess.run(["ldd", str(b)], capture_output=True,
+                                   text=True, check=True).stdout
+            for b in (fs, cli)}
+    client = re.compile(r"lib(curl|mariadb|mysqlclient|pq)\.so")
+    assert client.findall(libs[str(fs)]) == []
+    # the same check finds them where they belong
+    assert {"curl", "pq"} <= set(client.findall(libs[str(cli)]))
