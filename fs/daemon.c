@@ -330,21 +330,8 @@ void fsd_start(struct fsd *d)
 /* The session's .session folder (created when missing if create). */
 static int open_meta(struct fsd *d, const char *session, bool create)
 {
-	int sessfd, fd;
-
-	sessfd = openat(store_dirfd(d->store), session,
-			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (sessfd < 0)
-		return -1;
-	if (create && mkdirat(sessfd, SESSION_META_DIR, 0755) < 0 &&
-	    errno != EEXIST) {
-		close(sessfd);
-		return -1;
-	}
-	fd = openat(sessfd, SESSION_META_DIR,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	close(sessfd);
-	return fd;
+	return create ? journal_make_meta(store_dirfd(d->store), session, false)
+		      : journal_open_meta(store_dirfd(d->store), session);
 }
 
 /* One time-stamped line, msg as it is, in this host's log of the session. */

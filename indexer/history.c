@@ -235,11 +235,23 @@ static void index_copies(struct history *h)
 	" time, source, line, id"                                     \
 	" FROM events WHERE session_id = ?1"
 
-/* Folds what st (bound) selects into h. 0, or -1 (logged). */
-static int load(struct idx *idx, sqlite3_stmt *st, struct history *h)
+/* Folds the events of the session, or of its course source_id if not 0. */
+static int load(struct idx *idx, int64_t session_id, int64_t source_id,
+		struct history *h)
 {
+	static const char all[] = HISTORY_SELECT " ORDER BY time, id";
+	static const char one[] = HISTORY_SELECT
+		" AND source_course_id = ?2 ORDER BY time, id";
+	sqlite3_stmt *st = idx_stmt(idx, source_id ? one : all);
 	int rc;
 
+	memset(h, 0, sizeof(*h));
+	rehash(h, 0);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, session_id);
+	if (source_id)
+		sqlite3_bind_int64(st, 2, source_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fold(h, st);
 	sqlite3_reset(st);
@@ -254,31 +266,13 @@ static int load(struct idx *idx, sqlite3_stmt *st, struct history *h)
 
 int history_load(struct idx *idx, int64_t session_id, struct history *h)
 {
-	static const char sql[] = HISTORY_SELECT " ORDER BY time, id";
-	sqlite3_stmt *st = idx_stmt(idx, sql);
-
-	memset(h, 0, sizeof(*h));
-	rehash(h, 0);
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, session_id);
-	return load(idx, st, h);
+	return load(idx, session_id, 0, h);
 }
 
 int history_load_course(struct idx *idx, int64_t session_id,
 			int64_t source_id, struct history *h)
 {
-	static const char sql[] = HISTORY_SELECT
-		" AND source_course_id = ?2 ORDER BY time, id";
-	sqlite3_stmt *st = idx_stmt(idx, sql);
-
-	memset(h, 0, sizeof(*h));
-	rehash(h, 0);
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, session_id);
-	sqlite3_bind_int64(st, 2, source_id);
-	return load(idx, st, h);
+	return load(idx, session_id, source_id, h);
 }
 
 static int cmp_id(const void *a, const void *b)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -203,5 +204,31 @@ int journal_open_meta(int storefd, const char *session)
 	rel = xasprintf("%s/%s", session, SESSION_META_DIR);
 	fd = openat(storefd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	free(rel);
+	return fd;
+}
+
+int journal_make_meta(int storefd, const char *session, bool make_session)
+{
+	int sessfd, fd, saved;
+
+	if (strchr(session, '/') || session[0] == '.') {
+		errno = ENOENT;
+		return -1;
+	}
+	if (make_session && mkdirat(storefd, session, 0755) < 0 &&
+	    errno != EEXIST)
+		return -1;
+	sessfd = openat(storefd, session,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sessfd < 0)
+		return -1;
+	if (mkdirat(sessfd, SESSION_META_DIR, 0755) < 0 && errno != EEXIST)
+		fd = -1;
+	else
+		fd = openat(sessfd, SESSION_META_DIR,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	saved = errno;
+	close(sessfd);
+	errno = saved;
 	return fd;
 }

@@ -78,6 +78,11 @@ int journal_append(int dirfd, const char *name, json_t *obj);
  * read side: -1 with errno when it does not exist. Caller closes.
  */
 int journal_open_meta(int storefd, const char *session);
+/*
+ * The same, the metadata folder made first when missing, and with
+ * make_session the session's folder too. -1 with errno set.
+ */
+int journal_make_meta(int storefd, const char *session, bool make_session);
 
 /*
  * This machine's name in the store (lease holders, logs): host, or the

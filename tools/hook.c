@@ -54,3 +54,36 @@ int hook_run(const char *program, char *const *vars, unsigned timeout_s,
 	free(env);
 	return rc;
 }
+
+int hook_run_course(const char *name, const char *program,
+		    const struct hook_course *c, unsigned timeout_s,
+		    _Atomic pid_t *running_pid, char *why, size_t whylen)
+{
+	char *vars[10], label[64];
+	int n = 0, rc;
+
+	vars[n++] = xasprintf("SA_SESSION=%s", c->session);
+	vars[n++] = xasprintf("SA_SOURCE_COURSE_ID=%lld",
+			      (long long)c->source_id);
+	if (c->archive_id)
+		vars[n++] = xasprintf("SA_ARCHIVE_COURSE_ID=%lld",
+				      (long long)c->archive_id);
+	vars[n++] = xasprintf("SA_SHORTNAME=%s", c->shortname);
+	if (c->fullname)
+		vars[n++] = xasprintf("SA_FULLNAME=%s", c->fullname);
+	if (c->category_path)
+		vars[n++] = xasprintf("SA_CATEGORY_PATH=%s", c->category_path);
+	if (c->category_id)
+		vars[n++] = xasprintf("SA_CATEGORY_ID=%lld",
+				      (long long)c->category_id);
+	vars[n++] = xasprintf("SA_MBZ=%s", c->mbz);
+	vars[n++] = xasprintf("SA_MOODLE=%s", c->moodle ? c->moodle : "");
+	vars[n] = NULL;
+	snprintf(label, sizeof(label), "%s hook for course %lld", name,
+		 (long long)c->source_id);
+	rc = hook_run(program, vars, timeout_s, running_pid, label, why,
+		      whylen);
+	for (int i = 0; i < n; i++)
+		free(vars[i]);
+	return rc;
+}

@@ -663,27 +663,11 @@ static char *plan_text(const struct plan *p, size_t max_courses)
 /* The session's folder and .session/, created when missing. */
 static int open_session_meta(struct store *st, const char *session)
 {
-	int sessfd, fd;
+	int fd = journal_make_meta(store_dirfd(st), session, true);
 
-	if (mkdirat(store_dirfd(st), session, 0755) < 0 && errno != EEXIST)
-		return log_err("cannot create session folder '%s/%s': %s",
-			       store_path(st), session, strerror(errno));
-	sessfd = openat(store_dirfd(st), session,
-			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (sessfd < 0)
-		return log_err("cannot open '%s/%s': %s", store_path(st),
-			       session, strerror(errno));
-	if (mkdirat(sessfd, SESSION_META_DIR, 0755) < 0 && errno != EEXIST) {
-		close(sessfd);
-		return log_err("cannot create '%s/%s/%s': %s", store_path(st),
-			       session, SESSION_META_DIR, strerror(errno));
-	}
-	fd = openat(sessfd, SESSION_META_DIR,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	close(sessfd);
 	if (fd < 0)
-		log_err("cannot open '%s/%s/%s': %s", store_path(st), session,
-			SESSION_META_DIR, strerror(errno));
+		log_err("cannot create or open '%s/%s/%s': %s", store_path(st),
+			session, SESSION_META_DIR, strerror(errno));
 	return fd;
 }
 
@@ -807,33 +791,28 @@ static enum engine_outcome run_hook(const struct archive_ctx *a,
 				    struct planned *pc, struct engine_job *job,
 				    char *err, size_t errlen)
 {
-	char *vars[] = {
-		xasprintf("SA_SESSION=%s", a->plan->session),
-		xasprintf("SA_SOURCE_COURSE_ID=%lld", (long long)pc->c.id),
-		xasprintf("SA_SHORTNAME=%s", pc->c.shortname),
-		xasprintf("SA_FULLNAME=%s", pc->c.fullname),
-		xasprintf("SA_CATEGORY_PATH=%s", pc->category_path),
-		xasprintf("SA_MBZ=%s/%s/%s", store_path(a->store),
-			  a->plan->session, pc->file),
-		xasprintf("SA_MOODLE=%s",
-			  a->cfg->source.moodle ? a->cfg->source.moodle : ""),
-		NULL,
-	};
-	char label[64], why[768];
+	char *mbz = xasprintf("%s/%s/%s", store_path(a->store),
+			      a->plan->session, pc->file);
+	struct hook_course hc = { .session = a->plan->session,
+				  .source_id = pc->c.id,
+				  .shortname = pc->c.shortname,
+				  .fullname = pc->c.fullname,
+				  .category_path = pc->category_path,
+				  .mbz = mbz,
+				  .moodle = a->cfg->source.moodle };
+	char why[768];
 	enum engine_outcome out = ENGINE_DONE;
 
-	snprintf(label, sizeof(label), "pre_backup hook for course %lld",
-		 (long long)pc->c.id);
-	if (hook_run(a->cfg->hooks.pre_backup, vars, a->cfg->hooks.timeout,
-		     &job->pid, label, why, sizeof(why)) < 0 &&
+	if (hook_run_course("pre_backup", a->cfg->hooks.pre_backup, &hc,
+			    a->cfg->hooks.timeout, &job->pid, why,
+			    sizeof(why)) < 0 &&
 	    !atomic_load(&job->abort))
 		out = engine_fail(err, errlen, "pre_backup hook failed: %s",
 				  why);
+	free(mbz);
 	/* cancelled while it ran: the course is redone, not failed */
 	if (atomic_load(&job->abort))
 		out = ENGINE_ABORTED;
-	for (char **v = vars; *v; v++)
-		free(*v);
 	return out;
 }
 

@@ -575,35 +575,26 @@ static void fetch_shortname(struct restore_ctx *r, struct rcourse *c)
 static void run_hook(struct restore_ctx *r, struct rcourse *c,
 		     struct engine_job *job)
 {
-	char label[64], why[768];
-	char *vars[10];
-	int n = 0;
+	struct hook_course hc = { .session = r->session,
+				  .source_id = c->id,
+				  .category_id = c->category_id,
+				  .moodle = r->cfg->archive.moodle };
+	char why[768], *mbz;
 
 	free(c->hook_error);
 	c->hook_error = NULL;
 	if (!r->cfg->hooks.post_restore)
 		return;
 	fetch_shortname(r, c);
-	vars[n++] = xasprintf("SA_SESSION=%s", r->session);
-	vars[n++] = xasprintf("SA_SOURCE_COURSE_ID=%lld", (long long)c->id);
-	vars[n++] = xasprintf("SA_ARCHIVE_COURSE_ID=%lld",
-			      (long long)c->new_id);
-	vars[n++] = xasprintf("SA_SHORTNAME=%s", c->new_shortname
-							 ? c->new_shortname
-							 : c->mc->shortname);
-	vars[n++] = xasprintf("SA_CATEGORY_ID=%lld",
-			      (long long)c->category_id);
-	vars[n++] = xasprintf("SA_MBZ=%s/%s/%s", store_path(r->store),
-			      r->session, c->mc->file);
-	vars[n++] = xasprintf("SA_MOODLE=%s", r->cfg->archive.moodle);
-	vars[n] = NULL;
-	snprintf(label, sizeof(label), "post_restore hook for course %lld",
-		 (long long)c->id);
-	if (hook_run(r->cfg->hooks.post_restore, vars, r->cfg->hooks.timeout,
-		     &job->pid, label, why, sizeof(why)) < 0)
+	hc.archive_id = c->new_id;
+	hc.shortname = c->new_shortname ? c->new_shortname : c->mc->shortname;
+	hc.mbz = mbz = xasprintf("%s/%s/%s", store_path(r->store), r->session,
+				 c->mc->file);
+	if (hook_run_course("post_restore", r->cfg->hooks.post_restore, &hc,
+			    r->cfg->hooks.timeout, &job->pid, why,
+			    sizeof(why)) < 0)
 		c->hook_error = xstrdup(why);
-	for (int i = 0; i < n; i++)
-		free(vars[i]);
+	free(mbz);
 }
 
 /*
