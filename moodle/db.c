@@ -475,6 +475,12 @@ static int count_rows(struct moodle *m, const char *table, const char *sql,
 	return rc < 0 ? -1 : 0;
 }
 
+/*
+ * Estimated backup size of a course: the sum of filesize over the DISTINCT
+ * contenthash of the files in the course context and below, without the
+ * 'backup' component and directory entries ('.'). See MOODLE.md. -1
+ * also when the course has no context (an unknown course).
+ */
 static int db_course_estimate(struct moodle *m, int64_t course_id,
 			      int64_t *bytes)
 {
@@ -600,7 +606,6 @@ static const struct moodle_backend db_backend = {
 	.categories = db_categories,
 	.courses_in = db_courses_in,
 	.course_get = db_course_get,
-	.course_estimate = db_course_estimate,
 	.check = db_check,
 	.close = db_close,
 };

@@ -207,15 +207,6 @@ const char *moodle_db_server(const struct moodle *m);
 const struct moodle_course *moodle_courses_find(const struct moodle_course *c,
 					       size_t n, int64_t id);
 
-/*
- * Estimated backup size of a course: the sum of filesize over the DISTINCT
- * contenthash of the files in the course context and below, without the
- * 'backup' component and directory entries ('.'). See MOODLE.md. -1
- * also when the course has no context (an unknown course), and always
- * through web services ("not available through web services").
- */
-int moodle_course_estimate(struct moodle *m, int64_t course_id,
-			   int64_t *bytes);
 
 /*
  * argv to run one of Moodle's CLI scripts (script relative to the Moodle

@@ -122,12 +122,6 @@ int moodle_course_get(struct moodle *m, int64_t id, struct moodle_course *out)
 	return m->be->course_get(m, id, out);
 }
 
-int moodle_course_estimate(struct moodle *m, int64_t course_id,
-			   int64_t *bytes)
-{
-	return m->be->course_estimate(m, course_id, bytes);
-}
-
 void moodle_site_release(struct moodle_site *s)
 {
 	free(s->siteidentifier);

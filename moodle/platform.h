@@ -37,8 +37,6 @@ struct moodle_backend {
 			  size_t *n);
 	int (*course_get)(struct moodle *m, int64_t id,
 			  struct moodle_course *out);
-	int (*course_estimate)(struct moodle *m, int64_t course_id,
-			       int64_t *bytes);
 	int (*check)(struct moodle *m); /* moodle_check() */
 	void (*close)(struct moodle *m); /* the backend's part of m */
 };

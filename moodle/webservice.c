@@ -396,14 +396,6 @@ out:
 	return ret;
 }
 
-static int ws_course_estimate(struct moodle *m, int64_t course_id,
-			      int64_t *bytes)
-{
-	*bytes = 0;
-	return moodle_fail(m, "the estimate of course %lld is " WS_UNAVAILABLE,
-			   (long long)course_id);
-}
-
 static void ws_close(struct moodle *m)
 {
 	struct ws_conn *w = m->ws;
@@ -439,7 +431,6 @@ static const struct moodle_backend ws_backend = {
 	.categories = ws_categories,
 	.courses_in = ws_courses_in,
 	.course_get = ws_course_get,
-	.course_estimate = ws_course_estimate,
 	.check = ws_check,
 	.close = ws_close,
 };
