@@ -2,9 +2,29 @@
 
 #include <unistd.h>
 
+#include "cli.h"
+#include "config.h"
 #include "exitcode.h"
 #include "log.h"
 #include "runs.h"
+
+struct engine_config lifecycle_config(const struct cli *cli,
+				      const char *operation,
+				      const char *session, struct idx *idx,
+				      bool no_wait)
+{
+	const struct config *cfg = cli->cfg;
+
+	return (struct engine_config){ .operation = operation,
+				       .session = session,
+				       .parallel = cfg->jobs.parallel,
+				       .window = &cfg->window,
+				       .no_wait = no_wait,
+				       .mail = &cfg->mail,
+				       .quiet = cli->verbosity < 0,
+				       .idx = idx,
+				       .stop_after = cfg->jobs.stop_after };
+}
 
 int lifecycle_begin(struct engine_config *ec, int64_t session_id,
 		    const char *kind)

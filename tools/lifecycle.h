@@ -24,6 +24,18 @@
 
 #include "engine.h"
 
+struct cli;
+
+/*
+ * The engine's configuration of a run of operation ("archive", "purge
+ * (dry run)") on session: [jobs], [window] and [mail] of cli's
+ * configuration, quiet when cli is.
+ */
+struct engine_config lifecycle_config(const struct cli *cli,
+				      const char *operation,
+				      const char *session, struct idx *idx,
+				      bool no_wait);
+
 /*
  * Records a run of kind ("archive", "purge-dry-run") on the session and
  * sets ec->run_id. SA_EXIT_OK; SA_EXIT_BUSY when another run is alive

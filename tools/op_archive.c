@@ -1563,15 +1563,9 @@ static void adopt_orphans(struct archive_ctx *a)
 static int run_archive(struct archive_ctx *a, struct moodle *m,
 		       const struct archive_opts *o)
 {
-	struct engine_config ec = { .operation = "archive",
-				    .session = a->plan->session,
-				    .parallel = a->cfg->jobs.parallel,
-				    .window = &a->cfg->window,
-				    .no_wait = o->no_wait,
-				    .mail = &a->cfg->mail,
-				    .quiet = a->cli->verbosity < 0,
-				    .idx = a->idx,
-				    .stop_after = a->cfg->jobs.stop_after };
+	struct engine_config ec = lifecycle_config(a->cli, "archive",
+						   a->plan->session, a->idx,
+						   o->no_wait);
 	struct engine_ops ops = { .run = archive_run, .done = archive_done };
 	struct engine_result res;
 	struct engine_item *items;

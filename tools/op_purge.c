@@ -603,17 +603,9 @@ static void purge_categories(struct purge *p)
 
 static int run_purge(struct purge *p)
 {
-	struct engine_config ec = { .operation = p->mode == MODE_DRY_RUN
-							 ? "purge (dry run)"
-							 : "purge",
-				    .session = p->session,
-				    .parallel = p->cfg->jobs.parallel,
-				    .window = &p->cfg->window,
-				    .no_wait = p->no_wait,
-				    .mail = &p->cfg->mail,
-				    .quiet = p->cli->verbosity < 0,
-				    .idx = p->idx,
-				    .stop_after = p->cfg->jobs.stop_after };
+	struct engine_config ec = lifecycle_config(
+		p->cli, p->mode == MODE_DRY_RUN ? "purge (dry run)" : "purge",
+		p->session, p->idx, p->no_wait);
 	struct engine_ops ops = { .run = purge_run, .done = purge_done };
 	struct engine_item *items = xcalloc(p->n + 1, sizeof(*items));
 	struct engine_result res;

@@ -1114,15 +1114,9 @@ static int check_backups(struct restore_ctx *r, const struct restore_opts *o)
 static int run_restore(struct restore_ctx *r, const struct restore_opts *o,
 		       int64_t target)
 {
-	struct engine_config ec = { .operation = "restore",
-				    .session = r->session,
-				    .parallel = r->cfg->jobs.parallel,
-				    .window = &r->cfg->window,
-				    .no_wait = o->no_wait,
-				    .mail = &r->cfg->mail,
-				    .quiet = r->cli->verbosity < 0,
-				    .idx = r->idx,
-				    .stop_after = r->cfg->jobs.stop_after };
+	struct engine_config ec = lifecycle_config(r->cli, "restore",
+						   r->session, r->idx,
+						   o->no_wait);
 	struct engine_ops ops = { .run = restore_run, .done = restore_done };
 	struct engine_item *items;
 	struct engine_result res;
