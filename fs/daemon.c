@@ -557,11 +557,16 @@ static void *reaper_main(void *arg)
 	return NULL;
 }
 
-/* argv of the command line that runs cmd on session; caller frees. */
+/*
+ * argv of the command line that runs cmd on session; caller frees. The
+ * command goes over as a control line (`sessionarchiver control SESSION
+ * LINE`), written back from what was parsed rather than as the bytes of
+ * the write: which subcommand and options it means is the CLI's to say.
+ */
 static char **command_argv(struct fsd *d, const struct control_cmd *cmd,
 			   const char *session)
 {
-	char **argv = xcalloc(24, sizeof(*argv));
+	char **argv = xcalloc(12, sizeof(*argv)), line[CONTROL_MAX + 1];
 	int n = 0;
 
 	argv[n++] = xstrdup(d->cli_path);
@@ -573,26 +578,12 @@ static char **command_argv(struct fsd *d, const struct control_cmd *cmd,
 		argv[n++] = xstrdup("--config");
 		argv[n++] = xstrdup(d->config_path);
 	}
-	if (cmd->jobs)
-		argv[n++] = xasprintf("--set=jobs.parallel=%u", cmd->jobs);
-	if (cmd->window[0])
-		argv[n++] = xasprintf("--set=window.hours=%s", cmd->window);
-	argv[n++] = xstrdup(control_op_name(cmd->op));
+	argv[n++] = xstrdup("control");
 	argv[n++] = xstrdup(session);
-	if (cmd->op == CONTROL_RESTORE)
-		/* "restore target=12" means the category id 12 */
-		argv[n++] = xasprintf("--target=%s%s",
-				      strspn(cmd->target, "0123456789") ==
-						      strlen(cmd->target)
-					      ? "id:"
-					      : "",
-				      cmd->target);
-	if (cmd->deep)
-		argv[n++] = xstrdup("--deep");
-	if (cmd->op == CONTROL_PURGE) {
-		argv[n++] = xasprintf("--side=%s", cmd->side);
-		argv[n++] = xasprintf("--%s", cmd->mode);
-	}
+	/* a parsed command is shorter than the write it came from */
+	if (control_format(cmd, line, sizeof(line)) < 0)
+		line[0] = '\0';
+	argv[n++] = xstrdup(line);
 	return argv;
 }
 

@@ -68,6 +68,7 @@ const struct cli_command cli_commands[] = {
 	{ "inspect", cmd_inspect, "show what Moodle backups (.mbz) hold" },
 	{ "mount", cmd_mount, "mount the configured store (sessionarchiverfs)" },
 	{ "doctor", cmd_doctor, "check the configuration, store, platforms" },
+	{ "control", cmd_control, "run a control-file command (what the mount runs)" },
 	{ NULL, NULL, NULL },
 };
 

@@ -1,6 +1,7 @@
 """The walls between the folders: only indexer/ speaks SQL to the index
 (the others ask its typed functions), only moodle/ talks to Moodle's
-database client libraries, and the mount links none of them.
+database client libraries; the mount links none of them, and spells no
+option of the operations (it hands the CLI a control line).
 
 Run: /usr/bin/python3 -m pytest -q tests/integration/test_layers.py
 """
@@ -35,6 +36,17 @@ def test_only_moodle_uses_the_database_clients():
              for m in client.finditer(text)
              if not (p.name == "main.c" and m.group(1) in (
                  "PQlibVersion", "mysql_get_client_info"))]
+    assert found == []
+
+
+def test_the_mount_spells_no_operation_option():
+    """The mount hands the CLI a control line (sessionarchiver control
+    SESSION LINE); which options it means is said in tools/ only."""
+    spelled = re.compile(r"--(side|target|deep|confirm|dry-run|preview|"
+                         r"no-wait|set)\b|jobs\.parallel|window\.hours")
+    found = [(p.relative_to(REPO).as_posix(), m.group(0))
+             for p, text in sources("fs")
+             for m in spelled.finditer(text)]
     assert found == []
 
 

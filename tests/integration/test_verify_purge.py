@@ -665,6 +665,29 @@ def test_purge_no_wait_outside_the_window_waits(restored):
         assert w.arc.course(w.archive_id(i)) is not None
 
 
+def test_a_control_line_runs_the_subcommand_it_means(restored):
+    """`control SESSION LINE`, what the mount runs for a control write,
+    is the subcommand its line means; a line that does not parse exits 2
+    and starts nothing."""
+    w = restored
+    for bad in ("purge source", "purge source confirm now", "archve",
+                "restore target=x:1", "verify jobs=2", ""):
+        r = w.sa("control", SESSION, bad, check=2)
+        assert "control '%s': " % bad in r.stderr, r.stderr
+    assert w.events("purge") == [] and w.events("verify_report") == []
+    via_control = w.sa("control", SESSION, "verify", check=0)
+    direct = w.verify(check=0)
+    assert via_control.stdout.splitlines()[0] == \
+        direct.stdout.splitlines()[0] == "PASS %d/%d" % (len(w.ids),
+                                                         len(w.ids))
+    assert len(w.events("verify_report")) == 2
+    preview = w.sa("control", SESSION, "purge archive preview", "--json",
+                   check=0)
+    assert json.loads(preview.stdout) == json.loads(
+        w.purge("--side", "archive", "--preview", "--json", check=0).stdout)
+    assert w.events("purge") == []
+
+
 def test_archive_side_purge_records_a_copy_already_gone(restored):
     """A run killed between a delete and its journal line: the next
     archive-side purge records the course that is already gone."""

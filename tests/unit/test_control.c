@@ -1,7 +1,8 @@
 /*
- * Unit tests of fs/control.c: every form of every command the control file
- * accepts, with the fields it fills, and every refusal with the exact
- * reason a person will read in status and the log.
+ * Unit tests of common/control.c: every form of every command the control
+ * file accepts, with the fields it fills, every refusal with the exact
+ * reason a person will read in status and the log, and each command
+ * written back as the line the mount hands the command line.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -354,6 +355,47 @@ struct racer {
 	int bad;
 };
 
+/* control_format() gives the canonical line, which parses to the same. */
+static void test_format_round_trip(void **state)
+{
+	static const struct {
+		const char *written, *canonical;
+	} lines[] = {
+		{ "archive", "archive" },
+		{ "archive  window=20:00-06:00 jobs=4\n",
+		  "archive jobs=4 window=20:00-06:00" },
+		{ "restore jobs=2 target=12", "restore target=12 jobs=2" },
+		{ "restore target=path:/Archives/2025", "restore "
+		  "target=path:/Archives/2025" },
+		{ "restore target=idnumber:ARCH", "restore target=idnumber:ARCH" },
+		{ "verify", "verify" },
+		{ "verify deep", "verify deep" },
+		{ "purge source confirm", "purge source confirm" },
+		{ "purge archive dry-run", "purge archive dry-run" },
+		{ "pause", "pause" },
+		{ "index\r\n", "index" },
+	};
+	struct control_cmd cmd, again;
+	char line[CONTROL_MAX + 1];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		parse_ok(lines[i].written, &cmd);
+		assert_int_equal(control_format(&cmd, line, sizeof(line)), 0);
+		assert_string_equal(line, lines[i].canonical);
+		parse_ok(line, &again);
+		assert_int_equal(again.op, cmd.op);
+		assert_int_equal(again.jobs, cmd.jobs);
+		assert_string_equal(again.window, cmd.window);
+		assert_string_equal(again.target, cmd.target);
+		assert_int_equal(again.deep, cmd.deep);
+		assert_ptr_equal(again.side, cmd.side);
+		assert_ptr_equal(again.mode, cmd.mode);
+	}
+	parse_ok("archive jobs=4", &cmd);
+	assert_int_equal(control_format(&cmd, line, 8), -1);
+}
+
 static void *race(void *arg)
 {
 	struct racer *r = arg;
@@ -393,6 +435,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_archive),
+		cmocka_unit_test(test_format_round_trip),
 		cmocka_unit_test(test_line_endings_and_blanks),
 		cmocka_unit_test(test_restore_targets),
 		cmocka_unit_test(test_verify_and_simple_verbs),

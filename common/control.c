@@ -293,3 +293,23 @@ int control_parse(const char *buf, size_t len, struct control_cmd *cmd,
 	memset(cmd, 0, sizeof(*cmd));
 	return -1;
 }
+
+int control_format(const struct control_cmd *cmd, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s", control_op_name(cmd->op));
+
+	if (n >= 0 && (size_t)n < len && cmd->op == CONTROL_RESTORE)
+		n += snprintf(buf + n, len - (size_t)n, " target=%s",
+			      cmd->target);
+	if (n >= 0 && (size_t)n < len && cmd->jobs)
+		n += snprintf(buf + n, len - (size_t)n, " jobs=%u", cmd->jobs);
+	if (n >= 0 && (size_t)n < len && cmd->window[0])
+		n += snprintf(buf + n, len - (size_t)n, " window=%s",
+			      cmd->window);
+	if (n >= 0 && (size_t)n < len && cmd->deep)
+		n += snprintf(buf + n, len - (size_t)n, " deep");
+	if (n >= 0 && (size_t)n < len && cmd->op == CONTROL_PURGE)
+		n += snprintf(buf + n, len - (size_t)n, " %s %s", cmd->side,
+			      cmd->mode);
+	return n >= 0 && (size_t)n < len ? 0 : -1;
+}

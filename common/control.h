@@ -49,6 +49,15 @@ struct control_cmd {
 int control_parse(const char *buf, size_t len, struct control_cmd *cmd,
 		  char *err, size_t errlen);
 
+/*
+ * cmd written back in the grammar above, one line without its newline:
+ * what control_parse() reads as cmd again. The mount hands it to the
+ * command line (`sessionarchiver control SESSION LINE`), so that how a
+ * command becomes options is decided in one place, next to the options.
+ * 0, or -1 when len is too small.
+ */
+int control_format(const struct control_cmd *cmd, char *buf, size_t len);
+
 /* "archive", "restore", ... */
 const char *control_op_name(enum control_op op);
 
