@@ -627,3 +627,46 @@ char *idx_default_path(const char *store_id)
 	make_parents(path);
 	return path;
 }
+
+void idx_probe(const char *path, const char *store_id, struct idx_probe *out)
+{
+	struct idx *idx;
+	struct stat sb;
+	char *slash;
+
+	memset(out, 0, sizeof(*out));
+	if (stat(path, &sb) < 0 && errno == ENOENT) {
+		out->state = IDX_PROBE_ABSENT;
+		slash = strrchr(path, '/');
+		if (slash && slash != path) {
+			out->folder = xstrndup(path, (size_t)(slash - path));
+			if (stat(out->folder, &sb) < 0)
+				out->state = IDX_PROBE_NO_FOLDER;
+		}
+		return;
+	}
+	idx = idx_open(path, IDX_READONLY, out->error, sizeof(out->error));
+	if (!idx) {
+		out->schema = idx_file_schema_version(path);
+		if (out->schema > IDX_SCHEMA_VERSION)
+			out->state = IDX_PROBE_NEWER;
+		else if (out->schema >= 0 && out->schema < IDX_SCHEMA_VERSION)
+			out->state = IDX_PROBE_OLDER;
+		else
+			out->state = IDX_PROBE_UNREADABLE;
+		return;
+	}
+	out->schema = idx_schema_found(idx);
+	idx_store_id(idx, &out->owner);
+	out->state = store_id && out->owner && strcmp(out->owner, store_id) != 0
+			     ? IDX_PROBE_OTHER_STORE
+			     : IDX_PROBE_OK;
+	idx_free(idx);
+}
+
+void idx_probe_release(struct idx_probe *p)
+{
+	free(p->folder);
+	free(p->owner);
+	memset(p, 0, sizeof(*p));
+}

@@ -63,6 +63,33 @@ void idx_free_no_checkpoint(struct idx *idx);
 /* PRAGMA user_version of the database file at path, opened read-only and
  * never migrated; -1 when it cannot be read. */
 int idx_file_schema_version(const char *path);
+
+/* What idx_probe() found of an index file. */
+enum idx_probe_state {
+	IDX_PROBE_OK,          /* opens, with this schema, of this store */
+	IDX_PROBE_NO_FOLDER,   /* its folder does not exist */
+	IDX_PROBE_ABSENT,      /* not created yet */
+	IDX_PROBE_OLDER,       /* an older schema: `index` migrates it */
+	IDX_PROBE_NEWER,       /* written by a newer version */
+	IDX_PROBE_UNREADABLE,  /* not an index this version can open */
+	IDX_PROBE_OTHER_STORE, /* opens, but is another store's */
+};
+
+struct idx_probe {
+	enum idx_probe_state state;
+	int schema;    /* OK: found; OLDER, NEWER: the file's */
+	char *folder;  /* NO_FOLDER: the folder */
+	char *owner;   /* OTHER_STORE: the store it belongs to */
+	char error[512]; /* NEWER, UNREADABLE: why it does not open */
+};
+
+/*
+ * Looks at the index at path, read-only, creating and changing nothing:
+ * does it open, with which schema, and is it the store store_id's (not
+ * checked when NULL)? idx_probe_release() after.
+ */
+void idx_probe(const char *path, const char *store_id, struct idx_probe *out);
+void idx_probe_release(struct idx_probe *p);
 /* The SQLite library's version, for --version. */
 const char *idx_sqlite_version(void);
 

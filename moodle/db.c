@@ -101,7 +101,8 @@ struct moodle *moodle_db_open(const struct config_platform *p, int *code,
 	m->dataroot = s.dataroot ? xstrdup(s.dataroot) : NULL;
 	m->where = xasprintf("in database '%s'", s.name);
 	if (sql_connect(m, &s) < 0 || check_tables(m) < 0) {
-		*code = MOODLE_ERR_UNREACHABLE;
+		*code = m->schema_missing ? MOODLE_ERR_SCHEMA
+					  : MOODLE_ERR_UNREACHABLE;
 		snprintf(err, errlen, "%s", m->err);
 		moodle_free(m);
 		m = NULL;

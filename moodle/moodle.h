@@ -49,8 +49,14 @@ struct moodle;
 /* What moodle_open() failed on, to choose an exit code. */
 enum moodle_error {
 	MOODLE_ERR_CONFIG = -1,      /* config.php or token unreadable... */
-	MOODLE_ERR_UNREACHABLE = -2, /* DB or URL down, login or token refused,
-					no table, an answer that is not JSON */
+	MOODLE_ERR_UNREACHABLE = -2, /* DB or URL down, login refused, an
+					answer that is not JSON */
+	MOODLE_ERR_SCHEMA = -3,      /* a table or column this tool reads is
+					missing: another database, another
+					prefix, an unfinished upgrade */
+	MOODLE_ERR_REFUSED = -4,     /* the web service answered with Moodle's
+					error (a bad token) or does not allow
+					the functions this tool calls */
 };
 
 /*
@@ -71,9 +77,11 @@ enum moodle_error {
  * bodies; core_webservice_get_site_info checks the URL and the token and
  * that the token's service allows the functions this module calls.
  * MOODLE_ERR_CONFIG for an unreadable token file; MOODLE_ERR_UNREACHABLE
- * when the server cannot be reached, answers anything but HTTP 200 with
- * JSON, or answers with Moodle's error object (an invalid token comes as
- * HTTP 200 with {"exception", "errorcode", "message"}). TLS certificates
+ * when the server cannot be reached or answers anything but HTTP 200 with
+ * JSON; MOODLE_ERR_REFUSED when it answers with Moodle's error object (an
+ * invalid token comes as HTTP 200 with {"exception", "errorcode",
+ * "message"}) or the service lacks a function. A database whose tables or
+ * columns are not Moodle's (with this prefix) is MOODLE_ERR_SCHEMA. TLS certificates
  * and host names are verified; connect timeout 10 s, 120 s per call, an
  * answer larger than 64 MiB is an error. Redirects are not followed.
  */
@@ -83,16 +91,6 @@ void moodle_free(struct moodle *m);
 
 /* The last error of a failed call below, for messages. */
 const char *moodle_error(const struct moodle *m);
-
-/*
- * doctor's look at a web service: POSTs core_webservice_get_site_info to
- * url with token, whatever the platform's backend. 0 with the parsed
- * answer in *out, Moodle's error object included (caller json_decref()s),
- * or -1 with err (transport, HTTP status, not a JSON object). The token
- * goes in the body, never in the URL or a message.
- */
-int moodle_ws_probe(const char *url, const char *token, json_t **out,
-		    char *err, size_t errlen);
 
 /*
  * Whether the platform answers now, asked after a course failed to tell a
@@ -115,6 +113,8 @@ struct moodle_site {
 	char *wwwroot;        /* from config.php; see moodle_open() */
 	char *dataroot;       /* from config.php; NULL with a db URL or
 				 through web services */
+	char *sitename;       /* through web services only, else NULL */
+	char *ws_user;        /* the token's user, likewise */
 };
 /*
  * 0 or -1 (moodle_error() says why). Free with moodle_site_release().
@@ -356,5 +356,26 @@ json_t *bridge_pool_ask(struct bridge_pool *p, json_t *request,
 void bridge_pool_stats(struct bridge_pool *p, struct bridge_pool_stats *st);
 /* Ends every idle worker (none may be busy) and frees p. NULL: no-op. */
 void bridge_pool_free(struct bridge_pool *p);
+
+/* ---- what doctor asks (probe.c) ------------------------------------- */
+
+/*
+ * PHP_VERSION as p->php prints it, into version. 0; -1 when it cannot be
+ * started, -2 when it ended badly, with err.
+ */
+int moodle_probe_php(const struct config_platform *p, char *version,
+		     size_t len, char *err, size_t errlen);
+/*
+ * Are the CLI scripts the tool runs readable in p->moodle? 0, or -1 with
+ * the missing ones and why in missing.
+ */
+int moodle_probe_scripts(const struct config_platform *p, char *missing,
+			 size_t len);
+/*
+ * Starts a bridge worker on p and pings it: 0 with the seconds its first
+ * answer took (Moodle's set-up) in *setup_s, or -1 with err.
+ */
+int moodle_probe_bridge(const struct config_platform *p, double *setup_s,
+			char *err, size_t errlen);
 
 #endif

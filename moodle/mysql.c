@@ -72,7 +72,11 @@ static int my_start(struct sql_query *q, const char *text,
 	}
 	rc = mysql_stmt_prepare(s->st, text, strlen(text));
 	if (rc) {
-		if (mysql_stmt_errno(s->st) == ER_NO_SUCH_TABLE)
+		unsigned no = mysql_stmt_errno(s->st);
+
+		m->schema_missing = no == ER_NO_SUCH_TABLE ||
+				    no == ER_BAD_FIELD_ERROR;
+		if (no == ER_NO_SUCH_TABLE)
 			moodle_fail(m, "table '%s%s' missing in database '%s'",
 				    m->prefix, table, m->dbname);
 		else

@@ -16,8 +16,9 @@
 #include "platform.h"
 #include "xalloc.h"
 
-/* SQLSTATE undefined_table */
+/* SQLSTATE undefined_table, undefined_column */
 #define PG_UNDEFINED_TABLE "42P01"
+#define PG_UNDEFINED_COLUMN "42703"
 
 struct sql_conn {
 	PGconn *pg;
@@ -48,6 +49,9 @@ static int result_fail(struct sql_query *q, const PGresult *res)
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
+	q->m->schema_missing =
+		state && (strcmp(state, PG_UNDEFINED_TABLE) == 0 ||
+			  strcmp(state, PG_UNDEFINED_COLUMN) == 0);
 	if (state && strcmp(state, PG_UNDEFINED_TABLE) == 0)
 		return moodle_fail(q->m, "table '%s%s' missing in database '%s'",
 				   q->m->prefix, q->table, q->m->dbname);

@@ -129,6 +129,8 @@ void moodle_site_release(struct moodle_site *s)
 	free(s->release);
 	free(s->wwwroot);
 	free(s->dataroot);
+	free(s->sitename);
+	free(s->ws_user);
 	memset(s, 0, sizeof(*s));
 }
 

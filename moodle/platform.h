@@ -61,6 +61,9 @@ struct moodle {
 	/* web services */
 	struct ws_conn *ws;
 	char err[1024];
+	/* the failure was a missing table or column (MOODLE_ERR_SCHEMA), or
+	   Moodle's refusal through its web service (MOODLE_ERR_REFUSED) */
+	bool schema_missing, refused;
 };
 
 /* Sets moodle_error(); returns -1. */

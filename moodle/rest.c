@@ -21,9 +21,6 @@
 #define WS_ANSWER_MAX (64u * 1024 * 1024)
 #define WS_CONNECT_TIMEOUT_S 10L
 #define WS_TIMEOUT_S 120L
-/* moodle_ws_probe(): a health check, not a listing */
-#define PROBE_ANSWER_MAX (1024 * 1024)
-#define PROBE_TIMEOUT_S 30
 
 static bool unreserved(unsigned char c)
 {
@@ -198,6 +195,7 @@ json_t *ws_call(struct moodle *m, const char *fn,
 		if (!code)
 			code = json_string_value(
 				json_object_get(root, "exception"));
+		m->refused = true;
 		moodle_fail(m, "'%s' refused %s: %s (%s)", m->ws->url, fn,
 			    ws_safe(m, msg), ws_safe(m, code));
 		json_decref(root);
@@ -289,91 +287,4 @@ int ws_str(struct moodle *m, const char *fn, json_t *o, const char *key,
 		return ws_bad(m, fn, key, "is not a string");
 	*out = html ? html_decode(s) : xstrdup(s);
 	return 0;
-}
-
-/* ---- moodle_ws_probe() (doctor) ---------------------------------------- */
-
-struct http_body {
-	struct strbuf sb;
-	bool too_big;
-};
-
-static size_t on_http_body(char *data, size_t size, size_t n, void *userp)
-{
-	struct http_body *b = userp;
-
-	if (sb_add(&b->sb, data, size * n) < 0) {
-		b->too_big = true;
-		return 0;
-	}
-	return size * n;
-}
-
-int moodle_ws_probe(const char *url, const char *token, json_t **out,
-		    char *err, size_t errlen)
-{
-	char errbuf[CURL_ERROR_SIZE] = "", *endpoint, *post = NULL, *esc;
-	struct http_body body = { .too_big = false };
-	json_error_t jerr;
-	CURLcode rc = CURLE_OK;
-	long http = 0;
-	CURL *curl = curl_easy_init();
-	int ret = -1;
-
-	*out = NULL;
-	if (!curl) {
-		snprintf(err, errlen, "curl_easy_init failed");
-		return -1;
-	}
-	sb_init(&body.sb, PROBE_ANSWER_MAX);
-	endpoint = xasprintf("%s%swebservice/rest/server.php", url,
-			     url[strlen(url) - 1] == '/' ? "" : "/");
-	esc = curl_easy_escape(curl, token, 0);
-	if (esc) {
-		post = xasprintf("wstoken=%s&wsfunction="
-				 "core_webservice_get_site_info"
-				 "&moodlewsrestformat=json",
-				 esc);
-		explicit_bzero(esc, strlen(esc));
-		curl_free(esc);
-	}
-	SETOPT(rc, curl, CURLOPT_URL, endpoint);
-	SETOPT(rc, curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	SETOPT(rc, curl, CURLOPT_POSTFIELDS, post ? post : "");
-	SETOPT(rc, curl, CURLOPT_WRITEFUNCTION, on_http_body);
-	SETOPT(rc, curl, CURLOPT_WRITEDATA, &body);
-	SETOPT(rc, curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	SETOPT(rc, curl, CURLOPT_TIMEOUT, (long)PROBE_TIMEOUT_S);
-	SETOPT(rc, curl, CURLOPT_NOSIGNAL, 1L);
-	SETOPT(rc, curl, CURLOPT_ERRORBUFFER, errbuf);
-	if (rc == CURLE_OK && post)
-		rc = curl_easy_perform(curl);
-	if (!post) {
-		snprintf(err, errlen, "out of memory");
-	} else if (body.too_big) {
-		snprintf(err, errlen, "'%s': answer larger than %d bytes",
-			 endpoint, PROBE_ANSWER_MAX);
-	} else if (rc != CURLE_OK) {
-		snprintf(err, errlen, "'%s': %s", endpoint,
-			 errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	} else if (curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http),
-		   http != 200) {
-		snprintf(err, errlen, "'%s': HTTP status %ld", endpoint, http);
-	} else if (!(*out = json_loadb(body.sb.buf, body.sb.len, 0, &jerr)) ||
-		   !json_is_object(*out)) {
-		snprintf(err, errlen, "'%s': not a JSON object: %.80s",
-			 endpoint, body.sb.buf);
-		json_decref(*out);
-		*out = NULL;
-	} else {
-		ret = 0;
-	}
-	if (post) {
-		explicit_bzero(post, strlen(post));
-		free(post);
-	}
-	free(endpoint);
-	sb_release(&body.sb);
-	curl_easy_cleanup(curl);
-	return ret;
 }

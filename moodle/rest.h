@@ -23,6 +23,7 @@ struct ws_conn {
 	char *ws_url;  /* url + WS_PATH */
 	char *token;   /* secret: wiped by ws_close() */
 	char *release; /* from core_webservice_get_site_info */
+	char *sitename, *username; /* likewise: the site, the token's user */
 	int64_t version;
 	struct strbuf *answer; /* the answer being read, capped */
 	bool overflow;         /* it hit WS_ANSWER_MAX */

@@ -65,7 +65,10 @@ static int ws_site_info(struct moodle *m)
 		ws_bad(m, fn, "version", "is not a Moodle version");
 		goto out;
 	}
-	if (ws_str(m, fn, root, "siteurl", false, false, &siteurl) < 0)
+	if (ws_str(m, fn, root, "siteurl", false, false, &siteurl) < 0 ||
+	    ws_str(m, fn, root, "sitename", false, true, &m->ws->sitename) < 0 ||
+	    ws_str(m, fn, root, "username", false, false,
+		   &m->ws->username) < 0)
 		goto out;
 	m->wwwroot = *siteurl ? siteurl : xstrdup(m->ws->url);
 	if (!*siteurl)
@@ -76,6 +79,7 @@ static int ws_site_info(struct moodle *m)
 			   i < sizeof(ws_needed) / sizeof(ws_needed[0]);
 	     i++) {
 		if (!ws_lists(functions, ws_needed[i])) {
+			m->refused = true;
 			moodle_fail(m,
 				    "the web service of the token for '%s' does "
 				    "not allow %s", m->ws->url, ws_needed[i]);
@@ -106,7 +110,8 @@ struct moodle *moodle_ws_open(const struct config_platform *p, int *code,
 	m->ws->ws_url = xasprintf("%s" WS_PATH, p->url);
 	m->where = xasprintf("on '%s'", p->url);
 	if (ws_start(m) < 0 || ws_site_info(m) < 0) {
-		*code = MOODLE_ERR_UNREACHABLE;
+		*code = m->refused ? MOODLE_ERR_REFUSED
+				   : MOODLE_ERR_UNREACHABLE;
 		snprintf(err, errlen, "%s", m->err);
 		moodle_free(m);
 		return NULL;
@@ -119,6 +124,8 @@ static int ws_site(struct moodle *m, struct moodle_site *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->release = xstrdup(m->ws->release);
+	out->sitename = xstrdup(m->ws->sitename);
+	out->ws_user = xstrdup(m->ws->username);
 	out->version = m->ws->version;
 	out->wwwroot = xstrdup(m->wwwroot);
 	return 0;
@@ -411,6 +418,8 @@ static void ws_close(struct moodle *m)
 	free(w->url);
 	free(w->ws_url);
 	free(w->release);
+	free(w->sitename);
+	free(w->username);
 	free(w);
 	m->ws = NULL;
 }

@@ -29,7 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "child.h"
 #include "cli.h"
 #include "config.h"
 #include "exitcode.h"
@@ -47,7 +46,6 @@
 #define DOCTOR_FREE_MIN_PCT 10
 /* Cap on what we read from others: the config file */
 #define DOCTOR_CONFIG_MAX (1024 * 1024)
-#define DOCTOR_PHP_TIMEOUT_S 30
 
 enum level { LVL_OK, LVL_WARN, LVL_FAIL };
 static const char *const level_names[] = { "OK", "WARN", "FAIL" };
@@ -347,11 +345,8 @@ static void check_index(struct doctor *d, const struct config *cfg,
 			struct store *st)
 {
 	static const char name[] = "index";
-	char err[512], *path, *slash;
-	struct idx *idx;
-	char *owner = NULL;
-	struct stat sb;
-	int v;
+	struct idx_probe pr;
+	char *path;
 
 	/* the same choice as cli_open_index(), without creating the file */
 	if (d->cli->index_path)
@@ -366,59 +361,48 @@ static void check_index(struct doctor *d, const struct config *cfg,
 		       "not checked: no store to name it after");
 		return;
 	}
-	if (stat(path, &sb) < 0 && errno == ENOENT) {
-		slash = strrchr(path, '/');
-		if (slash && slash != path) {
-			*slash = '\0';
-			if (stat(path, &sb) < 0) {
-				report(d, LVL_FAIL, name,
-				       "create the folder (mkdir -p) or set "
-				       "[store] index",
-				       "the index's folder '%s' does not "
-				       "exist",
-				       path);
-				goto out_free;
-			}
-			*slash = '/';
-		}
+	/* the index must belong to this store (status checks it too) */
+	idx_probe(path, st ? store_id(st) : NULL, &pr);
+	switch (pr.state) {
+	case IDX_PROBE_NO_FOLDER:
+		report(d, LVL_FAIL, name,
+		       "create the folder (mkdir -p) or set [store] index",
+		       "the index's folder '%s' does not exist", pr.folder);
+		break;
+	case IDX_PROBE_ABSENT:
 		report(d, LVL_WARN, name,
 		       "run 'sessionarchiver index' once to create it",
 		       "'%s' does not exist yet", path);
-		goto out_free;
-	}
-	idx = idx_open(path, IDX_READONLY, err, sizeof(err));
-	if (!idx) {
-		v = idx_file_schema_version(path);
-		if (v >= 0 && v < IDX_SCHEMA_VERSION)
-			report(d, LVL_WARN, name,
-			       "run 'sessionarchiver index' to migrate it",
-			       "'%s' has schema version %d, this version "
-			       "uses %d",
-			       path, v, IDX_SCHEMA_VERSION);
-		else
-			report(d, LVL_FAIL, name,
-			       v > IDX_SCHEMA_VERSION
-				       ? "use the newer sessionarchiver that "
-					 "wrote it, or move it away and run "
-					 "'sessionarchiver index --rebuild'"
-				       : "move it away and run "
-					 "'sessionarchiver index --rebuild'",
-			       "%s", err);
-		goto out_free;
-	}
-	/* the index must belong to this store (status checks it too) */
-	idx_store_id(idx, &owner);
-	if (st && owner && strcmp(owner, store_id(st)) != 0)
+		break;
+	case IDX_PROBE_OLDER:
+		report(d, LVL_WARN, name,
+		       "run 'sessionarchiver index' to migrate it",
+		       "'%s' has schema version %d, this version uses %d", path,
+		       pr.schema, IDX_SCHEMA_VERSION);
+		break;
+	case IDX_PROBE_NEWER:
+		report(d, LVL_FAIL, name,
+		       "use the newer sessionarchiver that wrote it, or move it "
+		       "away and run 'sessionarchiver index --rebuild'",
+		       "%s", pr.error);
+		break;
+	case IDX_PROBE_UNREADABLE:
+		report(d, LVL_FAIL, name,
+		       "move it away and run 'sessionarchiver index --rebuild'",
+		       "%s", pr.error);
+		break;
+	case IDX_PROBE_OTHER_STORE:
 		report(d, LVL_FAIL, name,
 		       "use another --index or [store] index for this store",
 		       "'%s' belongs to another store (id %s, not %s)", path,
-		       owner, store_id(st));
-	else
+		       pr.owner, store_id(st));
+		break;
+	case IDX_PROBE_OK:
 		report(d, LVL_OK, name, NULL, "'%s': schema version %d", path,
-		       idx_schema_found(idx));
-	free(owner);
-	idx_free(idx);
-out_free:
+		       pr.schema);
+		break;
+	}
+	idx_probe_release(&pr);
 	free(path);
 }
 
@@ -432,33 +416,19 @@ static char *check_name(const char *section, const char *what)
 static bool check_php(struct doctor *d, const struct config_platform *p,
 		      const char *section)
 {
-	char *argv[] = { p->php, "-r", "echo PHP_VERSION;", NULL };
-	struct child_opts o = { .argv = argv,
-				.envp = child_default_env,
-				.out_fd = -1,
-				.capture_cap = 4096,
-				.timeout_s = DOCTOR_PHP_TIMEOUT_S,
-				.own_group = true };
-	struct child_result r;
-	char *name = check_name(section, "php"), how[128];
-	bool ok = false;
+	char *name = check_name(section, "php"), version[64], err[512];
+	int rc = moodle_probe_php(p, version, sizeof(version), err,
+				  sizeof(err));
 
-	if (child_run(&o, &r) < 0) {
+	if (rc == 0)
+		report(d, LVL_OK, name, NULL, "'%s': PHP %s", p->php, version);
+	else
 		report(d, LVL_FAIL, name,
-		       "install php-cli, or set 'php' to its path",
-		       "cannot run '%s': %s", p->php, strerror(errno));
-	} else if (!child_ok(&r)) {
-		report(d, LVL_FAIL, name, "run it by hand to see why",
-		       "'%s -r ...' ended with %s", p->php,
-		       child_describe(&r, o.timeout_s, how, sizeof(how)));
-	} else {
-		report(d, LVL_OK, name, NULL, "'%s': PHP %.40s", p->php,
-		       r.output ? r.output : "");
-		ok = true;
-	}
-	child_result_release(&r);
+		       rc == -1 ? "install php-cli, or set 'php' to its path"
+				: "run it by hand to see why",
+		       "%s", err);
 	free(name);
-	return ok;
+	return rc == 0;
 }
 
 /* True when Moodle's CLI can run as configured (a warning included). */
@@ -510,24 +480,9 @@ static bool check_user(struct doctor *d, const struct config_platform *p,
 static void check_scripts(struct doctor *d, const struct config_platform *p,
 			  const char *section)
 {
-	/* deletes go through the bridge: Moodle 4.5's delete_course.php
-	   dies half way, so whether it is there says nothing */
-	static const char *const scripts[] = { "admin/cli/backup.php",
-					       "admin/cli/restore_backup.php" };
-	char *name = check_name(section, "cli_scripts"), missing[512] = "";
-	size_t used = 0;
+	char *name = check_name(section, "cli_scripts"), missing[512];
 
-	for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
-		char *path = xasprintf("%s/%s", p->moodle, scripts[i]);
-
-		if (access(path, R_OK) < 0 && used < sizeof(missing))
-			used += (size_t)snprintf(missing + used,
-						 sizeof(missing) - used,
-						 "%s'%s' (%s)", used ? ", " : "",
-						 path, strerror(errno));
-		free(path);
-	}
-	if (used)
+	if (moodle_probe_scripts(p, missing, sizeof(missing)) < 0)
 		report(d, LVL_FAIL, name,
 		       "is 'moodle' the Moodle code directory, and the code "
 		       "complete?",
@@ -540,48 +495,42 @@ static void check_scripts(struct doctor *d, const struct config_platform *p,
 	free(name);
 }
 
+/* The web service as the tool would use it, with only url and token. */
 static void check_webservice(struct doctor *d, const struct config_platform *p,
 			     const char *section)
 {
-	char *name = check_name(section, "webservice"), err[512];
-	char *token = NULL;
-	json_t *info = NULL;
+	struct config_platform ws = { .url = p->url,
+				      .token_file = p->token_file };
+	char *name = check_name(section, "webservice"), err[1024];
+	struct moodle_site site = { 0 };
+	struct moodle *m;
+	int code;
 
-	if (config_read_secret(p->token_file, &token, err, sizeof(err)) < 0) {
-		report(d, LVL_FAIL, name,
-		       "write the web service token in 'token_file', mode "
-		       "0600",
-		       "%s", err);
-	} else if (moodle_ws_probe(p->url, token, &info, err, sizeof(err)) < 0) {
-		report(d, LVL_FAIL, name,
-		       "is 'url' the site's wwwroot, and are web services "
-		       "and the REST protocol enabled?",
-		       "%s", err);
-	} else if (json_object_get(info, "exception") ||
-		   json_object_get(info, "errorcode")) {
-		const char *msg = journal_str(info, "message");
-		const char *code = journal_str(info, "errorcode");
-
-		report(d, LVL_FAIL, name,
-		       "check the token (Site administration > Server > Web "
-		       "services > Manage tokens) and its service's functions",
-		       "core_webservice_get_site_info refused: %s (%s)",
-		       msg ? msg : "no message", code ? code : "no code");
-	} else {
-		const char *site = journal_str(info, "sitename");
-		const char *user = journal_str(info, "username");
-		const char *release = journal_str(info, "release");
-
+	m = moodle_open(&ws, &code, err, sizeof(err));
+	if (m && moodle_site(m, &site) == 0) {
 		report(d, LVL_OK, name, NULL,
 		       "'%s': site '%s', Moodle %s, as user '%s'", p->url,
-		       site ? site : "?", release ? release : "?",
-		       user ? user : "?");
+		       site.sitename && *site.sitename ? site.sitename : "?",
+		       site.release ? site.release : "?",
+		       site.ws_user && *site.ws_user ? site.ws_user : "?");
+	} else if (m) {
+		report(d, LVL_FAIL, name, "is the Moodle install complete?",
+		       "%s", moodle_error(m));
+	} else {
+		report(d, LVL_FAIL, name,
+		       code == MOODLE_ERR_CONFIG
+			       ? "write the web service token in 'token_file', "
+				 "mode 0600"
+		       : code == MOODLE_ERR_REFUSED
+			       ? "check the token (Site administration > Server "
+				 "> Web services > Manage tokens) and its "
+				 "service's functions"
+			       : "is 'url' the site's wwwroot, and are web "
+				 "services and the REST protocol enabled?",
+		       "%s", err);
 	}
-	json_decref(info);
-	if (token) {
-		explicit_bzero(token, strlen(token));
-		free(token);
-	}
+	moodle_site_release(&site);
+	moodle_free(m);
 	free(name);
 }
 
@@ -594,36 +543,19 @@ static void check_bridge_worker(struct doctor *d,
 				const struct config_platform *p,
 				const char *section)
 {
-	struct bridge_opts bo = { .moodle_dir = p->moodle };
 	char *name = check_name(section, "bridge_worker"), err[1024];
-	int code;
-	struct moodle *m = moodle_open(p, &code, err, sizeof(err));
-	struct bridge_worker *w = m ? bridge_worker_start(m, &bo, err,
-							  sizeof(err))
-				    : NULL;
-	json_t *ping = json_pack("{s:s}", "command", "ping"), *answer = NULL;
-	struct timespec t0, t1;
+	double setup_s;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (w)
-		answer = bridge_worker_call(w, ping, 120, NULL, err,
-					    sizeof(err));
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	json_decref(ping);
-	if (answer)
+	if (moodle_probe_bridge(p, &setup_s, err, sizeof(err)) == 0)
 		report(d, LVL_OK, name, NULL,
 		       "answers; Moodle's set-up took %.2f s (paid once per "
 		       "job with runner = worker, once per course with cli)",
-		       (double)(t1.tv_sec - t0.tv_sec) +
-			       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		       setup_s);
 	else
 		report(d, LVL_FAIL, name,
 		       "is 'moodle' complete, and can its user run php? "
 		       "'runner = cli' runs Moodle's scripts instead",
 		       "%s", err);
-	json_decref(answer);
-	bridge_worker_end(w);
-	moodle_free(m);
 	free(name);
 }
 
@@ -641,8 +573,7 @@ static void check_database(struct doctor *d, const struct config_platform *p,
 		       code == MOODLE_ERR_CONFIG
 			       ? "fix config.php's database settings, or "
 				 "'db' and 'db_password_file'"
-		       : strstr(err, "missing in database") ||
-				       strstr(err, "Unknown column")
+		       : code == MOODLE_ERR_SCHEMA
 			       ? "is this Moodle's database, with the right "
 				 "'prefix'? is the Moodle upgrade complete?"
 			       : "is the database server running, and does "

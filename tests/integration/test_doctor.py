@@ -73,12 +73,19 @@ def failing(checks):
     return {n for n, c in checks.items() if c["status"] == "FAIL"}
 
 
+# what core_webservice_get_site_info must list for the tool's reads
+WS_FUNCTIONS = ["core_webservice_get_site_info", "core_course_get_categories",
+                "core_course_get_courses_by_field", "core_course_get_contents"]
+
+
 class FakeWebService:
     """Moodle's webservice/rest/server.php for core_webservice_get_site_info:
-    the site's info for TOKEN, Moodle's invalidtoken error otherwise."""
+    the site's info for TOKEN (its service's functions: self.functions),
+    Moodle's invalidtoken error otherwise."""
 
     def __init__(self):
         self.requests = []
+        self.functions = list(WS_FUNCTIONS)
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -99,7 +106,9 @@ class FakeWebService:
                 else:
                     body = {"sitename": "Fake Moodle", "username": "wsuser",
                             "release": "4.5.6 (Build: 20250811)",
-                            "version": "2024100706", "functions": []}
+                            "version": "2024100706",
+                            "functions": [{"name": f, "version": "2024100706"}
+                                          for f in outer.functions]}
                 data = json.dumps(body).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -383,6 +392,23 @@ def test_missing_table(mariadb, sites_root, setup):
         s.destroy()
 
 
+def test_missing_column(mariadb, sites_root, setup):
+    """A table of another shape (a Moodle upgrade not finished): the same
+    hint as a missing table, from the server's own error code."""
+    s = FakeSite.create(mariadb, sites_root, "doc_col")
+    try:
+        s.query("ALTER TABLE {course_modules} DROP COLUMN "
+                "deletioninprogress")
+        setup.source["moodle"] = s.site_dir
+        rc, checks, _ = doctor(setup.write(), check=1)
+        c = checks["source.database"]
+        assert c["status"] == "FAIL", c
+        assert "deletioninprogress" in c["detail"]
+        assert "upgrade complete" in c["hint"]
+    finally:
+        s.destroy()
+
+
 def test_missing_cli_script(setup, tmp_path):
     copy = tmp_path / "moodle-copy"
     shutil.copytree(setup.src.site_dir, copy)
@@ -479,14 +505,30 @@ def test_webservice_bad_token(setup, webservice):
     assert failing(checks) == {"archive.webservice"}
 
 
+def test_webservice_without_a_function_the_tool_calls(setup, webservice):
+    """The token works but its service lacks a function the tool's reads
+    need: the FAIL says which, as archive would meet it."""
+    webservice.functions.remove("core_course_get_contents")
+    write_private(setup.tmp / "ws.token", TOKEN)
+    setup.source.update(url=webservice.url,
+                        token_file=setup.tmp / "ws.token")
+    rc, checks, _ = doctor(setup.write(), check=1)
+    c = checks["source.webservice"]
+    assert c["status"] == "FAIL", c
+    assert "does not allow core_course_get_contents" in c["detail"]
+    assert "functions" in c["hint"]
+
+
 def test_webservice_unreachable(setup, dead_smtp_port):
     write_private(setup.tmp / "ws.token", TOKEN)
     setup.source.update(url=f"http://127.0.0.1:{dead_smtp_port}",
                         token_file=setup.tmp / "ws.token")
     rc, checks, _ = doctor(setup.write(), check=1)
     c = checks["source.webservice"]
-    assert c["status"] == "FAIL" and "webservice/rest/server.php" in \
+    assert c["status"] == "FAIL", c
+    assert "cannot reach 'http://127.0.0.1:%d'" % dead_smtp_port in \
         c["detail"]
+    assert "REST protocol" in c["hint"]
 
 
 def test_moodle_versions_differ(mariadb, sites_root, setup):

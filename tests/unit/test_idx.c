@@ -2,7 +2,8 @@
  * Unit tests of indexer/idx.c: creating the schema, migrating old files
  * (empty, or holding unrelated tables), refusing newer and malformed
  * versions without touching the file, IDX_READONLY, a failed step rolled
- * back whole, and the session, category and statement helpers.
+ * back whole, the session, category and statement helpers, and what
+ * idx_probe() tells doctor of each kind of file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -428,6 +429,69 @@ static void test_sessions_and_categories(void **state)
 	idx_free(idx);
 }
 
+/* idx_probe() says what doctor shows, and changes no file it looks at. */
+static void test_probe(void **state)
+{
+	char *path = tmp_path("probe.db"), err[ERRLEN], *other;
+	struct idx_probe pr;
+	struct idx *idx;
+
+	(void)state;
+	idx_probe("/nonexistent-sa-folder/index.db", NULL, &pr);
+	assert_int_equal(pr.state, IDX_PROBE_NO_FOLDER);
+	assert_string_equal(pr.folder, "/nonexistent-sa-folder");
+	idx_probe_release(&pr);
+	idx_probe(path, NULL, &pr);
+	assert_int_equal(pr.state, IDX_PROBE_ABSENT);
+	idx_probe_release(&pr);
+	assert_int_equal(access(path, F_OK), -1);
+
+	idx = idx_open(path, 0, err, sizeof(err));
+	assert_non_null(idx);
+	assert_int_equal(idx_exec(idx, "INSERT INTO meta(key, value) VALUES"
+				       " ('store_id', 'abc')"),
+			 0);
+	idx_free(idx);
+	idx_probe(path, "abc", &pr);
+	assert_int_equal(pr.state, IDX_PROBE_OK);
+	assert_int_equal(pr.schema, IDX_SCHEMA_VERSION);
+	idx_probe_release(&pr);
+	idx_probe(path, "def", &pr);
+	assert_int_equal(pr.state, IDX_PROBE_OTHER_STORE);
+	assert_string_equal(pr.owner, "abc");
+	idx_probe_release(&pr);
+
+	make_db(path, NULL, IDX_SCHEMA_VERSION - 1);
+	idx_probe(path, "abc", &pr);
+	assert_int_equal(pr.state, IDX_PROBE_OLDER);
+	assert_int_equal(pr.schema, IDX_SCHEMA_VERSION - 1);
+	idx_probe_release(&pr);
+	/* looked at, not migrated */
+	assert_int_equal(idx_file_schema_version(path), IDX_SCHEMA_VERSION - 1);
+
+	make_db(path, NULL, IDX_SCHEMA_VERSION + 5);
+	idx_probe(path, "abc", &pr);
+	assert_int_equal(pr.state, IDX_PROBE_NEWER);
+	assert_int_equal(pr.schema, IDX_SCHEMA_VERSION + 5);
+	assert_true(pr.error[0] != '\0');
+	idx_probe_release(&pr);
+	rm_tmp(path);
+
+	other = tmp_path("garbage.db");
+	{
+		FILE *f = fopen(other, "w");
+
+		assert_non_null(f);
+		fputs("not a database, not even close to one, at all\n", f);
+		fclose(f);
+	}
+	idx_probe(other, NULL, &pr);
+	assert_int_equal(pr.state, IDX_PROBE_UNREADABLE);
+	assert_true(pr.error[0] != '\0');
+	idx_probe_release(&pr);
+	rm_tmp(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +506,7 @@ int main(void)
 		cmocka_unit_test(test_readonly),
 		cmocka_unit_test(test_not_a_database),
 		cmocka_unit_test(test_sessions_and_categories),
+		cmocka_unit_test(test_probe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
